@@ -1,0 +1,58 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint typecheck migrations-check pytest bench redis clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[serve]'
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev,bench,serve]'
+	touch $@ $(VENV)/.run-installed
+
+## make run: install, migrate, create the demo admin and key, serve on 127.0.0.1:8000.
+run: export DJANGO_DEBUG ?= 1
+run: $(VENV)/.run-installed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo_setup
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+## make test: lint, type-check, check migrations, run the suite against a real redis-server.
+test: $(VENV)/.test-installed redis lint typecheck migrations-check pytest
+
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing redis-server with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "The tests need a redis-server binary on PATH. Install it first:"; \
+	    echo "  Debian/Ubuntu: sudo apt-get install redis-server    macOS: brew install redis"; \
+	    exit 1; \
+	  fi; }
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.test-installed
+	$(BIN)/mypy
+
+migrations-check: $(VENV)/.test-installed
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
+
+pytest: $(VENV)/.test-installed redis
+	$(BIN)/pytest
+
+bench: $(VENV)/.test-installed redis
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,77 @@
+"""Audit trail: structured records on the ``apiauth.audit`` logger, and rows for operator actions.
+
+Records carry public ids, reason codes and addresses, never a secret: callers pass identifiers,
+not raw credentials, and nothing here formats a request header.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from apiauth.models import AbstractCredential, AuditEvent
+
+logger = logging.getLogger("apiauth.audit")
+
+
+def record(
+    action: str,
+    credential: AbstractCredential,
+    *,
+    actor: Any = None,
+    client_ip: str | None = None,
+    reason: str = "",
+    **details: Any,
+) -> AuditEvent:
+    """Persist and log an operator action (issue, update, roll, revoke, delete)."""
+    public_id = getattr(credential, "public_id", str(credential.pk))
+    authenticated = actor is not None and actor.is_authenticated
+    event = AuditEvent.objects.create(
+        action=action,
+        credential_kind=credential.kind,
+        credential_id=public_id,
+        actor=actor if authenticated and actor.pk is not None else None,
+        actor_repr=(actor.get_username() if authenticated else "system")[:150],
+        client_ip=client_ip,
+        reason=reason[:500],
+        details=details,
+    )
+    logger.info(
+        "%s %s %s by %s",
+        action,
+        credential.kind,
+        public_id,
+        event.actor_repr,
+        extra={
+            "apiauth": {
+                "event": action,
+                "credential_kind": credential.kind,
+                "credential_id": public_id,
+                "actor": event.actor_repr,
+                "client_ip": client_ip,
+                "reason": reason,
+                **details,
+            }
+        },
+    )
+    return event
+
+
+def auth_failure(code: str, *, kind: str, credential_id: str | None, client_ip: str | None) -> None:
+    """Log a failed authentication. Logged only: attack traffic must not write rows."""
+    logger.warning(
+        "authentication failed: %s (%s %s) from %s",
+        code,
+        kind,
+        credential_id or "-",
+        client_ip or "-",
+        extra={
+            "apiauth": {
+                "event": "auth_failure",
+                "reason": code,
+                "credential_kind": kind,
+                "credential_id": credential_id,
+                "client_ip": client_ip,
+            }
+        },
+    )

@@ -1,0 +1,136 @@
+"""DRF authentication classes.
+
+Each follows DRF's contract: ``None`` when the request carries no credential of its kind (the
+next class tries), :class:`~apiauth.errors.AuthenticationFailed` (401) for a bad one, and
+``(user, Credential)`` for a good one. ``authenticate`` is a pipeline of small hooks so a
+subclass overrides one step, not the whole method.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from apiauth import audit, crypto
+from apiauth.conf import conf
+from apiauth.credentials import Credential, MachinePrincipal
+from apiauth.errors import AuthenticationFailed
+from apiauth.models import APIKey
+from apiauth.net import get_client_ip, in_networks
+
+
+class CredentialAuthentication(BaseAuthentication):
+    """Shared steps: fail with an audit record, validate lifecycle and network, build the pair."""
+
+    kind = "credential"
+    keyword = "Credential"
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="{conf.REALM}"'
+
+    def fail(
+        self, request: Request, code: str, detail: str, credential_id: str | None = None
+    ) -> AuthenticationFailed:
+        audit.auth_failure(
+            code, kind=self.kind, credential_id=credential_id, client_ip=get_client_ip(request)
+        )
+        return AuthenticationFailed(detail, code=code, challenge=self.authenticate_header(request))
+
+    def validate_credential(self, request: Request, obj: Any, credential_id: str) -> None:
+        """Revoked → expired → owner inactive → client address outside the allowlist."""
+        if obj.is_revoked:
+            raise self.fail(
+                request, "revoked", _("This credential has been revoked."), credential_id
+            )
+        if obj.is_expired:
+            raise self.fail(request, "expired", _("This credential has expired."), credential_id)
+        owner = obj.owner
+        if owner is not None and not owner.is_active:
+            raise self.fail(
+                request, "owner_inactive", _("This credential's owner is inactive."), credential_id
+            )
+        if obj.allowed_networks and not in_networks(get_client_ip(request), obj.allowed_networks):
+            audit.auth_failure(
+                "ip_not_allowed",
+                kind=self.kind,
+                credential_id=credential_id,
+                client_ip=get_client_ip(request),
+            )
+            raise exceptions.PermissionDenied(
+                _("This credential may not be used from your address."), code="ip_not_allowed"
+            )
+
+    def get_user(self, obj: Any, credential: Credential) -> Any:
+        return obj.owner if obj.owner is not None else MachinePrincipal(credential)
+
+
+class APIKeyAuthentication(CredentialAuthentication):
+    """API keys from ``X-API-Key``, ``Authorization: Api-Key …`` or ``Authorization: Bearer …``.
+
+    A bearer token is claimed only when it carries our key prefix, so JWT authentication placed
+    after this class keeps working. The query parameter is read only when
+    ``APIAUTH["KEY_QUERY_PARAM"]`` names one (it leaks into logs; a system check warns).
+    """
+
+    kind = "api_key"
+    keyword = "Api-Key"
+    model = APIKey
+
+    def authenticate(self, request: Request) -> tuple[Any, Credential] | None:
+        raw = self.get_raw_key(request)
+        if raw is None:
+            return None
+        parsed = self.parse_key(request, raw)
+        obj = self.get_key(request, parsed)
+        self.validate_credential(request, obj, parsed.public_id)
+        obj.touch(get_client_ip(request))
+        credential = obj.to_credential()
+        return self.get_user(obj, credential), credential
+
+    def get_raw_key(self, request: Request) -> str | None:
+        """The presented key, or ``None`` when the request carries none of ours.
+
+        Several different keys in one request are refused rather than guessed between.
+        """
+        prefix = conf.KEY_PREFIX
+        found: list[str] = []
+        header = request.META.get("HTTP_" + conf.KEY_HEADER.upper().replace("-", "_"))
+        if header is not None:
+            found.append(header.strip())
+        authorization = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _sep, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if (
+            scheme.lower() == self.keyword.lower()
+            or scheme.lower() == "bearer"
+            and crypto.looks_like_key(token, prefix)
+        ):
+            found.append(token)
+        param = conf.KEY_QUERY_PARAM
+        if param and param in request.query_params:
+            found.append(request.query_params[param].strip())
+        if not found:
+            return None
+        if len(set(found)) > 1:
+            raise self.fail(request, "ambiguous", _("More than one API key was presented."))
+        return found[0]
+
+    def parse_key(self, request: Request, raw: str) -> crypto.ParsedKey:
+        if len(raw) > conf.MAX_CREDENTIAL_LENGTH:
+            raise self.fail(request, "malformed", _("Malformed API key."))
+        try:
+            return crypto.parse_key(raw, conf.KEY_PREFIX)
+        except crypto.MalformedKey:
+            raise self.fail(request, "malformed", _("Malformed API key.")) from None
+
+    def get_key(self, request: Request, parsed: crypto.ParsedKey) -> APIKey:
+        """One indexed query by digest; the owner comes in the same query."""
+        try:
+            obj = self.model._default_manager.select_related("owner").get(key_hash=parsed.digest)
+        except self.model.DoesNotExist:
+            raise self.fail(request, "unknown", _("Invalid API key."), parsed.public_id) from None
+        return obj

@@ -1,0 +1,81 @@
+"""Settings for apiauth, read from the single ``APIAUTH`` dict on every access.
+
+Reading on access (never at import time) keeps ``override_settings`` working in tests and lets
+a project change a value without restarting anything that imported this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # API keys.
+    "KEY_PREFIX": "apk",
+    "KEY_HEADER": "X-API-Key",
+    "KEY_QUERY_PARAM": None,
+    "MAX_CREDENTIAL_LENGTH": 512,
+    "LAST_USED_INTERVAL": 60,
+    # Network.
+    "TRUSTED_PROXIES": [],
+    # Rate limits.
+    "PLANS": {},
+    "DEFAULT_PLAN": None,
+    # Errors and audit.
+    "PROBLEM_TYPE_BASE": "urn:apiauth:problem:",
+    "REALM": "api",
+}
+
+
+class Settings:
+    """Typed, read-through access to ``settings.APIAUTH``."""
+
+    def _get(self, name: str) -> Any:
+        user: dict[str, Any] = getattr(settings, "APIAUTH", None) or {}
+        return user.get(name, DEFAULTS[name])
+
+    @property
+    def KEY_PREFIX(self) -> str:
+        return str(self._get("KEY_PREFIX"))
+
+    @property
+    def KEY_HEADER(self) -> str:
+        return str(self._get("KEY_HEADER"))
+
+    @property
+    def KEY_QUERY_PARAM(self) -> str | None:
+        value = self._get("KEY_QUERY_PARAM")
+        return str(value) if value else None
+
+    @property
+    def MAX_CREDENTIAL_LENGTH(self) -> int:
+        return int(self._get("MAX_CREDENTIAL_LENGTH"))
+
+    @property
+    def LAST_USED_INTERVAL(self) -> int:
+        return int(self._get("LAST_USED_INTERVAL"))
+
+    @property
+    def TRUSTED_PROXIES(self) -> list[str]:
+        return list(self._get("TRUSTED_PROXIES"))
+
+    @property
+    def PLANS(self) -> dict[str, dict[str, Any]]:
+        return dict(self._get("PLANS"))
+
+    @property
+    def DEFAULT_PLAN(self) -> str | None:
+        value = self._get("DEFAULT_PLAN")
+        return str(value) if value else None
+
+    @property
+    def PROBLEM_TYPE_BASE(self) -> str:
+        return str(self._get("PROBLEM_TYPE_BASE"))
+
+    @property
+    def REALM(self) -> str:
+        return str(self._get("REALM"))
+
+
+conf = Settings()

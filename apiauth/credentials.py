@@ -1,0 +1,94 @@
+"""The scheme-independent view of an authenticated credential.
+
+``request.auth`` is always a :class:`Credential`, whichever class authenticated the request, so
+permissions, throttles, audit and views never depend on the scheme.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.request import Request
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    kind: str
+    """``api_key``, ``hmac`` or ``jwt``."""
+    id: str
+    """Public identifier, safe to log and show."""
+    scopes: frozenset[str]
+    plan: str | None
+    owner: AbstractBaseUser | None
+    expires_at: datetime.datetime | None
+    lineage: str
+    """Stable across rotations: rate-limit buckets and usage belong to it, not to one secret."""
+    limits: dict[str, Any] | None = field(default=None, compare=False)
+    """Per-credential limit overrides, merged over the plan's."""
+
+    @property
+    def owner_ref(self) -> str:
+        """Who owns data created with this credential: the user, else the credential lineage."""
+        if self.owner is not None:
+            return f"user:{self.owner.pk}"
+        return f"{self.kind}:{self.lineage}"
+
+    def has_scope(self, scope: str) -> bool:
+        from apiauth.scopes import scope_granted
+
+        return scope_granted(scope, self.scopes)
+
+
+def get_credential(request: Request) -> Credential:
+    """``request.auth`` as a :class:`Credential`; 401 when the request has none."""
+    credential = request.auth
+    if not isinstance(credential, Credential):
+        raise NotAuthenticated()
+    return credential
+
+
+class MachinePrincipal:
+    """``request.user`` for a credential with no owning user.
+
+    Authenticated for DRF's ``IsAuthenticated``, but never staff, superuser or holder of any
+    Django permission.
+    """
+
+    is_active = True
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+
+    def __init__(self, credential: Credential) -> None:
+        self.credential = credential
+        self.username = f"{credential.kind}:{credential.id}"
+
+    def __str__(self) -> str:
+        return self.username
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MachinePrincipal) and other.credential.id == self.credential.id
+
+    def __hash__(self) -> int:
+        return hash(self.username)
+
+    def get_username(self) -> str:
+        return self.username
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return False
+
+    def has_perms(self, perm_list: object, obj: object = None) -> bool:
+        return False
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return False

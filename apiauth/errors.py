@@ -1,0 +1,185 @@
+"""RFC 9457 problem details for every error an API protected by apiauth returns.
+
+Set ``REST_FRAMEWORK["EXCEPTION_HANDLER"] = "apiauth.errors.exception_handler"``. Django-level
+errors outside DRF views (unknown URLs, oversized bodies, crashes) can use :func:`problem_view`
+handlers so clients never parse an HTML page.
+"""
+
+from __future__ import annotations
+
+import http
+import math
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import Http404, HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from apiauth.conf import conf
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+class InsufficientScope(exceptions.PermissionDenied):
+    """403 carrying an RFC 6750 §3 ``insufficient_scope`` challenge."""
+
+    default_code = "insufficient_scope"
+
+    def __init__(self, scopes: list[str], challenge: str) -> None:
+        detail = _("This credential lacks the scope(s): %(scopes)s.") % {
+            "scopes": ", ".join(scopes)
+        }
+        super().__init__(detail=detail, code=self.default_code)
+        self.scopes = scopes
+        self.auth_header = f'{challenge}, error="insufficient_scope", scope="{" ".join(scopes)}"'
+
+
+class AuthenticationFailed(exceptions.AuthenticationFailed):
+    """401 whose challenge names the scheme that failed, not merely the first one configured."""
+
+    def __init__(self, detail: str, code: str, challenge: str | None = None) -> None:
+        super().__init__(detail=detail, code=code)
+        self.challenge = challenge
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    try:
+        title = http.HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    body: dict[str, Any] = {
+        "type": f"{conf.PROBLEM_TYPE_BASE}{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update(extra)
+    return body
+
+
+def _field_errors(detail: Any, pointer: str = "#") -> list[dict[str, str]]:
+    """Flatten DRF's nested validation errors into RFC 9457 §3 style ``errors`` members."""
+    if isinstance(detail, dict):
+        return [
+            item
+            for key, value in detail.items()
+            for item in _field_errors(
+                value, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}"
+            )
+        ]
+    if isinstance(detail, list):
+        if all(isinstance(item, exceptions.ErrorDetail) for item in detail):
+            return [
+                {"pointer": pointer, "detail": str(item), "code": str(item.code)} for item in detail
+            ]
+        return [
+            item
+            for index, value in enumerate(detail)
+            for item in _field_errors(value, f"{pointer}/{index}")
+        ]
+    code = getattr(detail, "code", "invalid")
+    return [{"pointer": pointer, "detail": str(detail), "code": str(code)}]
+
+
+def _convert(exc: Exception) -> exceptions.APIException | None:
+    if isinstance(exc, exceptions.APIException):
+        return exc
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, TooManyFieldsSent):
+        return exceptions.ParseError(_("Too many fields."))
+    return None
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler rendering ``application/problem+json``.
+
+    Unknown exceptions return ``None`` so DRF re-raises them to Django's 500 handling (and the
+    error tracker); nothing here turns a bug into a silent 4xx.
+    """
+    api_exc = _convert(exc)
+    if api_exc is None:
+        return None
+
+    headers: dict[str, str] = {}
+    challenge = getattr(api_exc, "challenge", None) or getattr(api_exc, "auth_header", None)
+    if challenge:
+        headers["WWW-Authenticate"] = challenge
+    wait = getattr(api_exc, "wait", None)
+    if wait is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(wait)))
+
+    status = api_exc.status_code
+    if isinstance(api_exc, exceptions.ValidationError):
+        body = problem(
+            status,
+            "invalid",
+            _("The request is invalid: see errors."),
+            errors=_field_errors(api_exc.detail),
+        )
+    else:
+        detail = api_exc.detail
+        if isinstance(detail, (list, dict)):
+            body = problem(
+                status,
+                api_exc.default_code,
+                str(api_exc.default_detail),
+                errors=_field_errors(detail),
+            )
+        else:
+            code = getattr(detail, "code", None) or api_exc.default_code
+            body = problem(status, str(code), str(detail))
+    if wait is not None:
+        body["retry_after"] = int(headers["Retry-After"])
+    request = context.get("request")
+    request_id = getattr(request, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+
+    # Imported here: rest_framework.views imports the authentication classes, which import us.
+    from rest_framework.views import set_rollback
+
+    set_rollback()
+    return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def problem_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JsonResponse:
+    """A problem+json response outside DRF (middleware, Django error handlers)."""
+    response = JsonResponse(
+        problem(status, code, detail, **extra), status=status, content_type=PROBLEM_CONTENT_TYPE
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(400, "bad_request", _("The request could not be understood."))
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(403, "permission_denied", _("You may not do this."))
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(404, "not_found", _("No such resource."))
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return problem_response(500, "server_error", _("An unexpected error occurred."))

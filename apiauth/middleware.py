@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from apiauth.conf import conf
+
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+class SecurityHeadersMiddleware:
+    """Request ids and defensive headers on every response.
+
+    * ``X-Request-Id``: a well-formed incoming id is kept (so traces join up across proxies),
+      anything else is replaced by a new UUID; ``request.request_id`` holds it.
+    * ``X-Content-Type-Options``, ``X-Frame-Options``, ``Referrer-Policy``.
+    * ``Cache-Control: no-store`` on responses to requests that carried credentials, so no
+      shared cache keeps one client's data for another.
+    """
+
+    credential_headers = ("HTTP_AUTHORIZATION", "HTTP_COOKIE")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else str(uuid.uuid4())
+        request.request_id = request_id  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        response["X-Request-Id"] = request_id
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if self.carries_credentials(request):
+            response["Cache-Control"] = "no-store"
+        return response
+
+    def carries_credentials(self, request: HttpRequest) -> bool:
+        meta = request.META
+        key_header = "HTTP_" + conf.KEY_HEADER.upper().replace("-", "_")
+        if any(name in meta for name in (*self.credential_headers, key_header)):
+            return True
+        param = conf.KEY_QUERY_PARAM
+        return bool(param and param in request.GET)

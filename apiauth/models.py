@@ -1,0 +1,312 @@
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from apiauth import crypto
+from apiauth.conf import conf
+from apiauth.credentials import Credential
+from apiauth.net import parse_networks
+from apiauth.scopes import parse_scopes
+
+
+def validate_scopes(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError(_("Scopes must be a list of strings."), code="invalid_scopes")
+    parse_scopes(value)
+
+
+def validate_networks(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError(_("Allowed IPs must be a list of strings."), code="invalid_networks")
+    parse_networks(value)
+
+
+def validate_plan(value: str) -> None:
+    if value and value not in conf.PLANS:
+        raise ValidationError(
+            _("Unknown plan “%(plan)s”: choose one of the plans in APIAUTH['PLANS'].")
+            % {"plan": value},
+            code="unknown_plan",
+        )
+
+
+class CredentialQuerySet(models.QuerySet[Any]):
+    def usable(self) -> CredentialQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+    def revoked(self) -> CredentialQuerySet:
+        return self.filter(revoked_at__isnull=False)
+
+    def expired(self) -> CredentialQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
+
+
+class AbstractCredential(models.Model):
+    """What every credential kind shares: identity, reach, limits and lifecycle."""
+
+    name = models.CharField(_("name"), max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_(
+            "Requests made with this credential act as this user. Leave empty for a machine client."
+        ),
+    )
+    scopes = models.JSONField(_("scopes"), default=list, blank=True, validators=[validate_scopes])
+    allowed_networks = models.JSONField(
+        _("allowed IP networks"),
+        default=list,
+        blank=True,
+        validators=[validate_networks],
+        help_text=_("IPv4/IPv6 addresses or CIDR networks. Empty means from anywhere."),
+    )
+    plan = models.CharField(
+        _("plan"), max_length=50, blank=True, default="", validators=[validate_plan]
+    )
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("revoked by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    revoked_reason = models.CharField(
+        _("revocation reason"), max_length=500, blank=True, default="", editable=False
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    last_used_ip = models.GenericIPAddressField(
+        _("last used from"), null=True, blank=True, editable=False
+    )
+
+    kind: ClassVar[str]
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def from_db(cls, *args: Any, **kwargs: Any) -> Any:
+        instance = super().from_db(*args, **kwargs)
+        instance._loaded_revoked_at = getattr(instance, "revoked_at", None)
+        return instance
+
+    def clean(self) -> None:
+        super().clean()
+        if getattr(self, "_loaded_revoked_at", None) is not None:
+            raise ValidationError(
+                _("This credential is revoked; revoked credentials cannot be changed."),
+                code="revoked",
+            )
+        self.scopes = parse_scopes(self.scopes) if isinstance(self.scopes, list) else self.scopes
+        if isinstance(self.allowed_networks, list):
+            self.allowed_networks = parse_networks(self.allowed_networks)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        loaded = getattr(self, "_loaded_revoked_at", None)
+        if loaded is not None and self.revoked_at != loaded:
+            raise ValueError("Revocation is irreversible.")
+        super().save(*args, **kwargs)
+        self._loaded_revoked_at = self.revoked_at
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def status(self) -> str:
+        if self.is_revoked:
+            return "revoked"
+        if self.is_expired:
+            return "expired"
+        return "active"
+
+    def revoke(self, *, by: Any = None, reason: str = "") -> bool:
+        """Revoke now. Returns ``False`` when it was already revoked (nothing changes)."""
+        now = timezone.now()
+        updated = (
+            type(self)
+            ._default_manager.filter(pk=self.pk, revoked_at__isnull=True)
+            .update(
+                revoked_at=now,
+                revoked_by=by if by and by.is_authenticated else None,
+                revoked_reason=reason[:500],
+            )
+        )
+        self.refresh_from_db(fields=["revoked_at", "revoked_by", "revoked_reason"])
+        self._loaded_revoked_at = self.revoked_at
+        return bool(updated)
+
+    def touch(self, ip: str | None) -> None:
+        """Record use, writing at most once per ``LAST_USED_INTERVAL`` seconds per credential."""
+        now = timezone.now()
+        interval = datetime.timedelta(seconds=conf.LAST_USED_INTERVAL)
+        if self.last_used_at is not None and now - self.last_used_at < interval:
+            return
+        # Conditional, so concurrent workers write once and a stale copy never goes backwards.
+        type(self)._default_manager.filter(pk=self.pk).filter(
+            models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lte=now - interval)
+        ).update(last_used_at=now, last_used_ip=ip)
+        self.last_used_at, self.last_used_ip = now, ip
+
+
+class APIKeyManager(models.Manager["APIKey"]):
+    def get_queryset(self) -> CredentialQuerySet:
+        return CredentialQuerySet(self.model, using=self._db)
+
+    def usable(self) -> CredentialQuerySet:
+        return self.get_queryset().usable()
+
+    def create_key(self, **fields: Any) -> tuple[APIKey, str]:
+        """Create a key and return it with its raw value, which is never stored or shown again."""
+        key = self.model(**fields)
+        raw = key.assign_new_key()
+        key.full_clean()
+        key.save(force_insert=True)
+        return key, raw
+
+    def get_from_key(self, raw: str) -> APIKey:
+        """The key whose raw value is ``raw``, usable or not.
+
+        Raises :class:`~apiauth.crypto.MalformedKey` without a query for a malformed value and
+        ``DoesNotExist`` for an unknown one.
+        """
+        parsed = crypto.parse_key(raw, conf.KEY_PREFIX)
+        return self.select_related("owner").get(key_hash=parsed.digest)
+
+    def roll(self, key: APIKey, grace: datetime.timedelta, *, by: Any = None) -> tuple[APIKey, str]:
+        """Issue a successor with the same reach; the old key stops working after ``grace``."""
+        if key.is_revoked:
+            raise ValueError("A revoked key cannot be rolled.")
+        cutoff = timezone.now() + grace
+        with transaction.atomic():
+            new, raw = self.create_key(
+                name=key.name,
+                owner=key.owner,
+                scopes=list(key.scopes),
+                allowed_networks=list(key.allowed_networks),
+                plan=key.plan,
+                expires_at=key.expires_at,
+                lineage=key.lineage,
+                rolled_from=key,
+                created_by=by if by is not None and by.is_authenticated else None,
+            )
+            if key.expires_at is None or key.expires_at > cutoff:
+                key.expires_at = cutoff
+                key.save(update_fields=["expires_at"])
+        return new, raw
+
+
+class APIKey(AbstractCredential):
+    kind = "api_key"
+
+    public_id = models.CharField(
+        _("public id"), max_length=crypto.PUBLIC_ID_LENGTH, unique=True, editable=False
+    )
+    key_hash = models.CharField(_("key digest"), max_length=64, unique=True, editable=False)
+    lineage = models.UUIDField(_("lineage"), default=uuid.uuid4, db_index=True, editable=False)
+    rolled_from = models.OneToOneField(
+        "self",
+        verbose_name=_("rolled from"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="rolled_to",
+    )
+
+    objects = APIKeyManager()
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["-created_at"]
+
+    def assign_new_key(self) -> str:
+        """Give this unsaved key a fresh secret; returns the raw key (shown once, never stored)."""
+        if self.pk is not None:
+            raise ValueError("Only a new key gets a secret; roll an existing key instead.")
+        parsed = crypto.generate_key(conf.KEY_PREFIX)
+        self.public_id, self.key_hash = parsed.public_id, parsed.digest
+        return parsed.raw
+
+    def to_credential(self) -> Credential:
+        return Credential(
+            kind=self.kind,
+            id=self.public_id,
+            scopes=frozenset(self.scopes),
+            plan=self.plan or conf.DEFAULT_PLAN,
+            owner=self.owner,
+            expires_at=self.expires_at,
+            lineage=str(self.lineage),
+        )
+
+
+class AuditEvent(models.Model):
+    """An operator action on a credential. Read-only once written."""
+
+    class Action(models.TextChoices):
+        ISSUE = "issue", _("issued")
+        UPDATE = "update", _("updated")
+        ROLL = "roll", _("rolled")
+        REVOKE = "revoke", _("revoked")
+        DELETE = "delete", _("deleted")
+
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    credential_kind = models.CharField(_("credential kind"), max_length=20)
+    credential_id = models.CharField(_("credential public id"), max_length=64, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_repr = models.CharField(_("actor name"), max_length=150, blank=True)
+    client_ip = models.GenericIPAddressField(_("client address"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.credential_kind} {self.credential_id}"

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from apiauth.credentials import Credential
+from apiauth.errors import InsufficientScope
+from apiauth.scopes import missing_scopes
+
+
+class HasScopes(BasePermission):
+    """Require the scopes a view declares in ``required_scopes``.
+
+    ``required_scopes`` is a list (every method) or a dict keyed by HTTP method; ``HEAD`` falls
+    back to ``GET`` and ``"*"`` to any method not listed. A method a dict does not cover is
+    refused: forgetting a method must not open it. Works with any :class:`Credential`.
+    """
+
+    def get_required_scopes(self, request: Request, view: Any) -> Sequence[str] | None:
+        """The scopes this request needs, or ``None`` for a method the view does not cover."""
+        declared = getattr(view, "required_scopes", ())
+        if not isinstance(declared, Mapping):
+            return list(declared)
+        method = request.method or "GET"
+        for candidate in (method, "GET" if method == "HEAD" else None, "*"):
+            if candidate is not None and candidate in declared:
+                return list(declared[candidate])
+        return None
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        required = self.get_required_scopes(request, view)
+        if required is None:
+            return False
+        if not required:
+            return True
+        credential = request.auth
+        if not isinstance(credential, Credential):
+            # DRF answers 401 to an anonymous request, 403 to an authenticated one.
+            return False
+        missing = missing_scopes(required, credential.scopes)
+        if missing:
+            header = getattr(request.successful_authenticator, "authenticate_header", None)
+            challenge = header(request) if header is not None else None
+            raise InsufficientScope(missing, challenge or "Bearer")
+        return True

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import generics
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
+
+from apiauth.credentials import get_credential
+from project.demo.models import Order
+from project.demo.serializers import OrderSerializer
+
+
+class HealthView(APIView):
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
+
+
+class PingView(APIView):
+    """Who is calling: the credential's kind and public id, never a secret."""
+
+    def get(self, request: Request) -> Response:
+        credential = get_credential(request)
+        return Response(
+            {
+                "kind": credential.kind,
+                "id": credential.id,
+                "scopes": sorted(credential.scopes),
+                "plan": credential.plan,
+                "owner": credential.owner.get_username() if credential.owner else None,
+            }
+        )
+
+
+class OrderPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class OwnedOrderView(generics.GenericAPIView[Order]):
+    """Orders of the calling credential's owner only: another owner's order is a 404, not a
+    403, so ids cannot be probed."""
+
+    serializer_class = OrderSerializer
+
+    def get_queryset(self) -> QuerySet[Order]:
+        return Order.objects.filter(owner_ref=get_credential(self.request).owner_ref)
+
+
+class OrderListView(OwnedOrderView, generics.ListCreateAPIView[Order]):
+    pagination_class = OrderPagination
+    required_scopes = {"GET": ["orders:read"], "POST": ["orders:write"]}
+
+    def perform_create(self, serializer: BaseSerializer[Order]) -> None:
+        serializer.save(owner_ref=get_credential(self.request).owner_ref)
+
+
+class OrderDetailView(OwnedOrderView, generics.RetrieveAPIView[Order]):
+    required_scopes = ["orders:read"]

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+
+from project.demo import views
+
+v1 = [
+    path("ping", views.PingView.as_view(), name="ping"),
+    path("orders", views.OrderListView.as_view(), name="order-list"),
+    path("orders/<int:pk>", views.OrderDetailView.as_view(), name="order-detail"),
+]
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="index.html"), name="index"),
+    path("health", views.HealthView.as_view(), name="health"),
+    path("v1/", include((v1, "v1"))),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "apiauth.errors.bad_request"
+handler403 = "apiauth.errors.permission_denied"
+handler404 = "apiauth.errors.page_not_found"
+handler500 = "apiauth.errors.server_error"

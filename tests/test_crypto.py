@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+
+from apiauth import crypto
+
+PREFIX = "apk"
+
+
+def test_generated_key_shape() -> None:
+    parsed = crypto.generate_key(PREFIX)
+    assert re.fullmatch(r"apk_[0-9A-Za-z]{12}_[0-9A-Za-z]{49}", parsed.raw)
+    assert parsed.raw.split("_")[1] == parsed.public_id
+    # Only word characters: a double click selects the whole key.
+    assert re.fullmatch(r"\w+", parsed.raw)
+
+
+def test_secret_entropy_is_at_least_192_bits() -> None:
+    import math
+
+    assert crypto.SECRET_LENGTH * math.log2(len(crypto.ALPHABET)) >= 192
+
+
+def test_keys_are_unique() -> None:
+    assert len({crypto.generate_key(PREFIX).raw for _ in range(200)}) == 200
+
+
+def test_round_trip() -> None:
+    parsed = crypto.generate_key(PREFIX)
+    again = crypto.parse_key(parsed.raw, PREFIX)
+    assert again == parsed
+    assert again.digest == hashlib.sha256(parsed.raw.encode()).hexdigest()
+
+
+def test_every_single_character_change_is_caught_by_the_checksum() -> None:
+    raw = crypto.generate_key(PREFIX).raw
+    start = len(PREFIX) + 1
+    for index in range(start, len(raw)):
+        if raw[index] == "_":
+            continue
+        replacement = "A" if raw[index] != "A" else "B"
+        tampered = raw[:index] + replacement + raw[index + 1 :]
+        with pytest.raises(crypto.MalformedKey):
+            crypto.parse_key(tampered, PREFIX)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "apk",
+        "apk_",
+        "xyz_AAAAAAAAAAAA_" + "A" * 49,
+        "apk_AAAAAAAAAAAA_" + "A" * 48,
+        "apk_AAAAAAAAAAA_" + "A" * 50,
+        "apk_AAAAAAAAAAAA_" + "A" * 49 + "\n",
+        "apk_ÄAAAAAAAAAAA_" + "A" * 49,
+        "apk_AAAAAAAAAAAA-" + "A" * 49,
+        "apk_AAAAAAAAAAAA_" + "A" * 10_000,
+        "apk_' OR 1=1 --",
+        "apk_../../etc/passwd",
+    ],
+)
+def test_malformed_values(value: str) -> None:
+    with pytest.raises(crypto.MalformedKey):
+        crypto.parse_key(value, PREFIX)
+    assert crypto.parse_public_id(value, PREFIX) is None
+
+
+def test_parse_public_id() -> None:
+    parsed = crypto.generate_key(PREFIX)
+    assert crypto.parse_public_id(parsed.raw, PREFIX) == parsed.public_id
+
+
+def test_prefix_must_match() -> None:
+    parsed = crypto.generate_key("other")
+    with pytest.raises(crypto.MalformedKey):
+        crypto.parse_key(parsed.raw, PREFIX)
+    assert crypto.parse_key(parsed.raw, "other").public_id == parsed.public_id
