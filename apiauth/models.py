@@ -115,6 +115,13 @@ class AbstractCredential(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        loaded = getattr(self, "_loaded_revoked_at", None)
+        if loaded is not None and self.revoked_at != loaded:
+            raise ValueError("Revocation is irreversible.")
+        super().save(*args, **kwargs)
+        self._loaded_revoked_at = self.revoked_at
+
     @classmethod
     def from_db(cls, *args: Any, **kwargs: Any) -> Any:
         instance = super().from_db(*args, **kwargs)
@@ -131,13 +138,6 @@ class AbstractCredential(models.Model):
         self.scopes = parse_scopes(self.scopes) if isinstance(self.scopes, list) else self.scopes
         if isinstance(self.allowed_networks, list):
             self.allowed_networks = parse_networks(self.allowed_networks)
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        loaded = getattr(self, "_loaded_revoked_at", None)
-        if loaded is not None and self.revoked_at != loaded:
-            raise ValueError("Revocation is irreversible.")
-        super().save(*args, **kwargs)
-        self._loaded_revoked_at = self.revoked_at
 
     @property
     def is_revoked(self) -> bool:
