@@ -116,9 +116,9 @@ class AbstractCredential(models.Model):
         return self.name
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        loaded = getattr(self, "_loaded_revoked_at", None)
-        if loaded is not None and self.revoked_at != loaded:
-            raise ValueError("Revocation is irreversible.")
+        # Revocation is irreversible and a revoked credential is frozen: only revoke() writes it.
+        if getattr(self, "_loaded_revoked_at", None) is not None:
+            raise ValueError("A revoked credential cannot be changed.")
         super().save(*args, **kwargs)
         self._loaded_revoked_at = self.revoked_at
 
