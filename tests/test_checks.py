@@ -1,0 +1,54 @@
+"""One test per system check id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import run_checks
+from django.test import override_settings
+
+
+def ids(**settings: Any) -> set[str]:
+    with override_settings(**settings):
+        return {str(message.id) for message in run_checks(include_deployment_checks=False)}
+
+
+def test_clean_configuration_has_no_apiauth_messages() -> None:
+    assert not {i for i in ids() if i.startswith("apiauth.")}
+
+
+def test_e001_apiauth_must_be_a_dict() -> None:
+    assert "apiauth.E001" in ids(APIAUTH=["KEY_PREFIX"])
+
+
+def test_e002_unknown_setting() -> None:
+    assert "apiauth.E002" in ids(APIAUTH={"KEY_PREFIXX": "abc"})
+
+
+def test_e003_bad_prefix() -> None:
+    assert "apiauth.E003" in ids(APIAUTH={"KEY_PREFIX": "my_prefix"})
+    assert "apiauth.E003" in ids(APIAUTH={"KEY_PREFIX": "A"})
+
+
+def test_e004_bad_trusted_proxies() -> None:
+    assert "apiauth.E004" in ids(APIAUTH={"TRUSTED_PROXIES": "10.0.0.0/8"})
+    assert "apiauth.E004" in ids(APIAUTH={"TRUSTED_PROXIES": ["10.0.0.0/33"]})
+
+
+def test_w001_query_param_keys() -> None:
+    assert "apiauth.W001" in ids(APIAUTH={"KEY_QUERY_PARAM": "api_key"})
+
+
+def test_w002_broad_trusted_proxies() -> None:
+    assert "apiauth.W002" in ids(APIAUTH={"TRUSTED_PROXIES": ["0.0.0.0/0"]})
+    assert "apiauth.W002" in ids(APIAUTH={"TRUSTED_PROXIES": ["::/0"]})
+    assert "apiauth.W002" not in ids(APIAUTH={"TRUSTED_PROXIES": ["10.0.0.0/8", "fd00:1::/48"]})
+
+
+def test_w003_exception_handler() -> None:
+    assert "apiauth.W003" in ids(REST_FRAMEWORK={})
+
+
+def test_w004_middleware(settings: Any) -> None:
+    middleware = [m for m in settings.MIDDLEWARE if not m.startswith("apiauth.")]
+    assert "apiauth.W004" in ids(MIDDLEWARE=middleware)
