@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from apiauth.models import APIKey
 
 
-def make_user(username: str = "alice", **fields: Any) -> AbstractBaseUser:
-    return get_user_model().objects.create_user(username=username, password="pw", **fields)
+def make_user(username: str = "alice", **fields: Any) -> User:
+    # The demo and the tests use Django's default user model.
+    return User.objects.create_user(username=username, password="pw", **fields)
 
 
 def make_key(**fields: Any) -> tuple[APIKey, str]:

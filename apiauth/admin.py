@@ -1,0 +1,293 @@
+"""Admin screens: issue, roll and revoke keys; read the audit trail.
+
+A new raw key travels from ``save_model`` (or the roll action) to the response on the request
+object only: never through the messages framework (cookie storage) or the session, and it is
+rendered once, in the response to the action that created it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from apiauth import audit
+from apiauth.forms import APIKeyForm, RevokeForm, RollForm
+from apiauth.models import APIKey, AuditEvent
+from apiauth.net import get_client_ip
+
+RAW_KEY_ATTR = "_apiauth_new_raw_key"
+
+if TYPE_CHECKING:
+    APIKeyModelAdmin = admin.ModelAdmin[APIKey]
+    AuditEventModelAdmin = admin.ModelAdmin[AuditEvent]
+else:  # Django's classes are not subscriptable at run time.
+    APIKeyModelAdmin = AuditEventModelAdmin = admin.ModelAdmin
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("active", _("Active")), ("expired", _("Expired")), ("revoked", _("Revoked"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        value = self.value()
+        if value == "active":
+            return queryset.usable()  # type: ignore[attr-defined, no-any-return]
+        if value == "expired":
+            return queryset.expired()  # type: ignore[attr-defined, no-any-return]
+        if value == "revoked":
+            return queryset.revoked()  # type: ignore[attr-defined, no-any-return]
+        return queryset
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(APIKeyModelAdmin):
+    form = APIKeyForm
+    list_display = [
+        "name",
+        "public_id",
+        "owner",
+        "scope_list",
+        "status_badge",
+        "last_used_at",
+        "expires_at",
+    ]
+    list_filter = [StatusFilter, "plan", ("owner", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["owner"]
+    search_fields = ["name", "=public_id", f"owner__{get_user_model().USERNAME_FIELD}"]
+    ordering = ["-created_at"]
+    date_hierarchy = "created_at"
+    actions = ["revoke_keys", "roll_key"]
+    raw_id_fields = ["owner"]
+    add_fieldsets = [(None, {"fields": APIKeyForm.Meta.fields})]
+    readonly_on_change = [
+        "public_id",
+        "status_badge",
+        "lineage",
+        "rolled_from",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+        "revoked_by",
+        "revoked_reason",
+    ]
+
+    @admin.display(description=_("scopes"))
+    def scope_list(self, obj: APIKey) -> str:
+        return " ".join(obj.scopes) or "—"
+
+    @admin.display(description=_("status"))
+    def status_badge(self, obj: APIKey) -> str:
+        colours = {"active": "#2e7d32", "expired": "#8a6d00", "revoked": "#b71c1c"}
+        return format_html('<strong style="color:{}">{}</strong>', colours[obj.status], obj.status)
+
+    # Forms and permissions ---------------------------------------------------------------
+
+    def get_fieldsets(self, request: HttpRequest, obj: APIKey | None = None) -> Any:
+        if obj is None:
+            return self.add_fieldsets
+        return [
+            (None, {"fields": APIKeyForm.Meta.fields}),
+            (_("Identity and lifecycle"), {"fields": self.readonly_on_change}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: APIKey | None = None) -> Any:
+        return [] if obj is None else self.readonly_on_change
+
+    def has_change_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
+        # A revoked key is frozen: its page becomes view-only.
+        if obj is not None and obj.is_revoked:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
+        # Revocation keeps the record and the audit trail; deleting is for superusers only.
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
+
+    # Saving ------------------------------------------------------------------------------
+
+    def save_model(
+        self, request: HttpRequest, obj: APIKey, form: ModelForm[APIKey], change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            audit.record(
+                "update",
+                obj,
+                actor=request.user,
+                client_ip=get_client_ip(request),
+                fields=sorted(form.changed_data),
+            )
+            return
+        setattr(request, RAW_KEY_ATTR, obj.assign_new_key())
+        obj.created_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+        audit.record("issue", obj, actor=request.user, client_ip=get_client_ip(request))
+
+    def response_add(
+        self, request: HttpRequest, obj: APIKey, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        raw = getattr(request, RAW_KEY_ATTR, None)
+        if raw is None:  # pragma: no cover - save_model always sets it for a new key
+            return super().response_add(request, obj, post_url_continue)
+        return self.render_key_issued(request, obj, raw, _("API key issued"))
+
+    def render_key_issued(
+        self, request: HttpRequest, obj: APIKey, raw: str, title: Any
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "key": obj,
+            "raw_key": raw,
+        }
+        response = TemplateResponse(request, "admin/apiauth/apikey/key_issued.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def delete_model(self, request: HttpRequest, obj: APIKey) -> None:
+        audit.record("delete", obj, actor=request.user, client_ip=get_client_ip(request))
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
+        for obj in queryset:
+            audit.record("delete", obj, actor=request.user, client_ip=get_client_ip(request))
+        super().delete_queryset(request, queryset)
+
+    # Actions -----------------------------------------------------------------------------
+
+    @admin.action(description=_("Revoke selected keys…"), permissions=["change"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> HttpResponse | None:
+        form = RevokeForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            revoked = 0
+            for key in queryset:
+                if key.revoke(by=request.user, reason=reason):
+                    audit.record(
+                        "revoke",
+                        key,
+                        actor=request.user,
+                        client_ip=get_client_ip(request),
+                        reason=reason,
+                    )
+                    revoked += 1
+            skipped = len(queryset) - revoked
+            self.message_user(
+                request,
+                ngettext("Revoked %(count)d key.", "Revoked %(count)d keys.", revoked)
+                % {"count": revoked},
+                messages.SUCCESS,
+            )
+            if skipped:
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d key was already revoked.",
+                        "%(count)d keys were already revoked.",
+                        skipped,
+                    )
+                    % {"count": skipped},
+                    messages.WARNING,
+                )
+            return None
+        return self.render_action_page(
+            request,
+            queryset,
+            "revoke_keys",
+            form,
+            "admin/apiauth/apikey/revoke_confirmation.html",
+            _("Revoke API keys"),
+        )
+
+    @admin.action(description=_("Roll selected key…"), permissions=["change"])
+    def roll_key(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> HttpResponse | None:
+        keys = list(queryset)
+        if len(keys) != 1 or keys[0].is_revoked:
+            self.message_user(
+                request, _("Select exactly one key that is not revoked to roll."), messages.ERROR
+            )
+            return None
+        key = keys[0]
+        form = RollForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            new, raw = APIKey.objects.roll(key, form.grace_period, by=request.user)
+            ip = get_client_ip(request)
+            audit.record(
+                "roll",
+                key,
+                actor=request.user,
+                client_ip=ip,
+                new_public_id=new.public_id,
+                grace_seconds=form.cleaned_data["grace"],
+            )
+            audit.record("issue", new, actor=request.user, client_ip=ip, rolled_from=key.public_id)
+            return self.render_key_issued(request, new, raw, _("API key rolled"))
+        return self.render_action_page(
+            request,
+            queryset,
+            "roll_key",
+            form,
+            "admin/apiauth/apikey/roll_confirmation.html",
+            _("Roll API key"),
+        )
+
+    def render_action_page(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[APIKey],
+        action: str,
+        form: Any,
+        template: str,
+        title: Any,
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "queryset": queryset,
+            "form": form,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, template, context)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(AuditEventModelAdmin):
+    list_display = [
+        "created_at",
+        "action",
+        "credential_kind",
+        "credential_id",
+        "actor_repr",
+        "client_ip",
+        "reason",
+    ]
+    list_filter = ["action", "credential_kind"]
+    search_fields = ["=credential_id", "actor_repr"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
