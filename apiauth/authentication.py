@@ -129,8 +129,7 @@ class APIKeyAuthentication(CredentialAuthentication):
 
     def get_key(self, request: Request, parsed: crypto.ParsedKey) -> APIKey:
         """One indexed query by digest; the owner comes in the same query."""
-        try:
-            obj = self.model._default_manager.select_related("owner").get(key_hash=parsed.digest)
-        except self.model.DoesNotExist:
-            raise self.fail(request, "unknown", _("Invalid API key."), parsed.public_id) from None
+        obj = self.model.objects.get_by_digest(parsed.digest)
+        if obj is None:
+            raise self.fail(request, "unknown", _("Invalid API key."), parsed.public_id)
         return obj

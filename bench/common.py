@@ -1,0 +1,58 @@
+"""Timing helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import django
+
+
+def setup_django() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def machine() -> str:
+    return (
+        f"Python {platform.python_version()}, Django {django.get_version()}, "
+        f"{os.cpu_count()} CPUs, {platform.machine()}"
+    )
+
+
+@dataclass
+class Timing:
+    label: str
+    median_us: float
+    spread_us: float
+
+
+def time_per_call(label: str, call: Callable[[], object], n: int, rounds: int = 5) -> Timing:
+    """Median over ``rounds`` of the mean time per call across ``n`` calls, in µs."""
+    for _ in range(max(50, n // 10)):
+        call()
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            call()
+        samples.append((time.perf_counter_ns() - start) / n / 1000)
+    return Timing(label, statistics.median(samples), max(samples) - min(samples))
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    sys.stdout.flush()
