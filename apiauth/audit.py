@@ -75,3 +75,19 @@ def auth_failure(code: str, *, kind: str, credential_id: str | None, client_ip: 
             }
         },
     )
+
+
+def lockout(*, client_ip: str | None, seconds: float) -> None:
+    """An address has exhausted its failed-authentication allowance."""
+    logger.warning(
+        "client %s locked out after repeated authentication failures for %.0f s",
+        client_ip or "-",
+        seconds,
+        extra={
+            "apiauth": {
+                "event": "lockout",
+                "client_ip": client_ip,
+                "seconds": round(seconds, 3),
+            }
+        },
+    )

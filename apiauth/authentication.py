@@ -18,9 +18,11 @@ from rest_framework.request import Request
 from apiauth import audit, crypto
 from apiauth.conf import conf
 from apiauth.credentials import Credential, MachinePrincipal
-from apiauth.errors import AuthenticationFailed
+from apiauth.errors import AuthenticationFailed, TooManyFailures
 from apiauth.models import APIKey
 from apiauth.net import get_client_ip, in_networks
+from apiauth.throttling import lockout
+from apiauth.throttling.limiter import remember
 
 
 class CredentialAuthentication(BaseAuthentication):
@@ -34,11 +36,27 @@ class CredentialAuthentication(BaseAuthentication):
 
     def fail(
         self, request: Request, code: str, detail: str, credential_id: str | None = None
-    ) -> AuthenticationFailed:
-        audit.auth_failure(
-            code, kind=self.kind, credential_id=credential_id, client_ip=get_client_ip(request)
-        )
+    ) -> exceptions.APIException:
+        """Audit a failure and count it against the client address.
+
+        Returns the exception to raise: a 401, or a 429 once the address is locked out.
+        """
+        client_ip = get_client_ip(request)
+        audit.auth_failure(code, kind=self.kind, credential_id=credential_id, client_ip=client_ip)
+        outcome, started = lockout.limiter.record_failure(client_ip)
+        remember(request._request, outcome)
+        if outcome.decision is not None and not outcome.decision.allowed:
+            wait = outcome.decision.retry_after_us / 1_000_000
+            if started:
+                audit.lockout(client_ip=client_ip, seconds=wait)
+            return TooManyFailures(wait)
         return AuthenticationFailed(detail, code=code, challenge=self.authenticate_header(request))
+
+    def check_lockout(self, request: Request) -> None:
+        """Refuse an address this worker knows to be locked out, before any lookup."""
+        wait = lockout.limiter.locked_for(get_client_ip(request))
+        if wait is not None:
+            raise TooManyFailures(wait)
 
     def validate_credential(self, request: Request, obj: Any, credential_id: str) -> None:
         """Revoked → expired → owner inactive → client address outside the allowlist."""
@@ -84,6 +102,7 @@ class APIKeyAuthentication(CredentialAuthentication):
         raw = self.get_raw_key(request)
         if raw is None:
             return None
+        self.check_lockout(request)
         parsed = self.parse_key(request, raw)
         obj = self.get_key(request, parsed)
         self.validate_credential(request, obj, parsed.public_id)

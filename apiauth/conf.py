@@ -22,6 +22,15 @@ DEFAULTS: dict[str, Any] = {
     # Rate limits.
     "PLANS": {},
     "DEFAULT_PLAN": None,
+    "ANONYMOUS_LIMITS": {"rate": "60/min", "burst": 20},
+    "FAILED_AUTH_LIMITS": {"rate": "10/min", "burst": 20},
+    "SCOPE_RATES": {},
+    "UNSAFE_METHOD_COST": 1,
+    "RATELIMIT_BACKEND": "auto",
+    "RATELIMIT_CACHE": "default",
+    "RATELIMIT_KEY_PREFIX": "rl:",
+    "RATELIMIT_FAILURE_MODE": "open",
+    "RATELIMIT_BREAKER_SECONDS": 5.0,
     # Errors and audit.
     "PROBLEM_TYPE_BASE": "urn:apiauth:problem:",
     "REALM": "api",
@@ -68,6 +77,42 @@ class Settings:
     def DEFAULT_PLAN(self) -> str | None:
         value = self._get("DEFAULT_PLAN")
         return str(value) if value else None
+
+    @property
+    def ANONYMOUS_LIMITS(self) -> Any:
+        return self._get("ANONYMOUS_LIMITS")
+
+    @property
+    def FAILED_AUTH_LIMITS(self) -> Any:
+        return self._get("FAILED_AUTH_LIMITS")
+
+    @property
+    def SCOPE_RATES(self) -> dict[str, Any]:
+        return dict(self._get("SCOPE_RATES"))
+
+    @property
+    def UNSAFE_METHOD_COST(self) -> int:
+        return int(self._get("UNSAFE_METHOD_COST"))
+
+    @property
+    def RATELIMIT_BACKEND(self) -> str:
+        return str(self._get("RATELIMIT_BACKEND"))
+
+    @property
+    def RATELIMIT_CACHE(self) -> str:
+        return str(self._get("RATELIMIT_CACHE"))
+
+    @property
+    def RATELIMIT_KEY_PREFIX(self) -> str:
+        return str(self._get("RATELIMIT_KEY_PREFIX"))
+
+    @property
+    def RATELIMIT_FAILURE_MODE(self) -> str:
+        return str(self._get("RATELIMIT_FAILURE_MODE"))
+
+    @property
+    def RATELIMIT_BREAKER_SECONDS(self) -> float:
+        return float(self._get("RATELIMIT_BREAKER_SECONDS"))
 
     @property
     def PROBLEM_TYPE_BASE(self) -> str:

@@ -29,6 +29,31 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class RateLimitServiceUnavailable(exceptions.APIException):
+    """The rate-limit store is down and ``RATELIMIT_FAILURE_MODE`` is ``"closed"``."""
+
+    status_code = 503
+    default_detail = "Rate limiting is temporarily unavailable; try again shortly."
+    default_code = "rate_limit_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = conf.RATELIMIT_BREAKER_SECONDS
+
+
+class TooManyFailures(exceptions.Throttled):
+    """429 for a client address locked out after repeated failed authentications."""
+
+    default_code = "too_many_failures"
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(
+            wait=wait,
+            detail=_("Too many failed authentication attempts from your address."),
+            code=self.default_code,
+        )
+
+
 class InsufficientScope(exceptions.PermissionDenied):
     """403 carrying an RFC 6750 §3 ``insufficient_scope`` challenge."""
 
@@ -121,6 +146,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers["WWW-Authenticate"] = challenge
     wait = getattr(api_exc, "wait", None)
     if wait is not None:
+        # Rounded up: a client that waits exactly this long is admitted.
         headers["Retry-After"] = str(max(1, math.ceil(wait)))
 
     status = api_exc.status_code
@@ -146,6 +172,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if wait is not None:
         body["retry_after"] = int(headers["Retry-After"])
     request = context.get("request")
+    if isinstance(api_exc, exceptions.Throttled):
+        body.update(_limit_details(request))
     request_id = getattr(request, "request_id", None)
     if request_id:
         body["request_id"] = request_id
@@ -155,6 +183,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     set_rollback()
     return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _limit_details(request: Any) -> dict[str, Any]:
+    """Which limit refused the request, from the decision the throttle left on it."""
+    outcome = getattr(getattr(request, "_request", request), "apiauth_ratelimit", None)
+    blocking = outcome.decision.blocking if outcome and outcome.decision else None
+    if blocking is None:
+        return {}
+    limit = blocking.limit
+    return {"limit": {"name": limit.name, "quota": limit.capacity, "window": limit.policy_window}}
 
 
 def problem_response(

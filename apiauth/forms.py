@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -44,22 +45,53 @@ class APIKeyForm(APIKeyModelForm):
         ),
     )
     plan = forms.ChoiceField(label=_("Plan"), required=False, choices=plan_choices)
+    rate_limits = forms.CharField(
+        label=_("Rate-limit overrides"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_(
+            'JSON merged over the plan, e.g. {"rate": "120/min", "burst": 20, '
+            '"quotas": ["5000/day"]}. Empty: the plan as it is.'
+        ),
+    )
 
     class Meta:
         model = APIKey
-        fields = ["name", "owner", "scopes", "allowed_networks", "plan", "expires_at"]
+        fields = [
+            "name",
+            "owner",
+            "scopes",
+            "allowed_networks",
+            "plan",
+            "rate_limits",
+            "expires_at",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.initial["scopes"] = " ".join(self.instance.scopes)
             self.initial["allowed_networks"] = "\n".join(self.instance.allowed_networks)
+            if self.instance.rate_limits:
+                self.initial["rate_limits"] = json.dumps(self.instance.rate_limits)
 
     def clean_scopes(self) -> list[str]:
         return parse_scopes(self.cleaned_data["scopes"])
 
     def clean_allowed_networks(self) -> list[str]:
         return parse_networks(self.cleaned_data["allowed_networks"])
+
+    def clean_rate_limits(self) -> dict[str, Any] | None:
+        text = self.cleaned_data["rate_limits"].strip()
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise forms.ValidationError(_("Enter valid JSON."), code="invalid_json") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_("Enter a JSON object."), code="invalid_json")
+        return value
 
 
 class RevokeForm(forms.Form):

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from apiauth.conf import conf
+from apiauth.throttling import headers
+from apiauth.throttling.limiter import RESULT_ATTR
 
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -46,3 +48,22 @@ class SecurityHeadersMiddleware:
             return True
         param = conf.KEY_QUERY_PARAM
         return bool(param and param in request.GET)
+
+
+class RateLimitHeadersMiddleware:
+    """Rate-limit headers on every response whose request went through a limiter.
+
+    The throttle and the failed-authentication limiter leave their decision on the request; the
+    headers are written here so 401, 403 and 429 responses, rendered by the exception handler,
+    carry them as well as 200s.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        outcome = getattr(request, RESULT_ATTR, None)
+        if outcome is not None and outcome.decision is not None:
+            headers.apply(response, outcome.decision)
+        return response

@@ -16,6 +16,7 @@ from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.net import parse_networks
 from apiauth.scopes import parse_scopes
+from apiauth.throttling.rates import InvalidLimit, merge_specs, parse_limits
 
 
 def validate_scopes(value: Any) -> None:
@@ -79,6 +80,15 @@ class AbstractCredential(models.Model):
     plan = models.CharField(
         _("plan"), max_length=50, blank=True, default="", validators=[validate_plan]
     )
+    rate_limits = models.JSONField(
+        _("rate-limit overrides"),
+        null=True,
+        blank=True,
+        help_text=_(
+            'Overrides merged over the plan, e.g. {"rate": "120/min", "burst": 20, '
+            '"quotas": ["5000/day"]}. Empty: the plan as it is.'
+        ),
+    )
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
     revoked_by = models.ForeignKey(
@@ -139,6 +149,17 @@ class AbstractCredential(models.Model):
         self.scopes = parse_scopes(self.scopes) if isinstance(self.scopes, list) else self.scopes
         if isinstance(self.allowed_networks, list):
             self.allowed_networks = parse_networks(self.allowed_networks)
+        if self.rate_limits:
+            self.validate_rate_limits()
+
+    def validate_rate_limits(self) -> None:
+        if not isinstance(self.rate_limits, dict):
+            raise ValidationError({"rate_limits": _("Rate-limit overrides must be a JSON object.")})
+        plan = conf.PLANS.get(self.plan or conf.DEFAULT_PLAN or "")
+        try:
+            parse_limits(merge_specs(plan, self.rate_limits))
+        except InvalidLimit as exc:
+            raise ValidationError({"rate_limits": str(exc)}, code="invalid_limits") from None
 
     @property
     def is_revoked(self) -> bool:
@@ -227,6 +248,7 @@ class APIKeyManager(models.Manager["APIKey"]):
                 scopes=list(key.scopes),
                 allowed_networks=list(key.allowed_networks),
                 plan=key.plan,
+                rate_limits=key.rate_limits,
                 expires_at=key.expires_at,
                 lineage=key.lineage,
                 rolled_from=key,
@@ -280,6 +302,7 @@ class APIKey(AbstractCredential):
             owner=self.owner,
             expires_at=self.expires_at,
             lineage=str(self.lineage),
+            limits=self.rate_limits or None,
         )
 
 

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from apiauth.credentials import Credential
 from apiauth.errors import InsufficientScope
 from apiauth.scopes import missing_scopes
+from apiauth.throttling import TokenBucketThrottle
 
 
 class HasScopes(BasePermission):
@@ -18,6 +19,16 @@ class HasScopes(BasePermission):
     back to ``GET`` and ``"*"`` to any method not listed. A method a dict does not cover is
     refused: forgetting a method must not open it. Works with any :class:`Credential`.
     """
+
+    def run_throttles(self, request: Request, view: Any) -> None:
+        """Run apiauth's throttles now, before deciding: DRF would run them after permissions,
+        so refused requests would be free and carry no rate-limit headers. The throttle
+        remembers its decision on the request, so DRF's own pass does not debit again."""
+        for throttle in view.get_throttles() if hasattr(view, "get_throttles") else ():
+            if isinstance(throttle, TokenBucketThrottle) and not throttle.allow_request(
+                request, view
+            ):
+                view.throttled(request, throttle.wait())
 
     def get_required_scopes(self, request: Request, view: Any) -> Sequence[str] | None:
         """The scopes this request needs, or ``None`` for a method the view does not cover."""
@@ -31,6 +42,7 @@ class HasScopes(BasePermission):
         return None
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        self.run_throttles(request, view)
         required = self.get_required_scopes(request, view)
         if required is None:
             return False

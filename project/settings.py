@@ -63,6 +63,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apiauth.middleware.SecurityHeadersMiddleware",
+    "apiauth.middleware.RateLimitHeadersMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -128,10 +129,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apiauth.authentication.APIKeyAuthentication"],
+    # HasScopes first: it runs the throttle before deciding, so refused requests are limited
+    # (and carry rate-limit headers) too.
     "DEFAULT_PERMISSION_CLASSES": [
-        "rest_framework.permissions.IsAuthenticated",
         "apiauth.permissions.HasScopes",
+        "rest_framework.permissions.IsAuthenticated",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["apiauth.throttling.TokenBucketThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["project.demo.parsers.LimitedJSONParser"],
     "EXCEPTION_HANDLER": "apiauth.errors.exception_handler",
@@ -141,6 +145,17 @@ REST_FRAMEWORK = {
 APIAUTH: dict[str, Any] = {
     "KEY_PREFIX": "apk",
     "TRUSTED_PROXIES": env_list("TRUSTED_PROXIES"),
+    "PLANS": {
+        "free": {"rate": "60/min", "burst": 10, "quotas": ["1000/day"]},
+        "pro": {"rate": "600/min", "burst": 100, "quotas": ["50000/day"]},
+        "enterprise": {"rate": "6000/min", "burst": 1000, "quotas": ["500000/day"]},
+    },
+    "DEFAULT_PLAN": "free",
+    "ANONYMOUS_LIMITS": {"rate": "30/min", "burst": 10},
+    "FAILED_AUTH_LIMITS": {"rate": "10/min", "burst": 20},
+    "SCOPE_RATES": {"orders": {"rate": "120/min", "burst": 20}},
+    # A write costs five reads.
+    "UNSAFE_METHOD_COST": 5,
 }
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")

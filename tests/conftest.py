@@ -11,6 +11,9 @@ import pytest
 import redis
 from django.test import override_settings
 
+from apiauth.throttling import lockout
+from apiauth.throttling.backends import reset_backends
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -90,8 +93,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.fixture(autouse=True)
 def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
-    """Every test runs against the real server, emptied first."""
+    """Every test runs against the real server, emptied first, with fresh limiter state."""
     if redis_server.process is None:
         redis_server.start()
     redis_server.client().flushall()
+    reset_backends()
+    lockout.limiter.clear()
     yield redis_server

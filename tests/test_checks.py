@@ -52,3 +52,38 @@ def test_w003_exception_handler() -> None:
 def test_w004_middleware(settings: Any) -> None:
     middleware = [m for m in settings.MIDDLEWARE if not m.startswith("apiauth.")]
     assert "apiauth.W004" in ids(MIDDLEWARE=middleware)
+
+
+def test_e005_invalid_plans() -> None:
+    assert "apiauth.E005" in ids(APIAUTH={"PLANS": ["free"]})
+    assert "apiauth.E005" in ids(APIAUTH={"PLANS": {"free": {"rate": "lots"}}})
+
+
+def test_e006_default_plan_unknown() -> None:
+    assert "apiauth.E006" in ids(APIAUTH={"PLANS": {}, "DEFAULT_PLAN": "gold"})
+
+
+def test_e007_invalid_other_limits() -> None:
+    assert "apiauth.E007" in ids(APIAUTH={"ANONYMOUS_LIMITS": "often"})
+    assert "apiauth.E007" in ids(APIAUTH={"FAILED_AUTH_LIMITS": {"rate": "1/s", "burst": -1}})
+    assert "apiauth.E007" in ids(APIAUTH={"SCOPE_RATES": {"uploads": "x"}})
+    assert "apiauth.E007" in ids(APIAUTH={"SCOPE_RATES": "10/min"})
+    assert "apiauth.E007" not in ids(APIAUTH={"ANONYMOUS_LIMITS": None})
+
+
+def test_e008_backend_settings() -> None:
+    assert "apiauth.E008" in ids(APIAUTH={"RATELIMIT_BACKEND": "memcached"})
+    assert "apiauth.E008" in ids(APIAUTH={"RATELIMIT_FAILURE_MODE": "maybe"})
+    assert "apiauth.E008" in ids(APIAUTH={"RATELIMIT_CACHE": "missing"})
+
+
+def test_w005_per_process_buckets() -> None:
+    local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert "apiauth.W005" in ids(CACHES=local)
+    assert "apiauth.W005" in ids(APIAUTH={"RATELIMIT_BACKEND": "local"})
+    assert "apiauth.W005" not in ids()
+
+
+def test_w006_rate_limit_headers_middleware(settings: Any) -> None:
+    middleware = [m for m in settings.MIDDLEWARE if "RateLimit" not in m]
+    assert "apiauth.W006" in ids(MIDDLEWARE=middleware)

@@ -58,6 +58,7 @@ class OwnedOrderView(generics.GenericAPIView[Order]):
 
 class OrderListView(OwnedOrderView, generics.ListCreateAPIView[Order]):
     pagination_class = OrderPagination
+    throttle_scope = "orders"
     required_scopes = {"GET": ["orders:read"], "POST": ["orders:write"]}
 
     def perform_create(self, serializer: BaseSerializer[Order]) -> None:

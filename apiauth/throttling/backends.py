@@ -1,0 +1,181 @@
+"""Where bucket state lives: Redis (shared, atomic) or this process (``make run`` without Redis).
+
+Both run the maths of :mod:`apiauth.throttling.gcra`: Redis through the Lua script in one
+round trip, the local backend in Python under a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.core.cache import caches
+
+from apiauth.conf import conf
+from apiauth.throttling import gcra, lua
+from apiauth.throttling.rates import Limit
+
+logger = logging.getLogger("apiauth.throttling")
+
+
+class BackendUnavailable(Exception):
+    """The shared store could not be reached (or the breaker is open)."""
+
+
+def _argv(limits: Sequence[Limit], cost: int, debit: bool) -> list[Any]:
+    argv: list[Any] = [cost, 1 if debit else 0]
+    for limit in limits:
+        if limit.kind == "bucket":
+            argv += ["b", limit.capacity, limit.interval_us]
+        else:
+            argv += ["q", limit.capacity, limit.window_s]
+    return argv
+
+
+class CircuitBreaker:
+    """After a failure, skip the store for ``cooldown`` seconds instead of paying a timeout on
+    every request; the first call after that tries again (and closes the breaker on success)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.open_until = 0.0
+        self.failures = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.clock() < self.open_until
+
+    def record_failure(self, cooldown: float) -> None:
+        self.failures += 1
+        self.open_until = self.clock() + cooldown
+
+    def record_success(self) -> None:
+        self.open_until = 0.0
+
+
+class RedisBackend:
+    """Bucket state in Redis, reached through django-redis's connection for a cache alias."""
+
+    def __init__(self, alias: str, client: Any = None) -> None:
+        self.alias = alias
+        self._client = client
+        self.breaker = CircuitBreaker()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from django_redis import get_redis_connection
+
+            self._client = get_redis_connection(self.alias)
+        return self._client
+
+    def _run(self, keys: Sequence[str], argv: Sequence[Any]) -> list[int]:
+        import redis
+
+        if self.breaker.is_open:
+            raise BackendUnavailable("circuit breaker open")
+        try:
+            try:
+                result = self.client.evalsha(lua.SHA, len(keys), *keys, *argv)
+            except redis.exceptions.NoScriptError:
+                # After a restart or SCRIPT FLUSH: EVAL runs and caches it, in the same trip.
+                result = self.client.eval(lua.SCRIPT, len(keys), *keys, *argv)
+        except redis.exceptions.RedisError as exc:
+            self.breaker.record_failure(conf.RATELIMIT_BREAKER_SECONDS)
+            raise BackendUnavailable(str(exc)) from exc
+        self.breaker.record_success()
+        return [int(value) for value in result]
+
+    def evaluate(
+        self, keys: Sequence[str], limits: Sequence[Limit], cost: int, *, debit: bool = True
+    ) -> gcra.Decision:
+        result = self._run(keys, _argv(limits, cost, debit))
+        states = tuple(
+            gcra.LimitState(limit, *result[1 + i * 3 : 4 + i * 3]) for i, limit in enumerate(limits)
+        )
+        return gcra.Decision(bool(result[0]), states)
+
+    def reset(self, tag: str) -> int:
+        """Delete every key of one identity (they share the hash tag)."""
+        if self.breaker.is_open:
+            raise BackendUnavailable("circuit breaker open")
+        try:
+            keys = list(self.client.scan_iter(match=f"{_escape(tag)}*", count=1000))
+            return int(self.client.delete(*keys)) if keys else 0
+        except Exception as exc:
+            raise BackendUnavailable(str(exc)) from exc
+
+
+def _escape(pattern: str) -> str:
+    for char in "\\*?[]":
+        pattern = pattern.replace(char, "\\" + char)
+    return pattern
+
+
+class LocalBackend:
+    """The same maths in this process: for development without Redis. Not shared between
+    processes, so N workers admit up to N times the limit (system check ``apiauth.W005``)."""
+
+    def __init__(self, clock: Callable[[], int] | None = None) -> None:
+        self.clock = clock or (lambda: time.time_ns() // 1000)
+        self.lock = threading.Lock()
+        self.store: dict[str, tuple[int, int]] = {}  # key → (value, expires at µs)
+
+    def evaluate(
+        self, keys: Sequence[str], limits: Sequence[Limit], cost: int, *, debit: bool = True
+    ) -> gcra.Decision:
+        with self.lock:
+            now = self.clock()
+            current = {
+                key: entry[0]
+                for key in keys
+                if (entry := self.store.get(key)) is not None and entry[1] > now
+            }
+            decision, updates = gcra.evaluate(current, keys, limits, cost, now, debit=debit)
+            for key, limit in zip(keys, limits, strict=True):
+                if key in updates:
+                    expires = now + gcra.expiry_ms(limit, updates[key], now) * 1000
+                    self.store[key] = (updates[key], expires)
+            if len(self.store) > 100_000:
+                self.store = {k: v for k, v in self.store.items() if v[1] > now}
+            return decision
+
+    def reset(self, tag: str) -> int:
+        with self.lock:
+            doomed = [key for key in self.store if key.startswith(tag)]
+            for key in doomed:
+                del self.store[key]
+            return len(doomed)
+
+
+Backend = RedisBackend | LocalBackend
+
+_backends: dict[tuple[str, str], Backend] = {}
+_lock = threading.Lock()
+
+
+def uses_redis(alias: str) -> bool:
+    backend = str(caches[alias].__class__.__module__)
+    return backend.startswith("django_redis")
+
+
+def get_backend() -> Backend:
+    """The configured backend, one instance per (kind, alias) and process."""
+    kind, alias = conf.RATELIMIT_BACKEND, conf.RATELIMIT_CACHE
+    if kind == "auto":
+        kind = "redis" if uses_redis(alias) else "local"
+    with _lock:
+        backend = _backends.get((kind, alias))
+        if backend is None:
+            backend = RedisBackend(alias) if kind == "redis" else LocalBackend()
+            _backends[(kind, alias)] = backend
+        return backend
+
+
+def reset_backends() -> None:
+    """Forget backend instances (tests; after changing cache settings)."""
+    with _lock:
+        _backends.clear()

@@ -1,0 +1,110 @@
+"""Token-bucket and quota maths, in Python; ``lua.py`` is the same algorithm for Redis.
+
+A bucket is stored as one number, its *theoretical arrival time* (TAT, GCRA): the instant, in
+µs, at which it would be full again. With capacity ``b`` and one token every ``I`` µs, the
+tokens available at ``now`` are ``b - (max(TAT, now) - now) / I``; a request costing ``c`` is
+admitted when that is at least ``c``, and moves TAT forward by ``c * I``. One integer per bucket
+whatever the rate (O(1) memory), and the key can expire at TAT, when the bucket is full again.
+
+A quota is a counter for the current fixed window (windows are aligned on the epoch of the
+clock: a day quota resets at 00:00 UTC); its key expires when the window ends.
+
+All limits of a request are decided together: if any refuses, none is debited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from apiauth.throttling.rates import Limit
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    limit: Limit
+    remaining: int
+    reset_us: int
+    """µs until the bucket is full again, or until the quota window ends."""
+    retry_us: int
+    """µs until this request would be admitted (0 when admitted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    states: tuple[LimitState, ...]
+
+    @property
+    def retry_after_us(self) -> int:
+        return max((s.retry_us for s in self.states), default=0)
+
+    @property
+    def blocking(self) -> LimitState | None:
+        """The limit that refused, the one that frees latest."""
+        refused = [s for s in self.states if s.retry_us > 0]
+        return max(refused, key=lambda s: s.retry_us) if refused else None
+
+    @property
+    def tightest(self) -> LimitState | None:
+        """What ``X-RateLimit-*`` describes: the refusing limit, else the one with fewest left."""
+        if not self.states:
+            return None
+        return self.blocking or min(self.states, key=lambda s: (s.remaining, -s.reset_us))
+
+
+def evaluate(
+    store: Mapping[str, int],
+    keys: Sequence[str],
+    limits: Sequence[Limit],
+    cost: int,
+    now_us: int,
+    *,
+    debit: bool = True,
+) -> tuple[Decision, dict[str, int]]:
+    """Decide a request against current values (``store``, key → int, expired keys absent).
+
+    ``keys[i]`` holds ``limits[i]``'s state. Returns the decision and the values to write (none
+    unless every limit admits and ``debit`` is true). The states report what is left after this
+    request when it was debited, else what is left now.
+    """
+    before: list[LimitState] = []
+    after: list[LimitState] = []
+    updates: dict[str, int] = {}
+    for key, limit in zip(keys, limits, strict=True):
+        if limit.kind == "bucket":
+            span = limit.capacity * limit.interval_us
+            tat = max(store.get(key, now_us), now_us)
+            new_tat = tat + cost * limit.interval_us
+            retry = max(0, new_tat - span - now_us)
+            if cost > limit.capacity:
+                retry = max(retry, cost * limit.interval_us)
+            updates[key] = new_tat
+            before.append(
+                LimitState(limit, (span - (tat - now_us)) // limit.interval_us, tat - now_us, retry)
+            )
+            after.append(
+                LimitState(
+                    limit, (span - (new_tat - now_us)) // limit.interval_us, new_tat - now_us, 0
+                )
+            )
+        else:
+            window_us = limit.window_s * 1_000_000
+            reset = window_us - now_us % window_us
+            used = store.get(key, 0)
+            retry = 0 if used + cost <= limit.capacity else reset
+            updates[key] = used + cost
+            before.append(LimitState(limit, max(0, limit.capacity - used), reset, retry))
+            after.append(LimitState(limit, limit.capacity - used - cost, reset, 0))
+    allowed = all(state.retry_us == 0 for state in before)
+    if allowed and debit:
+        return Decision(True, tuple(after)), updates
+    return Decision(allowed, tuple(before)), {}
+
+
+def expiry_ms(limit: Limit, value: int, now_us: int) -> int:
+    """How long a key must live: buckets until full again, quotas until their window ends."""
+    if limit.kind == "bucket":
+        return max(1, -(-(value - now_us) // 1000))
+    window_us = limit.window_s * 1_000_000
+    return max(1, -(-(window_us - now_us % window_us) // 1000))

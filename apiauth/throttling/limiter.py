@@ -1,0 +1,96 @@
+"""Which limits apply to a request, and deciding them through the configured backend.
+
+The identity of a request's buckets is its credential's *lineage* (so rolling a key keeps its
+usage), else the user, else the client address. Every key of one decision carries that identity
+as a Redis Cluster hash tag.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+
+from apiauth.conf import conf
+from apiauth.credentials import Credential
+from apiauth.throttling import gcra
+from apiauth.throttling.backends import BackendUnavailable, get_backend
+from apiauth.throttling.rates import Limit, merge_specs, parse_limits
+
+logger = logging.getLogger("apiauth.throttling")
+
+RESULT_ATTR = "apiauth_ratelimit"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A decision as the response sees it; ``decision`` is ``None`` when the store was down."""
+
+    decision: gcra.Decision | None
+    failed_open: bool = False
+
+
+class RateLimitUnavailable(Exception):
+    """The store is down and the policy is to fail closed."""
+
+
+def identity(credential: Credential | None, user: Any, client_ip: str | None) -> str:
+    if credential is not None:
+        return f"k{credential.lineage.replace('-', '')}"
+    if user is not None and getattr(user, "is_authenticated", False) and user.pk is not None:
+        return f"u{user.pk}"
+    return f"a{client_ip or 'unknown'}"
+
+
+def key_for(ident: str, name: str) -> str:
+    return f"{conf.RATELIMIT_KEY_PREFIX}{{{ident}}}:{name}"
+
+
+def plan_limits(credential: Credential | None) -> tuple[Limit, ...]:
+    """The credential's plan merged with its own overrides; anonymous limits without one."""
+    if credential is None:
+        spec = conf.ANONYMOUS_LIMITS
+        return parse_limits(spec) if spec else ()
+    plan = credential.plan or conf.DEFAULT_PLAN
+    base = conf.PLANS.get(plan) if plan else None
+    spec = merge_specs(base, credential.limits)
+    return parse_limits(spec) if spec else ()
+
+
+def decide(
+    ident: str,
+    limits: Sequence[Limit],
+    key_names: Sequence[str],
+    cost: int,
+    *,
+    debit: bool = True,
+) -> Outcome:
+    """Run one decision; applies the failure policy when the store is unreachable."""
+    if not limits:
+        return Outcome(None)
+    keys = [key_for(ident, name) for name in key_names]
+    try:
+        return Outcome(get_backend().evaluate(keys, limits, cost, debit=debit))
+    except BackendUnavailable as exc:
+        if conf.RATELIMIT_FAILURE_MODE == "closed":
+            raise RateLimitUnavailable(str(exc)) from exc
+        count_failure(str(exc))
+        return Outcome(None, failed_open=True)
+
+
+failures_open = 0
+
+
+def count_failure(reason: str) -> None:
+    """Fail open: admit, and say so (a counter for metrics, a warning for the logs)."""
+    global failures_open
+    failures_open += 1
+    logger.warning("rate limiting skipped, store unavailable: %s", reason)
+
+
+def remember(request: HttpRequest, outcome: Outcome) -> None:
+    """Keep the latest decision on the Django request for the headers middleware."""
+    setattr(request, RESULT_ATTR, outcome)

@@ -1,0 +1,129 @@
+"""Limits: parsing ``"60/min"`` style rates and plan definitions into :class:`Limit` objects.
+
+A plan (or any limit spec) is a dict::
+
+    {"rate": "60/min", "burst": 10, "quotas": ["1000/day"]}
+
+``rate`` and ``burst`` make a token bucket (capacity ``burst``, refilled at ``rate``; ``burst``
+defaults to the rate's count); each quota is a fixed window aligned on the Redis clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+UNITS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+RATE_RE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([a-z]+?)s?\s*")
+MAX_COUNT = 10**9
+
+
+class InvalidLimit(ValueError):
+    """A rate or limit spec that cannot be used; the message says what to write instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    count: int
+    period: int  # seconds
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.period
+
+
+def parse_rate(value: Any) -> Rate:
+    """``"60/min"``, ``"1000/day"``, ``"5/10s"`` → :class:`Rate`."""
+    match = RATE_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None or match.group(3) not in UNITS:
+        raise InvalidLimit(f"{value!r} is not a rate: write it like '60/min' or '1000/day'.")
+    count = int(match.group(1))
+    period = int(match.group(2) or 1) * UNITS[match.group(3)]
+    if not 0 < count <= MAX_COUNT or period <= 0:
+        raise InvalidLimit(f"{value!r}: the count must be between 1 and {MAX_COUNT}.")
+    return Rate(count, period)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One limit as the Lua script and the local backend see it.
+
+    ``kind`` is ``"bucket"`` (``capacity`` tokens, one every ``interval_us`` µs) or ``"quota"``
+    (``capacity`` requests per fixed window of ``window_s`` seconds).
+    """
+
+    name: str
+    kind: str
+    capacity: int
+    interval_us: int = 0
+    window_s: int = 0
+
+    @property
+    def policy_window(self) -> int:
+        """Seconds in which ``capacity`` units are granted, for ``RateLimit-Policy``'s ``w``."""
+        if self.kind == "quota":
+            return self.window_s
+        return max(1, round(self.capacity * self.interval_us / 1_000_000))
+
+
+def bucket(name: str, rate: Rate, burst: int | None = None) -> Limit:
+    capacity = rate.count if burst is None else burst
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or not 0 < capacity <= MAX_COUNT:
+        raise InvalidLimit(f"burst must be a whole number between 1 and {MAX_COUNT}.")
+    return Limit(
+        name, "bucket", capacity, interval_us=max(1, round(rate.period * 1e6 / rate.count))
+    )
+
+
+def quota(rate: Rate) -> Limit:
+    name = PERIOD_NAMES.get(rate.period, f"{rate.period}s")
+    return Limit(name, "quota", rate.count, window_s=rate.period)
+
+
+def parse_limits(spec: Any, name: str = "burst") -> tuple[Limit, ...]:
+    """A limit spec (string rate or dict) → its limits; raises :class:`InvalidLimit`."""
+    if isinstance(spec, str):
+        return (bucket(name, parse_rate(spec)),)
+    if not isinstance(spec, Mapping):
+        raise InvalidLimit(
+            "a limit must be a rate string or a dict with 'rate', 'burst', 'quotas'."
+        )
+    unknown = set(spec) - {"rate", "burst", "quotas"}
+    if unknown:
+        raise InvalidLimit(f"unknown key(s) {', '.join(sorted(unknown))}: use rate, burst, quotas.")
+    limits: list[Limit] = []
+    if "rate" in spec:
+        limits.append(bucket(name, parse_rate(spec["rate"]), spec.get("burst")))
+    elif "burst" in spec:
+        raise InvalidLimit("'burst' needs a 'rate'.")
+    quotas = spec.get("quotas", [])
+    if isinstance(quotas, str) or not isinstance(quotas, (list, tuple)):
+        raise InvalidLimit("'quotas' must be a list of rates such as ['1000/day'].")
+    limits.extend(quota(parse_rate(item)) for item in quotas)
+    names = [limit.name for limit in limits]
+    if len(set(names)) != len(names):
+        raise InvalidLimit("two quotas share a period.")
+    if not limits:
+        raise InvalidLimit("a limit needs a 'rate' or 'quotas'.")
+    return tuple(limits)
+
+
+def merge_specs(
+    base: Mapping[str, Any] | None, override: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """A credential's overrides over its plan, key by key."""
+    return {**(base or {}), **(override or {})}

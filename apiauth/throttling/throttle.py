@@ -1,0 +1,90 @@
+"""The DRF throttle: every limit of a request decided in one Redis round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from apiauth.conf import conf
+from apiauth.credentials import Credential
+from apiauth.net import get_client_ip
+from apiauth.throttling import gcra
+from apiauth.throttling.limiter import (
+    Outcome,
+    RateLimitUnavailable,
+    decide,
+    identity,
+    plan_limits,
+    remember,
+)
+from apiauth.throttling.rates import parse_limits
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MEMO_ATTR = "_apiauth_throttle_outcome"
+
+
+class TokenBucketThrottle(BaseThrottle):
+    """Token buckets and quotas from the credential's plan, the view's ``throttle_scope`` and
+    the anonymous limits, checked and debited together.
+
+    ``throttle_cost`` on a view (an int, or a dict per method) sets a request's cost; otherwise
+    unsafe methods cost ``APIAUTH["UNSAFE_METHOD_COST"]``. The decision is remembered on the
+    request, so running the throttles early (as :class:`~apiauth.permissions.HasScopes` does)
+    never debits twice.
+    """
+
+    scope_attr = "throttle_scope"
+
+    def __init__(self) -> None:
+        self.outcome: Outcome | None = None
+
+    def get_cost(self, request: Request, view: Any) -> int:
+        declared = getattr(view, "throttle_cost", None)
+        method = request.method or "GET"
+        if isinstance(declared, Mapping):
+            declared = declared.get(method)
+        if declared is not None:
+            return int(declared)
+        return 1 if method in SAFE_METHODS else conf.UNSAFE_METHOD_COST
+
+    def get_limits(self, request: Request, view: Any) -> tuple[list[Any], list[str]]:
+        credential = request.auth if isinstance(request.auth, Credential) else None
+        limits = list(plan_limits(credential))
+        names = [limit.name if limit.kind == "bucket" else f"q:{limit.name}" for limit in limits]
+        scope = getattr(view, self.scope_attr, None)
+        if scope and scope in conf.SCOPE_RATES:
+            for limit in parse_limits(conf.SCOPE_RATES[scope], name=scope):
+                limits.append(limit)
+                names.append(f"s:{scope}:{limit.name}")
+        return limits, names
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        memo: Outcome | None = getattr(request, MEMO_ATTR, None)
+        if memo is None:
+            credential = request.auth if isinstance(request.auth, Credential) else None
+            ident = identity(credential, request.user, get_client_ip(request))
+            limits, names = self.get_limits(request, view)
+            try:
+                memo = decide(ident, limits, names, self.get_cost(request, view))
+            except RateLimitUnavailable:
+                from apiauth.errors import RateLimitServiceUnavailable
+
+                raise RateLimitServiceUnavailable() from None
+            setattr(request, MEMO_ATTR, memo)
+            remember(request._request, memo)
+        self.outcome = memo
+        return memo.decision is None or memo.decision.allowed
+
+    def wait(self) -> float | None:
+        decision = self.outcome.decision if self.outcome else None
+        if decision is None or decision.allowed:
+            return None
+        return decision.retry_after_us / 1_000_000
+
+    @property
+    def blocking(self) -> gcra.LimitState | None:
+        decision = self.outcome.decision if self.outcome else None
+        return decision.blocking if decision else None

@@ -1,0 +1,253 @@
+"""Rate limits through the demo's DRF views, against the real redis-server."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from apiauth.models import APIKey
+from tests.conftest import RedisServer
+from tests.factories import make_key
+from tests.test_throttle_redis import top_level_commands
+
+pytestmark = pytest.mark.django_db
+
+PING = "/v1/ping"
+
+
+def apiauth_settings(**overrides: Any) -> dict[str, Any]:
+    return {**settings.APIAUTH, **overrides}
+
+
+def get(raw: str | None = None, path: str = PING, ip: str = "127.0.0.1") -> Any:
+    headers: dict[str, Any] = {"REMOTE_ADDR": ip}
+    if raw is not None:
+        headers["HTTP_X_API_KEY"] = raw
+    return APIClient().get(path, **headers)
+
+
+def exhaust(raw: str, count: int = 10) -> None:
+    for _ in range(count):
+        assert get(raw).status_code == 200
+
+
+class TestHeaders:
+    def test_on_200(self) -> None:
+        _key, raw = make_key()
+        response = get(raw)
+        assert response.status_code == 200
+        assert response["X-RateLimit-Limit"] == "10"
+        assert response["X-RateLimit-Remaining"] == "9"
+        assert int(response["X-RateLimit-Reset"]) >= int(time.time())
+        assert response["RateLimit-Policy"] == '"burst";q=10;w=10, "day";q=1000;w=86400'
+        burst, day = response["RateLimit"].split(", ")
+        assert burst == '"burst";r=9;t=1'
+        assert day.startswith('"day";r=999;t=')
+
+    def test_on_429_with_honest_retry_after(self) -> None:
+        _key, raw = make_key()
+        exhaust(raw)
+        response = get(raw)
+        assert response.status_code == 429
+        assert response["Content-Type"] == "application/problem+json"
+        assert response["Retry-After"] == "1"
+        assert response["X-RateLimit-Remaining"] == "0"
+        body = response.json()
+        assert body["code"] == "throttled" and body["retry_after"] == 1
+        assert body["limit"] == {"name": "burst", "quota": 10, "window": 10}
+        time.sleep(int(response["Retry-After"]))
+        assert get(raw).status_code == 200
+
+    def test_on_403_insufficient_scope(self) -> None:
+        _key, raw = make_key(scopes=["orders:read"])
+        response = APIClient().post(PING.replace("ping", "orders"), {}, HTTP_X_API_KEY=raw)
+        assert response.status_code == 403
+        # A refused write still costs a write (5) and says so.
+        assert response["X-RateLimit-Remaining"] == "5"
+
+    def test_on_401_failed_authentication(self) -> None:
+        response = get("apk_wrong")
+        assert response.status_code == 401
+        assert response["RateLimit-Policy"] == '"auth-failures";q=20;w=120'
+        assert response["X-RateLimit-Remaining"] == "19"
+
+    def test_on_401_without_credentials(self) -> None:
+        response = get()
+        assert response.status_code == 401
+        assert response["RateLimit-Policy"] == '"burst";q=10;w=20'
+
+    def test_not_on_unthrottled_responses(self) -> None:
+        assert "X-RateLimit-Limit" not in APIClient().get("/nope")
+
+
+class TestLimits:
+    def test_plans_per_key(self) -> None:
+        _key, raw = make_key(plan="pro")
+        assert get(raw)["X-RateLimit-Limit"] == "100"
+
+    def test_per_key_override(self) -> None:
+        _key, raw = make_key(rate_limits={"burst": 3})
+        assert get(raw)["X-RateLimit-Limit"] == "3"
+        get(raw)
+        get(raw)
+        assert get(raw).status_code == 429
+
+    def test_unsafe_methods_cost_more_and_scopes_add_limits(self) -> None:
+        _key, raw = make_key()
+        response = APIClient().post(
+            "/v1/orders", {"sku": "ABC-1", "quantity": 1}, format="json", HTTP_X_API_KEY=raw
+        )
+        assert response.status_code == 201
+        assert '"orders";q=20' in response["RateLimit-Policy"]
+        assert '"burst";r=5' in response["RateLimit"]
+        assert '"orders";r=15' in response["RateLimit"]
+        APIClient().post(
+            "/v1/orders", {"sku": "ABC-1", "quantity": 1}, format="json", HTTP_X_API_KEY=raw
+        )
+        refused = APIClient().post(
+            "/v1/orders", {"sku": "ABC-1", "quantity": 1}, format="json", HTTP_X_API_KEY=raw
+        )
+        assert refused.status_code == 429 and refused["Retry-After"] == "5"
+
+    def test_buckets_follow_the_key_lineage_across_a_roll(self) -> None:
+        import datetime
+
+        key, raw = make_key()
+        exhaust(raw)
+        _new, new_raw = APIKey.objects.roll(key, datetime.timedelta(hours=1))
+        assert get(new_raw).status_code == 429
+
+    def test_keys_of_one_owner_do_not_share_buckets(self) -> None:
+        _a, raw_a = make_key()
+        _b, raw_b = make_key()
+        exhaust(raw_a)
+        assert get(raw_b).status_code == 200
+
+    def test_anonymous_limited_per_address(self) -> None:
+        for _ in range(10):
+            assert APIClient().get("/health", REMOTE_ADDR="192.0.2.1").status_code == 200
+        assert APIClient().get("/health", REMOTE_ADDR="192.0.2.1").status_code == 429
+        assert APIClient().get("/health", REMOTE_ADDR="192.0.2.2").status_code == 200
+
+    def test_one_redis_command_per_request(self, _redis: RedisServer) -> None:
+        _key, raw = make_key()
+        get(raw)
+        assert top_level_commands(_redis.client(), lambda: get(raw)) == {"cmdstat_evalsha": 1}
+
+    def test_throttle_adds_no_query(self, django_assert_num_queries: Any) -> None:
+        _key, raw = make_key()
+        get(raw)
+        with django_assert_num_queries(1):
+            assert get(raw).status_code == 200
+
+    @override_settings(APIAUTH=apiauth_settings(RATELIMIT_BACKEND="local"))
+    def test_local_backend(self, _redis: RedisServer) -> None:
+        _key, raw = make_key()
+        exhaust(raw)
+        assert get(raw).status_code == 429
+        assert not _redis.client().keys("rl:*")
+
+
+class TestFailedAuthentication:
+    def test_lockout_after_twenty_failures(
+        self, caplog: pytest.LogCaptureFixture, django_assert_num_queries: Any
+    ) -> None:
+        _key, raw = make_key()
+        for _ in range(20):
+            assert get("apk_wrong", ip="198.51.100.7").status_code == 401
+        with caplog.at_level(logging.WARNING, logger="apiauth.audit"):
+            response = get("apk_wrong", ip="198.51.100.7")
+        assert response.status_code == 429
+        assert response.json()["code"] == "too_many_failures"
+        assert int(response["Retry-After"]) == 6
+        assert any(getattr(r, "apiauth", {}).get("event") == "lockout" for r in caplog.records)
+        # Even a valid key from the locked address: 429, decided before any lookup.
+        with django_assert_num_queries(0):
+            assert get(raw, ip="198.51.100.7").status_code == 429
+        # Other addresses are unaffected.
+        assert get(raw, ip="198.51.100.8").status_code == 200
+
+    def test_locked_on_every_worker(self) -> None:
+        from apiauth.throttling import lockout
+
+        for _ in range(21):
+            get("apk_wrong", ip="198.51.100.9")
+        lockout.limiter.clear()  # another worker: knows nothing locally
+        _key, raw = make_key()
+        unknown = raw[:-10] + "A" * 10
+        assert get(unknown, ip="198.51.100.9").status_code == 429
+        assert get(raw, ip="198.51.100.9").status_code == 429
+
+    def test_lock_ends(self) -> None:
+        from apiauth.throttling import lockout
+
+        limits = {"rate": "1/s", "burst": 2}
+        with override_settings(APIAUTH=apiauth_settings(FAILED_AUTH_LIMITS=limits)):
+            _key, raw = make_key()
+            for _ in range(2):
+                assert get("apk_wrong", ip="198.51.100.10").status_code == 401
+            response = get("apk_wrong", ip="198.51.100.10")
+            assert response.status_code == 429
+            time.sleep(int(response["Retry-After"]))
+            assert lockout.limiter.locked_for("198.51.100.10") is None
+            assert get(raw, ip="198.51.100.10").status_code == 200
+
+    @override_settings(APIAUTH=apiauth_settings(FAILED_AUTH_LIMITS=None))
+    def test_can_be_disabled(self) -> None:
+        for _ in range(25):
+            assert get("apk_wrong").status_code == 401
+
+
+class TestRedisDown:
+    def test_fail_open(self, _redis: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+        from apiauth.throttling import limiter
+
+        _key, raw = make_key()
+        assert get(raw).status_code == 200
+        before = limiter.failures_open
+        _redis.stop()
+        try:
+            with caplog.at_level(logging.WARNING, logger="apiauth.throttling"):
+                for _ in range(15):
+                    started = time.monotonic()
+                    response = get(raw)
+                    assert response.status_code == 200
+                    assert "X-RateLimit-Limit" not in response
+                    assert time.monotonic() - started < 1.5
+            assert limiter.failures_open - before == 15
+            assert "store unavailable" in caplog.text
+            assert get("apk_wrong").status_code == 401  # failures stay 401s
+        finally:
+            _redis.start()
+
+    @override_settings(
+        APIAUTH=apiauth_settings(RATELIMIT_FAILURE_MODE="closed", RATELIMIT_BREAKER_SECONDS=0.5)
+    )
+    def test_fail_closed_then_recover(self, _redis: RedisServer) -> None:
+        _key, raw = make_key()
+        assert get(raw).status_code == 200
+        _redis.stop()
+        try:
+            started = time.monotonic()
+            response = get(raw)
+            assert time.monotonic() - started < 1.5
+            assert response.status_code == 503
+            assert response["Content-Type"] == "application/problem+json"
+            assert response.json()["code"] == "rate_limit_unavailable"
+            assert response["Retry-After"] == "1"
+            started = time.monotonic()
+            assert get(raw).status_code == 503  # breaker open: no connect attempt
+            assert time.monotonic() - started < 0.2
+        finally:
+            _redis.start()
+        time.sleep(0.6)
+        response = get(raw)
+        assert response.status_code == 200
+        # The test server keeps no data across restarts: the bucket starts full again.
+        assert response["X-RateLimit-Remaining"] == "9"

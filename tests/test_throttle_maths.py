@@ -1,0 +1,199 @@
+"""Bucket and quota maths with an injected clock (no Redis)."""
+
+from __future__ import annotations
+
+import pytest
+
+from apiauth.throttling import gcra
+from apiauth.throttling.backends import LocalBackend
+from apiauth.throttling.rates import (
+    InvalidLimit,
+    Limit,
+    Rate,
+    bucket,
+    merge_specs,
+    parse_limits,
+    parse_rate,
+    quota,
+)
+
+SECOND = 1_000_000
+
+
+class Clock:
+    def __init__(self, now: int = 1_700_000_000 * SECOND) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * SECOND)
+
+
+def backend() -> tuple[LocalBackend, Clock]:
+    clock = Clock()
+    return LocalBackend(clock=clock), clock
+
+
+def hit(store: LocalBackend, limits: list[Limit], cost: int = 1) -> gcra.Decision:
+    return store.evaluate([f"k{i}" for i in range(len(limits))], limits, cost)
+
+
+class TestRates:
+    @pytest.mark.parametrize(
+        ("text", "count", "period"),
+        [
+            ("60/min", 60, 60),
+            ("60/m", 60, 60),
+            ("1000/day", 1000, 86400),
+            ("10/s", 10, 1),
+            ("5/10s", 5, 10),
+            ("100/hours", 100, 3600),
+            (" 7 / minute ", 7, 60),
+        ],
+    )
+    def test_parse(self, text: str, count: int, period: int) -> None:
+        assert parse_rate(text) == Rate(count, period)
+
+    @pytest.mark.parametrize("text", ["", "60", "0/min", "-1/min", "60/fortnight", 60, None])
+    def test_invalid(self, text: object) -> None:
+        with pytest.raises(InvalidLimit):
+            parse_rate(text)
+
+    def test_parse_limits(self) -> None:
+        limits = parse_limits({"rate": "60/min", "burst": 10, "quotas": ["1000/day"]})
+        assert limits == (
+            Limit("burst", "bucket", 10, interval_us=SECOND),
+            Limit("day", "quota", 1000, window_s=86400),
+        )
+        assert parse_limits("30/min") == (Limit("burst", "bucket", 30, interval_us=2 * SECOND),)
+        assert parse_limits({"quotas": ["5/10s"]})[0].name == "10s"
+
+    @pytest.mark.parametrize(
+        "spec",
+        [
+            [],
+            {},
+            {"burst": 5},
+            {"rate": "1/s", "burst": 0},
+            {"rate": "1/s", "burst": "5"},
+            {"rate": "1/s", "burst": True},
+            {"rate": "1/s", "quotas": "1/day"},
+            {"rate": "1/s", "quotas": ["1/day", "2/day"]},
+            {"rate": "1/s", "bust": 5},
+        ],
+    )
+    def test_invalid_specs(self, spec: object) -> None:
+        with pytest.raises(InvalidLimit):
+            parse_limits(spec)
+
+    def test_merge(self) -> None:
+        assert merge_specs({"rate": "1/s", "burst": 5}, {"burst": 9}) == {
+            "rate": "1/s",
+            "burst": 9,
+        }
+        assert merge_specs(None, None) == {}
+
+    def test_policy_window(self) -> None:
+        assert bucket("b", parse_rate("60/min"), 10).policy_window == 10
+        assert quota(parse_rate("1000/day")).policy_window == 86400
+
+
+class TestBucket:
+    limit = Limit("burst", "bucket", 10, interval_us=SECOND)  # 60/min, burst 10
+
+    def test_burst_then_refusal(self) -> None:
+        store, _clock = backend()
+        results = [hit(store, [self.limit]) for _ in range(11)]
+        assert [r.allowed for r in results] == [True] * 10 + [False]
+        assert [r.states[0].remaining for r in results[:10]] == list(range(9, -1, -1))
+        assert results[10].retry_after_us == SECOND
+        assert results[10].blocking is not None
+
+    def test_refill_and_partial_refill(self) -> None:
+        store, clock = backend()
+        for _ in range(10):
+            hit(store, [self.limit])
+        clock.advance(0.5)
+        refused = hit(store, [self.limit])
+        assert not refused.allowed and refused.retry_after_us == SECOND // 2
+        clock.advance(0.5)
+        assert hit(store, [self.limit]).allowed
+        assert not hit(store, [self.limit]).allowed
+        clock.advance(3.5)
+        assert [hit(store, [self.limit]).allowed for _ in range(4)] == [True, True, True, False]
+
+    def test_never_more_than_capacity_after_idle(self) -> None:
+        store, clock = backend()
+        hit(store, [self.limit])
+        clock.advance(3600)
+        assert sum(hit(store, [self.limit]).allowed for _ in range(20)) == 10
+
+    def test_cost_greater_than_one(self) -> None:
+        store, clock = backend()
+        assert hit(store, [self.limit], cost=5).states[0].remaining == 5
+        assert hit(store, [self.limit], cost=5).allowed
+        refused = hit(store, [self.limit], cost=5)
+        assert not refused.allowed and refused.retry_after_us == 5 * SECOND
+        clock.advance(5)
+        assert hit(store, [self.limit], cost=5).allowed
+
+    def test_cost_over_capacity_is_never_admitted(self) -> None:
+        store, _ = backend()
+        refused = hit(store, [self.limit], cost=11)
+        assert not refused.allowed and refused.retry_after_us >= 11 * SECOND
+
+    def test_reset_is_time_until_full(self) -> None:
+        store, _ = backend()
+        assert hit(store, [self.limit], cost=3).states[0].reset_us == 3 * SECOND
+
+
+class TestQuota:
+    limit = Limit("day", "quota", 3, window_s=86400)
+
+    def test_quota_and_window_reset(self) -> None:
+        store, clock = backend()
+        clock.now = 1_700_006_400 * SECOND - 10 * SECOND  # ten seconds before a UTC midnight
+        assert [hit(store, [self.limit]).allowed for _ in range(4)] == [True] * 3 + [False]
+        refused = hit(store, [self.limit])
+        assert refused.retry_after_us == 10 * SECOND
+        assert refused.states[0].remaining == 0
+        clock.advance(10)
+        assert hit(store, [self.limit]).allowed
+
+
+class TestAllOrNothing:
+    def test_refused_by_one_debits_none(self) -> None:
+        store, _ = backend()
+        roomy = Limit("burst", "bucket", 100, interval_us=SECOND)
+        tight = Limit("day", "quota", 2, window_s=86400)
+        hit(store, [roomy, tight])
+        hit(store, [roomy, tight])
+        refused = hit(store, [roomy, tight])
+        assert not refused.allowed
+        assert refused.states[0].remaining == 98  # the bucket was not debited
+        assert refused.blocking is not None and refused.blocking.limit is tight
+        assert refused.tightest is refused.blocking
+
+    def test_tightest_is_fewest_left(self) -> None:
+        store, _ = backend()
+        wide = Limit("burst", "bucket", 100, interval_us=SECOND)
+        narrow = Limit("day", "quota", 5, window_s=86400)
+        decision = hit(store, [wide, narrow])
+        assert decision.tightest is not None and decision.tightest.limit is narrow
+        assert gcra.Decision(True, ()).tightest is None
+
+    def test_peek_does_not_debit(self) -> None:
+        store, _ = backend()
+        limit = Limit("burst", "bucket", 2, interval_us=SECOND)
+        for _ in range(3):
+            assert store.evaluate(["k"], [limit], 1, debit=False).states[0].remaining == 2
+
+    def test_reset(self) -> None:
+        store, _ = backend()
+        limit = Limit("burst", "bucket", 1, interval_us=SECOND)
+        store.evaluate(["rl:{a}:x"], [limit], 1)
+        assert not store.evaluate(["rl:{a}:x"], [limit], 1).allowed
+        assert store.reset("rl:{a}") == 1
+        assert store.evaluate(["rl:{a}:x"], [limit], 1).allowed

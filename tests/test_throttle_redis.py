@@ -1,0 +1,183 @@
+"""The Redis backend against the real redis-server: parity, atomicity, cost, resilience."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis
+from django.test import override_settings
+
+from apiauth.throttling import lua
+from apiauth.throttling.backends import LocalBackend, RedisBackend, get_backend
+from apiauth.throttling.rates import Limit
+from tests.conftest import RedisServer
+
+SECOND = 1_000_000
+SLOW = Limit("burst", "bucket", 50, interval_us=3600 * SECOND)  # refill is negligible in a test
+DAY = Limit("day", "quota", 30, window_s=86400)
+
+
+def backend_for(server: RedisServer) -> RedisBackend:
+    return RedisBackend("default", client=server.client())
+
+
+def command_calls(client: redis.Redis) -> dict[str, int]:
+    return {name: int(stats["calls"]) for name, stats in client.info("commandstats").items()}
+
+
+def top_level_commands(client: redis.Redis, action: Any) -> dict[str, int]:
+    """Commands a client sent for ``action``: the server's counts, less what the script ran
+    inside (TIME, GET, SET) and our own INFO."""
+    before = command_calls(client)
+    action()
+    after = command_calls(client)
+    delta = {name: after[name] - before.get(name, 0) for name in after}
+    return {
+        name: calls
+        for name, calls in delta.items()
+        if calls and name not in {"cmdstat_get", "cmdstat_set", "cmdstat_time", "cmdstat_info"}
+    }
+
+
+class TestParity:
+    def test_same_decisions_as_the_python_maths(self, _redis: RedisServer) -> None:
+        remote, local = backend_for(_redis), LocalBackend()
+        limits = [Limit("burst", "bucket", 7, interval_us=3600 * SECOND), DAY]
+        for cost in [1, 2, 1, 3, 1, 1, 5, 1, 1, 2, 9, 1]:
+            a = remote.evaluate(["rl:{p}:b", "rl:{p}:q"], limits, cost)
+            b = local.evaluate(["rl:{p}:b", "rl:{p}:q"], limits, cost)
+            assert a.allowed == b.allowed
+            assert [s.remaining for s in a.states] == [s.remaining for s in b.states]
+            assert [s.retry_us > 0 for s in a.states] == [s.retry_us > 0 for s in b.states]
+
+    def test_peek_does_not_debit(self, _redis: RedisServer) -> None:
+        remote = backend_for(_redis)
+        for _ in range(3):
+            decision = remote.evaluate(["rl:{p}:b"], [SLOW], 1, debit=False)
+            assert decision.states[0].remaining == 50
+
+
+class TestCost:
+    def test_one_command_per_decision_whatever_the_limits(self, _redis: RedisServer) -> None:
+        remote, client = backend_for(_redis), _redis.client()
+        remote.evaluate(["rl:{c}:warm"], [SLOW], 1)  # loads the script once
+        for count in (1, 2, 5):
+            limits = [Limit(f"l{i}", "bucket", 50, interval_us=SECOND) for i in range(count)]
+            keys = [f"rl:{{c}}:{i}" for i in range(count)]
+            sent = top_level_commands(client, lambda k=keys, x=limits: remote.evaluate(k, x, 1))
+            assert sent == {"cmdstat_evalsha": 1}
+        stats = client.info("commandstats")
+        assert "cmdstat_script" not in stats  # no SCRIPT EXISTS / LOAD round trips
+
+    def test_memory_per_bucket_is_small_and_independent_of_the_limit(
+        self, _redis: RedisServer
+    ) -> None:
+        remote, client = backend_for(_redis), _redis.client()
+        sizes = []
+        for capacity in (10, 100_000, 10**9):
+            key = "rl:{k0123456789abcdef0123456789abcdef}:burst"
+            limit = Limit("burst", "bucket", capacity, interval_us=SECOND)
+            client.delete(key)
+            remote.evaluate([key], [limit], 1)
+            sizes.append(client.memory_usage(key))
+        assert all(size is not None and size < 100 for size in sizes), sizes
+        assert len(set(sizes)) == 1
+
+    def test_keys_expire_when_the_bucket_is_full_again(self, _redis: RedisServer) -> None:
+        remote, client = backend_for(_redis), _redis.client()
+        remote.evaluate(["rl:{e}:b"], [Limit("b", "bucket", 5, interval_us=SECOND)], 3)
+        ttl = client.pttl("rl:{e}:b")
+        assert 2900 <= ttl <= 3000
+        remote.evaluate(["rl:{e}:q"], [DAY], 1)
+        assert 0 < client.pttl("rl:{e}:q") <= 86400 * 1000
+
+
+class TestAtomicity:
+    def test_threads_admit_exactly_the_burst(self, _redis: RedisServer) -> None:
+        admitted: list[bool] = []
+        lock = threading.Lock()
+
+        def worker() -> None:
+            remote = backend_for(_redis)  # a connection of its own
+            for _ in range(20):
+                allowed = remote.evaluate(["rl:{t}:b"], [SLOW], 1).allowed
+                with lock:
+                    admitted.append(allowed)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(admitted) == 160 and sum(admitted) == 50
+
+    def test_processes_admit_exactly_the_burst(self, _redis: RedisServer) -> None:
+        context = multiprocessing.get_context("fork")
+        queue: Any = context.Queue()
+        workers = [
+            context.Process(target=_process_worker, args=(_redis.port, queue)) for _ in range(4)
+        ]
+        for worker in workers:
+            worker.start()
+        counts = [queue.get(timeout=30) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=30)
+        assert sum(counts) == 50
+
+
+def _process_worker(port: int, queue: Any) -> None:
+    client = redis.Redis(host="127.0.0.1", port=port)
+    remote = RedisBackend("default", client=client)
+    queue.put(sum(remote.evaluate(["rl:{p}:b"], [SLOW], 1).allowed for _ in range(30)))
+
+
+class TestResilience:
+    def test_script_flush_mid_traffic(self, _redis: RedisServer) -> None:
+        remote, client = backend_for(_redis), _redis.client()
+        assert remote.evaluate(["rl:{f}:b"], [SLOW], 1).allowed
+        client.script_flush()
+        decision = remote.evaluate(["rl:{f}:b"], [SLOW], 1)
+        assert decision.allowed and decision.states[0].remaining == 48
+        assert client.script_exists(lua.SHA) == [True]
+
+    def test_reset_deletes_one_identity(self, _redis: RedisServer) -> None:
+        remote, client = backend_for(_redis), _redis.client()
+        remote.evaluate(["rl:{x*1}:b", "rl:{x*1}:q"], [SLOW, DAY], 1)
+        remote.evaluate(["rl:{x*2}:b"], [SLOW], 1)
+        assert remote.reset("rl:{x*1}") == 2
+        assert client.exists("rl:{x*2}:b") == 1
+        assert remote.reset("rl:{nothing}") == 0
+
+    @override_settings(APIAUTH={"RATELIMIT_BREAKER_SECONDS": 0.3})
+    def test_breaker_opens_on_failure_and_recovers(self, _redis: RedisServer) -> None:
+        from apiauth.throttling.backends import BackendUnavailable
+
+        remote = get_backend()
+        assert isinstance(remote, RedisBackend)
+        assert remote.evaluate(["rl:{b}:b"], [SLOW], 1).allowed
+        _redis.stop()
+        try:
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailable):
+                remote.evaluate(["rl:{b}:b"], [SLOW], 1)
+            assert time.monotonic() - started < 2
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailable, match="breaker"):
+                remote.evaluate(["rl:{b}:b"], [SLOW], 1)
+            assert time.monotonic() - started < 0.05
+            with pytest.raises(BackendUnavailable):
+                remote.reset("rl:{b}")
+        finally:
+            _redis.start()
+        time.sleep(0.35)
+        assert remote.evaluate(["rl:{b}:b"], [SLOW], 1).allowed
+        assert remote.breaker.failures == 1
+
+
+@override_settings(APIAUTH={"RATELIMIT_BACKEND": "local"})
+def test_local_backend_is_chosen_by_setting() -> None:
+    assert isinstance(get_backend(), LocalBackend)
