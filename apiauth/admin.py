@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -24,6 +24,8 @@ from apiauth import audit
 from apiauth.forms import APIKeyForm, RevokeForm, RollForm
 from apiauth.models import APIKey, AuditEvent
 from apiauth.net import get_client_ip
+from apiauth.throttling.backends import BackendUnavailable
+from apiauth.throttling.limiter import credential_state, reset_credential
 
 RAW_KEY_ATTR = "_apiauth_new_raw_key"
 
@@ -69,12 +71,13 @@ class APIKeyAdmin(APIKeyModelAdmin):
     search_fields = ["name", "=public_id", f"owner__{get_user_model().USERNAME_FIELD}"]
     ordering = ["-created_at"]
     date_hierarchy = "created_at"
-    actions = ["revoke_keys", "roll_key"]
+    actions = ["revoke_keys", "roll_key", "reset_rate_limits"]
     raw_id_fields = ["owner"]
     add_fieldsets = [(None, {"fields": APIKeyForm.Meta.fields})]
     readonly_on_change = [
         "public_id",
         "status_badge",
+        "rate_limit_state",
         "lineage",
         "rolled_from",
         "created_at",
@@ -94,6 +97,29 @@ class APIKeyAdmin(APIKeyModelAdmin):
     def status_badge(self, obj: APIKey) -> str:
         colours = {"active": "#2e7d32", "expired": "#8a6d00", "revoked": "#b71c1c"}
         return format_html('<strong style="color:{}">{}</strong>', colours[obj.status], obj.status)
+
+    @admin.display(description=_("rate limits now"))
+    def rate_limit_state(self, obj: APIKey) -> str:
+        credential = obj.to_credential()
+        decision, error = credential_state(credential)
+        if error is not None:
+            return str(_("Unavailable: the rate-limit store cannot be reached."))
+        if decision is None:
+            return str(_("No limits: the key has no plan and there is no default plan."))
+        rows = format_html_join(
+            "",
+            "<li>{}: {} of {} left, whole again in {} s</li>",
+            (
+                (s.limit.name, max(0, s.remaining), s.limit.capacity, -(-s.reset_us // 1_000_000))
+                for s in decision.states
+            ),
+        )
+        return format_html(
+            "{} <strong>{}</strong><ul>{}</ul>",
+            _("Plan"),
+            credential.plan or _("none"),
+            rows,
+        )
 
     # Forms and permissions ---------------------------------------------------------------
 
@@ -245,6 +271,30 @@ class APIKeyAdmin(APIKeyModelAdmin):
             form,
             "admin/apiauth/apikey/roll_confirmation.html",
             _("Roll API key"),
+        )
+
+    @admin.action(description=_("Reset rate-limit buckets"), permissions=["change"])
+    def reset_rate_limits(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
+        done = 0
+        for key in queryset:
+            try:
+                reset_credential(key.to_credential())
+            except BackendUnavailable:
+                self.message_user(
+                    request, _("The rate-limit store cannot be reached."), messages.ERROR
+                )
+                return
+            audit.record("reset_limits", key, actor=request.user, client_ip=get_client_ip(request))
+            done += 1
+        self.message_user(
+            request,
+            ngettext(
+                "Reset the rate limits of %(count)d key (and its lineage).",
+                "Reset the rate limits of %(count)d keys (and their lineages).",
+                done,
+            )
+            % {"count": done},
+            messages.SUCCESS,
         )
 
     def render_action_page(

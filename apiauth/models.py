@@ -320,6 +320,7 @@ class AuditEvent(models.Model):
         ROLL = "roll", _("rolled")
         REVOKE = "revoke", _("revoked")
         DELETE = "delete", _("deleted")
+        RESET_LIMITS = "reset_limits", _("rate limits reset")
 
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)

@@ -60,6 +60,10 @@ def plan_limits(credential: Credential | None) -> tuple[Limit, ...]:
     return parse_limits(spec) if spec else ()
 
 
+def plan_key_names(limits: Sequence[Limit]) -> list[str]:
+    return [limit.name if limit.kind == "bucket" else f"q:{limit.name}" for limit in limits]
+
+
 def decide(
     ident: str,
     limits: Sequence[Limit],
@@ -94,3 +98,23 @@ def count_failure(reason: str) -> None:
 def remember(request: HttpRequest, outcome: Outcome) -> None:
     """Keep the latest decision on the Django request for the headers middleware."""
     setattr(request, RESULT_ATTR, outcome)
+
+
+def credential_state(credential: Credential) -> tuple[gcra.Decision | None, str | None]:
+    """A credential's plan limits as they stand now, without debiting (for the admin)."""
+    limits = plan_limits(credential)
+    if not limits:
+        return None, None
+    names = plan_key_names(limits)
+    ident = identity(credential, None, None)
+    keys = [key_for(ident, name) for name in names]
+    try:
+        return get_backend().evaluate(keys, limits, 1, debit=False), None
+    except BackendUnavailable as exc:
+        return None, str(exc)
+
+
+def reset_credential(credential: Credential) -> int:
+    """Forget every bucket and quota of a credential's lineage. Returns the keys deleted."""
+    tag = key_for(identity(credential, None, None), "")
+    return get_backend().reset(tag[: tag.rindex("}") + 1])

@@ -17,6 +17,7 @@ from apiauth.throttling.limiter import (
     RateLimitUnavailable,
     decide,
     identity,
+    plan_key_names,
     plan_limits,
     remember,
 )
@@ -53,7 +54,7 @@ class TokenBucketThrottle(BaseThrottle):
     def get_limits(self, request: Request, view: Any) -> tuple[list[Any], list[str]]:
         credential = request.auth if isinstance(request.auth, Credential) else None
         limits = list(plan_limits(credential))
-        names = [limit.name if limit.kind == "bucket" else f"q:{limit.name}" for limit in limits]
+        names = plan_key_names(limits)
         scope = getattr(view, self.scope_attr, None)
         if scope and scope in conf.SCOPE_RATES:
             for limit in parse_limits(conf.SCOPE_RATES[scope], name=scope):
