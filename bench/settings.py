@@ -42,5 +42,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apiauth.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
-APIAUTH: dict[str, Any] = {}
+# Authentication is measured alone: the failed-authentication lockout would answer the
+# rejection rows with 429s after twenty attempts.
+APIAUTH: dict[str, Any] = {"FAILED_AUTH_LIMITS": None}
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}

@@ -11,7 +11,7 @@ import pytest
 import redis
 from django.test import override_settings
 
-from apiauth.throttling import lockout
+from apiauth.throttling import limiter, lockout
 from apiauth.throttling.backends import reset_backends
 
 
@@ -99,4 +99,5 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     redis_server.client().flushall()
     reset_backends()
     lockout.limiter.clear()
+    limiter.refusals.clear()
     yield redis_server

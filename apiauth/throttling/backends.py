@@ -164,14 +164,16 @@ def uses_redis(alias: str) -> bool:
 
 def get_backend() -> Backend:
     """The configured backend, one instance per (kind, alias) and process."""
-    kind, alias = conf.RATELIMIT_BACKEND, conf.RATELIMIT_CACHE
-    if kind == "auto":
-        kind = "redis" if uses_redis(alias) else "local"
+    setting, alias = conf.RATELIMIT_BACKEND, conf.RATELIMIT_CACHE
+    backend = _backends.get((setting, alias))
+    if backend is not None:
+        return backend
+    kind = setting if setting != "auto" else ("redis" if uses_redis(alias) else "local")
     with _lock:
-        backend = _backends.get((kind, alias))
-        if backend is None:
-            backend = RedisBackend(alias) if kind == "redis" else LocalBackend()
-            _backends[(kind, alias)] = backend
+        backend = _backends.get((kind, alias)) or (
+            RedisBackend(alias) if kind == "redis" else LocalBackend()
+        )
+        _backends[(kind, alias)] = _backends[(setting, alias)] = backend
         return backend
 
 

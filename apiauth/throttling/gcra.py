@@ -35,6 +35,21 @@ class Decision:
     allowed: bool
     states: tuple[LimitState, ...]
 
+    def aged(self, elapsed_us: int) -> Decision:
+        """The same decision, ``elapsed_us`` later (nothing has been debited meanwhile)."""
+        return Decision(
+            self.allowed,
+            tuple(
+                LimitState(
+                    s.limit,
+                    s.remaining,
+                    max(0, s.reset_us - elapsed_us),
+                    max(0, s.retry_us - elapsed_us) if s.retry_us else 0,
+                )
+                for s in self.states
+            ),
+        )
+
     @property
     def retry_after_us(self) -> int:
         return max((s.retry_us for s in self.states), default=0)

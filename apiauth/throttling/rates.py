@@ -10,9 +10,11 @@ defaults to the rate's count); each quota is a fixed window aligned on the Redis
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 UNITS = {
@@ -95,7 +97,23 @@ def quota(rate: Rate) -> Limit:
 
 
 def parse_limits(spec: Any, name: str = "burst") -> tuple[Limit, ...]:
-    """A limit spec (string rate or dict) → its limits; raises :class:`InvalidLimit`."""
+    """A limit spec (string rate or dict) → its limits; raises :class:`InvalidLimit`.
+
+    Specs come from settings and are parsed on every request, so results are memoised by
+    value (settings are read per call, never frozen at import).
+    """
+    try:
+        return _parse_cached(json.dumps(spec, sort_keys=True), name)
+    except TypeError:
+        raise InvalidLimit(f"{spec!r} is not a limit spec.") from None
+
+
+@lru_cache(maxsize=256)
+def _parse_cached(spec_json: str, name: str) -> tuple[Limit, ...]:
+    return _parse_limits(json.loads(spec_json), name)
+
+
+def _parse_limits(spec: Any, name: str) -> tuple[Limit, ...]:
     if isinstance(spec, str):
         return (bucket(name, parse_rate(spec)),)
     if not isinstance(spec, Mapping):
