@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.test import override_settings
+from django.contrib.auth import get_user_model
+from django.test import Client, override_settings
 
 from apiauth.throttling import limiter, lockout
 from apiauth.throttling.backends import reset_backends
@@ -101,3 +102,12 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     lockout.limiter.clear()
     limiter.refusals.clear()
     yield redis_server
+
+
+@pytest.fixture
+def admin_client() -> Client:
+    """A logged-in superuser (pytest-django's own fixture, named alike, is replaced)."""
+    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.force_login(user)
+    return client

@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -23,14 +22,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:apiauth_apikey_changelist")
 ADD = reverse("admin:apiauth_apikey_add")
 PLANS = {"free": {"rate": "60/min", "burst": 10}, "pro": {"rate": "600/min", "burst": 100}}
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

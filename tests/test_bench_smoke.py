@@ -10,33 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_auth_benchmark_runs(tmp_path: Path) -> None:
-    env = {**os.environ, "BENCH_DIR": str(tmp_path)}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "auth", "--n", "20"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    for label in (
-        "apiauth APIKeyAuthentication",
-        "djangorestframework-api-key HasAPIKey",
-        "DRF TokenAuthentication",
-        "malformed key",
-    ):
-        assert label in result.stdout
-
-
-def test_throttle_benchmark_runs(tmp_path: Path) -> None:
+def run_bench(tmp_path: Path, *args: str) -> str:
     env = {**os.environ, "BENCH_DIR": str(tmp_path)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.pop("REDIS_URL", None)  # the benchmark starts its own redis-server
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "throttle", "--n", "30"],
+        [sys.executable, "-m", "bench", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -44,6 +23,22 @@ def test_throttle_benchmark_runs(tmp_path: Path) -> None:
         timeout=180,
     )
     assert result.returncode == 0, result.stderr
-    assert "DRF ScopedRateThrottle" in result.stdout and "django-ratelimit" in result.stdout
-    over = [line for line in result.stdout.splitlines() if line.startswith("apiauth")][-1]
+    return result.stdout
+
+
+def test_auth_benchmark_runs(tmp_path: Path) -> None:
+    output = run_bench(tmp_path, "auth", "--n", "20")
+    for label in (
+        "apiauth APIKeyAuthentication",
+        "djangorestframework-api-key HasAPIKey",
+        "DRF TokenAuthentication",
+        "malformed key",
+    ):
+        assert label in output
+
+
+def test_throttle_benchmark_runs(tmp_path: Path) -> None:
+    output = run_bench(tmp_path, "throttle", "--n", "30")
+    assert "DRF ScopedRateThrottle" in output and "django-ratelimit" in output
+    over = [line for line in output.splitlines() if line.startswith("apiauth")][-1]
     assert over.split()[-1] == "0"  # apiauth never admits more than the limit

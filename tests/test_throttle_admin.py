@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -13,14 +12,6 @@ from tests.conftest import RedisServer
 from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_change_page_shows_plan_and_bucket_state(admin_client: Client) -> None:
