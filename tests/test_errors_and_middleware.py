@@ -96,6 +96,17 @@ class TestExceptionHandler:
         body = self.handle(exceptions.ValidationError("Nope."))
         assert body["errors"] == [{"pointer": "#", "detail": "Nope.", "code": "invalid"}]
 
+    def test_plain_messages_nested_in_a_dict(self) -> None:
+        body = self.handle(exceptions.ValidationError({"sku": "Bad."}))
+        assert body["errors"] == [{"pointer": "#/sku", "detail": "Bad.", "code": "invalid"}]
+
+    def test_structured_detail_on_other_errors(self) -> None:
+        body = self.handle(exceptions.PermissionDenied({"scope": ["missing"]}))
+        assert body["status"] == 403
+        assert body["errors"] == [
+            {"pointer": "#/scope", "detail": "missing", "code": "permission_denied"}
+        ]
+
     def test_throttled_has_retry_after(self) -> None:
         response = errors.exception_handler(exceptions.Throttled(wait=2.1), {})
         assert response is not None

@@ -50,6 +50,12 @@ def test_plan_must_be_configured() -> None:
         assert key.to_credential().plan == "gold"
 
 
+def test_rate_limit_overrides_must_be_an_object() -> None:
+    with pytest.raises(ValidationError) as info:
+        make_key(rate_limits=[1])
+    assert "rate_limits" in info.value.message_dict
+
+
 def test_clean_normalises() -> None:
     key, _raw = make_key(scopes=["b:r", "a:r", "a:r"], allowed_networks=["10.1.2.3/8"])
     assert key.scopes == ["a:r", "b:r"]
@@ -89,8 +95,8 @@ def test_revocation_is_irreversible_and_freezes() -> None:
     key.name = "renamed"
     with pytest.raises(ValidationError):
         key.full_clean()
-    with pytest.raises(ValueError):
-        APIKey.objects.roll(key, datetime.timedelta(0))
+    with pytest.raises(ValueError, match="cannot be rolled"):
+        APIKey.objects.roll(APIKey.objects.get(pk=key.pk), datetime.timedelta(0))
 
 
 def test_roll_keeps_reach_and_shortens_old_expiry() -> None:

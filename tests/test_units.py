@@ -76,7 +76,7 @@ class TestNetworks:
             "192.0.2.1/32",
             "2001:db8::/32",
         ]
-        assert net.parse_networks(["10.0.0.0/8", "10.0.0.0/8"]) == ["10.0.0.0/8"]
+        assert net.parse_networks(["10.0.0.0/8", "10.0.0.0/8", " "]) == ["10.0.0.0/8"]
 
     @pytest.mark.parametrize("value", ["10.0.0.0/33", "nope", "1.2.3", "::g", "10.0.0.0/8/8"])
     def test_parse_networks_rejects(self, value: str) -> None:

@@ -100,12 +100,15 @@ class RedisBackend:
 
     def reset(self, tag: str) -> int:
         """Delete every key of one identity (they share the hash tag)."""
+        import redis
+
         if self.breaker.is_open:
             raise BackendUnavailable("circuit breaker open")
         try:
             keys = list(self.client.scan_iter(match=f"{_escape(tag)}*", count=1000))
             return int(self.client.delete(*keys)) if keys else 0
-        except Exception as exc:
+        except redis.exceptions.RedisError as exc:
+            self.breaker.record_failure(conf.RATELIMIT_BREAKER_SECONDS)
             raise BackendUnavailable(str(exc)) from exc
 
 
@@ -118,6 +121,8 @@ def _escape(pattern: str) -> str:
 class LocalBackend:
     """The same maths in this process: for development without Redis. Not shared between
     processes, so N workers admit up to N times the limit (system check ``apiauth.W005``)."""
+
+    max_entries = 100_000
 
     def __init__(self, clock: Callable[[], int] | None = None) -> None:
         self.clock = clock or (lambda: time.time_ns() // 1000)
@@ -139,7 +144,7 @@ class LocalBackend:
                 if key in updates:
                     expires = now + gcra.expiry_ms(limit, updates[key], now) * 1000
                     self.store[key] = (updates[key], expires)
-            if len(self.store) > 100_000:
+            if len(self.store) > self.max_entries:
                 self.store = {k: v for k, v in self.store.items() if v[1] > now}
             return decision
 

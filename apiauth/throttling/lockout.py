@@ -22,11 +22,13 @@ import time
 from collections.abc import Callable
 
 from apiauth.conf import conf
-from apiauth.throttling.limiter import Outcome, decide
+from apiauth.throttling.limiter import Outcome, RateLimitUnavailable, decide
 from apiauth.throttling.rates import parse_limits
 
 
 class FailedAuthLimiter:
+    max_entries = 100_000
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.locked: dict[str, float] = {}  # client address → monotonic time the lock ends
@@ -55,14 +57,15 @@ class FailedAuthLimiter:
         names = [f"f:{limit.name}" for limit in limits]
         try:
             outcome = decide(f"f{client_ip}", limits, names, 1)
-        except Exception:  # noqa: BLE001 - a failed login must stay a 401 even if Redis is down
+        except RateLimitUnavailable:
+            # Fail-closed or not, a failed login stays a 401 while the store is down.
             return Outcome(None, failed_open=True), False
         decision = outcome.decision
         if decision is None or decision.allowed:
             return outcome, False
         with self.lock:
             started = client_ip not in self.locked
-            if len(self.locked) > 100_000:
+            if len(self.locked) >= self.max_entries:
                 now = self.clock()
                 self.locked = {ip: until for ip, until in self.locked.items() if until > now}
             self.locked[client_ip] = self.clock() + decision.retry_after_us / 1_000_000

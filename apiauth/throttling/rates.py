@@ -43,10 +43,6 @@ class Rate:
     count: int
     period: int  # seconds
 
-    @property
-    def per_second(self) -> float:
-        return self.count / self.period
-
 
 def parse_rate(value: Any) -> Rate:
     """``"60/min"``, ``"1000/day"``, ``"5/10s"`` → :class:`Rate`."""

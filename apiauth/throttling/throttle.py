@@ -11,7 +11,6 @@ from rest_framework.throttling import BaseThrottle
 from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.net import get_client_ip
-from apiauth.throttling import gcra
 from apiauth.throttling.limiter import (
     Outcome,
     RateLimitUnavailable,
@@ -84,8 +83,3 @@ class TokenBucketThrottle(BaseThrottle):
         if decision is None or decision.allowed:
             return None
         return decision.retry_after_us / 1_000_000
-
-    @property
-    def blocking(self) -> gcra.LimitState | None:
-        decision = self.outcome.decision if self.outcome else None
-        return decision.blocking if decision else None

@@ -1,0 +1,123 @@
+"""Unit tests for the throttle's hooks, the lockout memory and the headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.http import HttpResponse
+from django.test import RequestFactory, override_settings
+from rest_framework.request import Request
+
+from apiauth.throttling import gcra, headers, limiter, lockout
+from apiauth.throttling.backends import LocalBackend
+from apiauth.throttling.rates import InvalidLimit, Limit, parse_limits
+from apiauth.throttling.throttle import TokenBucketThrottle
+from tests.conftest import RedisServer
+
+SECOND = 1_000_000
+
+
+class View:
+    def __init__(self, **attrs: Any) -> None:
+        self.__dict__.update(attrs)
+
+
+def request(method: str = "GET") -> Request:
+    return Request(RequestFactory().generic(method, "/"))
+
+
+class TestCost:
+    @pytest.mark.parametrize(
+        ("view", "method", "cost"),
+        [
+            (View(), "GET", 1),
+            (View(), "POST", 1),
+            (View(throttle_cost=3), "GET", 3),
+            (View(throttle_cost={"POST": 7}), "POST", 7),
+            (View(throttle_cost={"POST": 7}), "DELETE", 4),
+        ],
+    )
+    def test_cost(self, view: View, method: str, cost: int) -> None:
+        with override_settings(APIAUTH={"UNSAFE_METHOD_COST": 1 if cost != 4 else 4}):
+            assert TokenBucketThrottle().get_cost(request(method), view) == cost
+
+    def test_wait_before_any_decision(self) -> None:
+        assert TokenBucketThrottle().wait() is None
+
+
+class TestIdentity:
+    def test_kinds(self) -> None:
+        class User:
+            is_authenticated = True
+            pk = 42
+
+        assert limiter.identity(None, User(), "192.0.2.1") == "u42"
+        assert limiter.identity(None, None, "192.0.2.1") == "a192.0.2.1"
+        assert limiter.identity(None, None, None) == "aunknown"
+
+    def test_unserialisable_spec(self) -> None:
+        with pytest.raises(InvalidLimit):
+            parse_limits(object())
+
+
+class TestLockoutMemory:
+    @override_settings(APIAUTH={"FAILED_AUTH_LIMITS": {"rate": "1/min", "burst": 1}})
+    def test_records_and_forgets(self, _redis: RedisServer) -> None:
+        now = [1000.0]
+        memory = lockout.FailedAuthLimiter(clock=lambda: now[0])
+        assert memory.locked_for(None) is None
+        assert memory.record_failure(None) == (limiter.Outcome(None), False)
+        outcome, started = memory.record_failure("192.0.2.5")
+        assert outcome.decision is not None and outcome.decision.allowed and not started
+        _outcome, started = memory.record_failure("192.0.2.5")
+        assert started
+        _outcome, started = memory.record_failure("192.0.2.5")  # already known here
+        assert not started
+        left = memory.locked_for("192.0.2.5")
+        assert left is not None and 0 < left <= 60
+        now[0] += 61
+        assert memory.locked_for("192.0.2.5") is None
+
+    @override_settings(APIAUTH={"FAILED_AUTH_LIMITS": {"rate": "1/min", "burst": 1}})
+    def test_bounded(self, _redis: RedisServer) -> None:
+        now = [1000.0]
+        memory = lockout.FailedAuthLimiter(clock=lambda: now[0])
+        memory.max_entries = 1
+        for ip in ("192.0.2.6", "192.0.2.6"):
+            memory.record_failure(ip)
+        now[0] += 120
+        for ip in ("192.0.2.7", "192.0.2.7"):
+            memory.record_failure(ip)
+        assert list(memory.locked) == ["192.0.2.7"]
+
+    @override_settings(
+        APIAUTH={
+            "FAILED_AUTH_LIMITS": {"rate": "1/min", "burst": 1},
+            "RATELIMIT_FAILURE_MODE": "closed",
+        }
+    )
+    def test_store_down_keeps_failures_401(self, _redis: RedisServer) -> None:
+        _redis.stop()
+        try:
+            outcome, started = lockout.FailedAuthLimiter().record_failure("192.0.2.8")
+        finally:
+            _redis.start()
+        assert outcome.failed_open and outcome.decision is None and not started
+
+
+def test_local_backend_drops_expired_entries_when_full() -> None:
+    now = [1_700_000_000 * SECOND]
+    store = LocalBackend(clock=lambda: now[0])
+    store.max_entries = 1
+    limit = Limit("burst", "bucket", 5, interval_us=SECOND)
+    store.evaluate(["a"], [limit], 1)
+    now[0] += 10 * SECOND
+    store.evaluate(["b"], [limit], 1)
+    assert list(store.store) == ["b"]
+
+
+def test_headers_need_a_limit() -> None:
+    response = HttpResponse()
+    headers.apply(response, gcra.Decision(True, ()))
+    assert "X-RateLimit-Limit" not in response
