@@ -30,6 +30,7 @@ class APIKeyForm(APIKeyModelForm):
     scopes = forms.CharField(
         label=_("Scopes"),
         required=False,
+        widget=forms.TextInput(attrs={"size": 60}),
         help_text=_(
             "Comma or space separated, e.g. orders:read orders:write; orders:* is a "
             "wildcard. Empty means no scope: only views that require none."
