@@ -302,3 +302,21 @@ def test_refusal_cache_bounds() -> None:
     assert cache.get(("c",)) is not None
     cache.forget("c")
     assert cache.get(("c",)) is None
+
+
+class TestConfigurationDrift:
+    def test_unknown_plan_falls_back_to_the_default(self, caplog: pytest.LogCaptureFixture) -> None:
+        key, raw = make_key(plan="pro")
+        plans = {k: v for k, v in settings.APIAUTH["PLANS"].items() if k != "pro"}
+        with override_settings(APIAUTH=apiauth_settings(PLANS=plans)):
+            response = get(raw)
+        assert response["X-RateLimit-Limit"] == "10"
+        assert "unknown plan 'pro'" in caplog.text and key.public_id in caplog.text
+
+    def test_broken_overrides_keep_the_plan(self, caplog: pytest.LogCaptureFixture) -> None:
+        key, raw = make_key()
+        APIKey.objects.filter(pk=key.pk).update(rate_limits={"burst": "lots"})
+        response = get(raw)
+        assert response.status_code == 200
+        assert response["X-RateLimit-Limit"] == "10"
+        assert "overrides ignored" in caplog.text

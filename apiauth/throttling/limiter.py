@@ -19,7 +19,7 @@ from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.throttling import gcra
 from apiauth.throttling.backends import BackendUnavailable, get_backend
-from apiauth.throttling.rates import Limit, merge_specs, parse_limits
+from apiauth.throttling.rates import InvalidLimit, Limit, merge_specs, parse_limits
 
 logger = logging.getLogger("apiauth.throttling")
 
@@ -55,10 +55,18 @@ def plan_limits(credential: Credential | None) -> tuple[Limit, ...]:
     if credential is None:
         spec = conf.ANONYMOUS_LIMITS
         return parse_limits(spec) if spec else ()
-    plan = credential.plan or conf.DEFAULT_PLAN
-    base = conf.PLANS.get(plan) if plan else None
-    spec = merge_specs(base, credential.limits)
-    return parse_limits(spec) if spec else ()
+    plans = conf.PLANS
+    # A plan removed from settings must not leave its keys unlimited: the default plan applies.
+    base = plans.get(credential.plan or "") or plans.get(conf.DEFAULT_PLAN or "")
+    if credential.plan and credential.plan not in plans:
+        logger.warning("credential %s names unknown plan %r", credential.id, credential.plan)
+    try:
+        spec = merge_specs(base, credential.limits)
+        return parse_limits(spec) if spec else ()
+    except InvalidLimit as exc:
+        # Overrides validated against an older plan may no longer combine: keep the plan.
+        logger.error("credential %s: rate-limit overrides ignored: %s", credential.id, exc)
+        return parse_limits(base) if base else ()
 
 
 def plan_key_names(limits: Sequence[Limit]) -> list[str]:
