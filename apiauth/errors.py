@@ -41,6 +41,26 @@ class RateLimitServiceUnavailable(exceptions.APIException):
         self.wait = conf.RATELIMIT_BREAKER_SECONDS
 
 
+class CostExceedsLimit(exceptions.APIException):
+    """429 for a request costing more than a limit can ever hold.
+
+    No ``Retry-After``: waiting never helps. Configuration checks refuse such costs where they
+    can see them (``UNSAFE_METHOD_COST``, views' ``throttle_cost``, plans and overrides); this
+    is the answer for what slips through.
+    """
+
+    status_code = 429
+    default_code = "cost_exceeds_limit"
+
+    def __init__(self, limit_name: str, capacity: int, cost: int) -> None:
+        detail = _(
+            "This request costs %(cost)d units, more than the “%(limit)s” limit ever holds "
+            "(%(capacity)d): it can never be admitted."
+        ) % {"cost": cost, "limit": limit_name, "capacity": capacity}
+        super().__init__(detail=detail, code=self.default_code)
+        self.problem_extra = {"limit": {"name": limit_name, "quota": capacity}, "cost": cost}
+
+
 class TooManyFailures(exceptions.Throttled):
     """429 for a client address locked out after repeated failed authentications."""
 
@@ -174,6 +194,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     request = context.get("request")
     if isinstance(api_exc, exceptions.Throttled):
         body.update(_limit_details(request))
+    body.update(getattr(api_exc, "problem_extra", {}))
     request_id = getattr(request, "request_id", None)
     if request_id:
         body["request_id"] = request_id

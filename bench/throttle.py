@@ -70,10 +70,7 @@ def _contenders(rate: str) -> dict[str, Any]:
 def _flush() -> None:
     from django.core.cache import cache
 
-    from apiauth.throttling.limiter import refusals
-
     cache.clear()
-    refusals.clear()
 
 
 def _seed(label: str, ip: str, used: int) -> None:

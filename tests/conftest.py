@@ -12,7 +12,7 @@ import redis
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
-from apiauth.throttling import limiter, lockout
+from apiauth.throttling import lockout
 from apiauth.throttling.backends import reset_backends
 
 
@@ -100,7 +100,6 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     redis_server.client().flushall()
     reset_backends()
     lockout.limiter.clear()
-    limiter.refusals.clear()
     yield redis_server
 
 

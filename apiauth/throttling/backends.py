@@ -22,7 +22,7 @@ logger = logging.getLogger("apiauth.throttling")
 
 
 class BackendUnavailable(Exception):
-    """The shared store could not be reached (or the breaker is open)."""
+    """The store could not decide: unreachable, breaker open, or an error in the script."""
 
 
 def _argv(limits: Sequence[Limit], cost: int, debit: bool) -> list[Any]:
@@ -57,7 +57,13 @@ class CircuitBreaker:
 
 
 class RedisBackend:
-    """Bucket state in Redis, reached through django-redis's connection for a cache alias."""
+    """Bucket state in Redis, reached through django-redis's connection for a cache alias.
+
+    Only an unreachable server (connection errors, timeouts) opens the circuit breaker: an
+    error *answered* by Redis (a script or data error) says nothing about the next request, so
+    it fails that one decision (the failure mode applies to it) and is logged, and other
+    requests keep their limits.
+    """
 
     def __init__(self, alias: str, client: Any = None) -> None:
         self.alias = alias
@@ -72,22 +78,33 @@ class RedisBackend:
             self._client = get_redis_connection(self.alias)
         return self._client
 
-    def _run(self, keys: Sequence[str], argv: Sequence[Any]) -> list[int]:
+    def _call(self, command: Callable[[], Any]) -> Any:
         import redis
 
         if self.breaker.is_open:
             raise BackendUnavailable("circuit breaker open")
         try:
-            try:
-                result = self.client.evalsha(lua.SHA, len(keys), *keys, *argv)
-            except redis.exceptions.NoScriptError:
-                # After a restart or SCRIPT FLUSH: EVAL runs and caches it, in the same trip.
-                result = self.client.eval(lua.SCRIPT, len(keys), *keys, *argv)
-        except redis.exceptions.RedisError as exc:
+            result = command()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             self.breaker.record_failure(conf.RATELIMIT_BREAKER_SECONDS)
             raise BackendUnavailable(str(exc)) from exc
+        except redis.exceptions.RedisError as exc:
+            logger.error("rate-limit store error (breaker stays closed): %s", exc)
+            raise BackendUnavailable(str(exc)) from exc
         self.breaker.record_success()
-        return [int(value) for value in result]
+        return result
+
+    def _run(self, keys: Sequence[str], argv: Sequence[Any]) -> list[int]:
+        import redis
+
+        def script() -> Any:
+            try:
+                return self.client.evalsha(lua.SHA, len(keys), *keys, *argv)
+            except redis.exceptions.NoScriptError:
+                # After a restart or SCRIPT FLUSH: EVAL runs and caches it, in the same trip.
+                return self.client.eval(lua.SCRIPT, len(keys), *keys, *argv)
+
+        return [int(value) for value in self._call(script)]
 
     def evaluate(
         self, keys: Sequence[str], limits: Sequence[Limit], cost: int, *, debit: bool = True
@@ -100,16 +117,12 @@ class RedisBackend:
 
     def reset(self, tag: str) -> int:
         """Delete every key of one identity (they share the hash tag)."""
-        import redis
 
-        if self.breaker.is_open:
-            raise BackendUnavailable("circuit breaker open")
-        try:
+        def delete() -> int:
             keys = list(self.client.scan_iter(match=f"{_escape(tag)}*", count=1000))
             return int(self.client.delete(*keys)) if keys else 0
-        except redis.exceptions.RedisError as exc:
-            self.breaker.record_failure(conf.RATELIMIT_BREAKER_SECONDS)
-            raise BackendUnavailable(str(exc)) from exc
+
+        return int(self._call(delete))
 
 
 def _escape(pattern: str) -> str:
@@ -127,7 +140,7 @@ class LocalBackend:
     def __init__(self, clock: Callable[[], int] | None = None) -> None:
         self.clock = clock or (lambda: time.time_ns() // 1000)
         self.lock = threading.Lock()
-        self.store: dict[str, tuple[int, int]] = {}  # key → (value, expires at µs)
+        self.store: dict[str, tuple[gcra.Value, int]] = {}  # key → (value, expires at µs)
 
     def evaluate(
         self, keys: Sequence[str], limits: Sequence[Limit], cost: int, *, debit: bool = True

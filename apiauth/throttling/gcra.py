@@ -7,7 +7,12 @@ admitted when that is at least ``c``, and moves TAT forward by ``c * I``. One in
 whatever the rate (O(1) memory), and the key can expire at TAT, when the bucket is full again.
 
 A quota is a counter for the current fixed window (windows are aligned on the epoch of the
-clock: a day quota resets at 00:00 UTC); its key expires when the window ends.
+clock: a day quota resets at 00:00 UTC). Its value names the window it counts, ``(index,
+used)``, so a counter that outlives its window by the key expiry's millisecond rounding is
+read as zero, never as the new window's usage; the key expires when the window ends.
+
+A request whose cost exceeds a limit's capacity can never be admitted; the limiter refuses it
+before it gets here (:func:`apiauth.throttling.limiter.decide`).
 
 All limits of a request are decided together: if any refuses, none is debited.
 """
@@ -16,8 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from apiauth.throttling.rates import Limit
+
+Value: TypeAlias = int | tuple[int, int]
+"""What a key holds: a bucket's TAT in µs, or a quota's ``(window index, used)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,21 +43,6 @@ class LimitState:
 class Decision:
     allowed: bool
     states: tuple[LimitState, ...]
-
-    def aged(self, elapsed_us: int) -> Decision:
-        """The same decision, ``elapsed_us`` later (nothing has been debited meanwhile)."""
-        return Decision(
-            self.allowed,
-            tuple(
-                LimitState(
-                    s.limit,
-                    s.remaining,
-                    max(0, s.reset_us - elapsed_us),
-                    max(0, s.retry_us - elapsed_us) if s.retry_us else 0,
-                )
-                for s in self.states
-            ),
-        )
 
     @property
     def retry_after_us(self) -> int:
@@ -69,15 +63,15 @@ class Decision:
 
 
 def evaluate(
-    store: Mapping[str, int],
+    store: Mapping[str, Value],
     keys: Sequence[str],
     limits: Sequence[Limit],
     cost: int,
     now_us: int,
     *,
     debit: bool = True,
-) -> tuple[Decision, dict[str, int]]:
-    """Decide a request against current values (``store``, key → int, expired keys absent).
+) -> tuple[Decision, dict[str, Value]]:
+    """Decide a request against current values (``store``, key → value, expired keys absent).
 
     ``keys[i]`` holds ``limits[i]``'s state. Returns the decision and the values to write (none
     unless every limit admits and ``debit`` is true). The states report what is left after this
@@ -85,15 +79,14 @@ def evaluate(
     """
     before: list[LimitState] = []
     after: list[LimitState] = []
-    updates: dict[str, int] = {}
+    updates: dict[str, Value] = {}
     for key, limit in zip(keys, limits, strict=True):
         if limit.kind == "bucket":
             span = limit.capacity * limit.interval_us
-            tat = max(store.get(key, now_us), now_us)
+            stored = store.get(key)
+            tat = max(stored if isinstance(stored, int) else now_us, now_us)
             new_tat = tat + cost * limit.interval_us
             retry = max(0, new_tat - span - now_us)
-            if cost > limit.capacity:
-                retry = max(retry, cost * limit.interval_us)
             updates[key] = new_tat
             before.append(
                 LimitState(limit, (span - (tat - now_us)) // limit.interval_us, tat - now_us, retry)
@@ -106,9 +99,11 @@ def evaluate(
         else:
             window_us = limit.window_s * 1_000_000
             reset = window_us - now_us % window_us
-            used = store.get(key, 0)
+            index = now_us // window_us
+            stored = store.get(key)
+            used = stored[1] if isinstance(stored, tuple) and stored[0] == index else 0
             retry = 0 if used + cost <= limit.capacity else reset
-            updates[key] = used + cost
+            updates[key] = (index, used + cost)
             before.append(LimitState(limit, max(0, limit.capacity - used), reset, retry))
             after.append(LimitState(limit, limit.capacity - used - cost, reset, 0))
     allowed = all(state.retry_us == 0 for state in before)
@@ -117,9 +112,9 @@ def evaluate(
     return Decision(allowed, tuple(before)), {}
 
 
-def expiry_ms(limit: Limit, value: int, now_us: int) -> int:
+def expiry_ms(limit: Limit, value: Value, now_us: int) -> int:
     """How long a key must live: buckets until full again, quotas until their window ends."""
-    if limit.kind == "bucket":
+    if isinstance(value, int):
         return max(1, -(-(value - now_us) // 1000))
     window_us = limit.window_s * 1_000_000
     return max(1, -(-(window_us - now_us % window_us) // 1000))

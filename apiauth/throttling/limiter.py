@@ -8,7 +8,6 @@ as a Redis Cluster hash tag.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,21 +80,16 @@ def decide(
     *,
     debit: bool = True,
 ) -> Outcome:
-    """Run one decision; applies the failure policy when the store is unreachable."""
+    """Run one decision in the store; applies the failure policy when the store cannot decide.
+
+    Every decision goes to the store, refusals included: a worker that answered a refusal from
+    its own memory would keep refusing after an operator's reset on another worker.
+    """
     if not limits:
         return Outcome(None)
-    # The limits are part of the key: a plan change (an upgrade) is never answered from memory.
-    memo_key = (ident, tuple(key_names), tuple(limits), cost)
-    if debit:
-        known = refusals.get(memo_key)
-        if known is not None:
-            return Outcome(known)
     keys = [key_for(ident, name) for name in key_names]
     try:
-        decision = get_backend().evaluate(keys, limits, cost, debit=debit)
-        if debit and not decision.allowed:
-            refusals.add(memo_key, decision)
-        return Outcome(decision)
+        return Outcome(get_backend().evaluate(keys, limits, cost, debit=debit))
     except BackendUnavailable as exc:
         if conf.RATELIMIT_FAILURE_MODE == "closed":
             raise RateLimitUnavailable(str(exc)) from exc
@@ -103,49 +97,6 @@ def decide(
         return Outcome(None, failed_open=True)
 
 
-class RefusalCache:
-    """Refusals this worker already knows, until their ``Retry-After``.
-
-    A bucket only refills with time and other requests only drain it, so a request refused
-    with "retry in t" is refused again, at the same cost, for t: repeating it costs no round
-    trip. A client hammering after a 429 costs Redis nothing. The one thing it can miss is an
-    operator's reset, which reaches this worker at the latest when the refusal runs out.
-    """
-
-    max_entries = 10_000
-
-    def __init__(self, clock: Any = time.monotonic) -> None:
-        self.clock = clock
-        self.entries: dict[tuple[Any, ...], tuple[float, float, gcra.Decision]] = {}
-
-    def get(self, key: tuple[Any, ...]) -> gcra.Decision | None:
-        entry = self.entries.get(key)
-        if entry is None:
-            return None
-        seen, until, decision = entry
-        now = self.clock()
-        if now >= until:
-            self.entries.pop(key, None)
-            return None
-        return decision.aged(int((now - seen) * 1_000_000))
-
-    def add(self, key: tuple[Any, ...], decision: gcra.Decision) -> None:
-        now = self.clock()
-        if len(self.entries) >= self.max_entries:
-            self.entries = {k: v for k, v in self.entries.items() if v[1] > now}
-            if len(self.entries) >= self.max_entries:
-                return
-        self.entries[key] = (now, now + decision.retry_after_us / 1_000_000, decision)
-
-    def forget(self, ident: str) -> None:
-        for key in [key for key in self.entries if key[0] == ident]:
-            self.entries.pop(key, None)
-
-    def clear(self) -> None:
-        self.entries.clear()
-
-
-refusals = RefusalCache()
 failures_open = 0
 
 
@@ -176,7 +127,9 @@ def credential_state(credential: Credential) -> tuple[gcra.Decision | None, str 
 
 
 def reset_credential(credential: Credential) -> int:
-    """Forget every bucket and quota of a credential's lineage. Returns the keys deleted."""
-    refusals.forget(identity(credential, None, None))
+    """Forget every bucket and quota of a credential's lineage. Returns the keys deleted.
+
+    Takes effect on every worker at once: no worker keeps decisions of its own.
+    """
     tag = key_for(identity(credential, None, None), "")
     return get_backend().reset(tag[: tag.rindex("}") + 1])

@@ -2,9 +2,10 @@
 
 KEYS: one per limit. ARGV: cost, debit (1/0), then per limit: kind (``b`` bucket / ``q``
 quota), capacity, interval µs (bucket) or window seconds (quota). Returns
-``{allowed, remaining_1, reset_us_1, retry_us_1, ...}``. Using ``TIME`` means app servers with
-skewed clocks agree; every key of a request carries one hash tag, so Redis Cluster accepts the
-script.
+``{allowed, remaining_1, reset_us_1, retry_us_1, ...}``. A bucket's key holds its TAT, a
+quota's ``"<window index>:<used>"`` (see :mod:`apiauth.throttling.gcra`). Using ``TIME`` means
+app servers with skewed clocks agree; every key of a request carries one hash tag, so Redis
+Cluster accepts the script.
 """
 
 from __future__ import annotations
@@ -22,30 +23,35 @@ local allowed = true
 for i = 1, n do
   local a = 3 + (i - 1) * 3
   local kind, cap, param = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local value = tonumber(redis.call('GET', KEYS[i]))
+  local raw = redis.call('GET', KEYS[i])
   if kind == 'b' then
     local span = cap * param
-    local tat = value or now
+    local tat = tonumber(raw) or now
     if tat < now then tat = now end
     local new_tat = tat + cost * param
     local retry = new_tat - span - now
     if retry < 0 then retry = 0 end
-    if cost > cap and retry < cost * param then retry = cost * param end
     if retry > 0 then allowed = false end
     before[i] = {math.floor((span - (tat - now)) / param), tat - now, retry}
     after[i] = {math.floor((span - (new_tat - now)) / param), new_tat - now, 0}
-    writes[i] = {new_tat, math.ceil((new_tat - now) / 1000)}
+    writes[i] = {string.format('%d', new_tat), math.ceil((new_tat - now) / 1000)}
   else
     local window = param * 1000000
-    local reset = window - (now % window)
-    local used = value or 0
+    local offset = now % window
+    local reset = window - offset
+    local index = (now - offset) / window
+    local used = 0
+    if raw then
+      local w, u = string.match(raw, '^(%d+):(%d+)$')
+      if tonumber(w) == index then used = tonumber(u) end
+    end
     local retry = 0
     if used + cost > cap then retry = reset; allowed = false end
     local left = cap - used
     if left < 0 then left = 0 end
     before[i] = {left, reset, retry}
     after[i] = {cap - used - cost, reset, 0}
-    writes[i] = {used + cost, math.ceil(reset / 1000)}
+    writes[i] = {string.format('%d:%d', index, used + cost), math.ceil(reset / 1000)}
   end
 end
 local chosen = before
@@ -54,7 +60,7 @@ if allowed and debit then
   for i = 1, n do
     local ttl = writes[i][2]
     if ttl < 1 then ttl = 1 end
-    redis.call('SET', KEYS[i], string.format('%d', writes[i][1]), 'PX', ttl)
+    redis.call('SET', KEYS[i], writes[i][1], 'PX', ttl)
   end
 end
 local out = {allowed and 1 or 0}

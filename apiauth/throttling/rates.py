@@ -6,6 +6,12 @@ A plan (or any limit spec) is a dict::
 
 ``rate`` and ``burst`` make a token bucket (capacity ``burst``, refilled at ``rate``; ``burst``
 defaults to the rate's count); each quota is a fixed window aligned on the Redis clock.
+
+Every number is bounded here, once, so that the Lua script (whose numbers are IEEE doubles,
+exact up to 2**53) computes every decision exactly: counts and costs up to ``MAX_COUNT``,
+periods up to ``MAX_PERIOD`` seconds, at most one token per µs, and a bucket that refills
+from empty within ``MAX_PERIOD``. A time stamp in µs (~1.8e15 today) plus twice the longest
+span stays far below 2**53 (~9.0e15) for centuries.
 """
 
 from __future__ import annotations
@@ -30,8 +36,11 @@ UNITS = {
     "day": 86400,
 }
 PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
-RATE_RE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([a-z]+?)s?\s*")
+RATE_RE = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]*)\s*([a-z]+?)s?\s*", re.ASCII)
 MAX_COUNT = 10**9
+MAX_PERIOD = 366 * 86400
+"""The longest period (and the longest a bucket may take to refill from empty), in seconds."""
+MAX_COST = MAX_COUNT
 
 
 class InvalidLimit(ValueError):
@@ -49,10 +58,14 @@ def parse_rate(value: Any) -> Rate:
     match = RATE_RE.fullmatch(value) if isinstance(value, str) else None
     if match is None or match.group(3) not in UNITS:
         raise InvalidLimit(f"{value!r} is not a rate: write it like '60/min' or '1000/day'.")
+    if len(match.group(1)) > 10 or len(match.group(2)) > 10:
+        raise InvalidLimit(f"{value[:40]!r}: the numbers are too large.")
     count = int(match.group(1))
     period = int(match.group(2) or 1) * UNITS[match.group(3)]
-    if not 0 < count <= MAX_COUNT or period <= 0:
+    if not 0 < count <= MAX_COUNT:
         raise InvalidLimit(f"{value!r}: the count must be between 1 and {MAX_COUNT}.")
+    if not 0 < period <= MAX_PERIOD:
+        raise InvalidLimit(f"{value!r}: the period must be between 1 second and 366 days.")
     return Rate(count, period)
 
 
@@ -82,9 +95,15 @@ def bucket(name: str, rate: Rate, burst: int | None = None) -> Limit:
     capacity = rate.count if burst is None else burst
     if not isinstance(capacity, int) or isinstance(capacity, bool) or not 0 < capacity <= MAX_COUNT:
         raise InvalidLimit(f"burst must be a whole number between 1 and {MAX_COUNT}.")
-    return Limit(
-        name, "bucket", capacity, interval_us=max(1, round(rate.period * 1e6 / rate.count))
-    )
+    if rate.count > rate.period * 1_000_000:
+        raise InvalidLimit("a rate may grant at most 1000000 units per second.")
+    # Integer maths, rounded to the nearest µs: no float ever reaches the script.
+    interval_us = (rate.period * 1_000_000 + rate.count // 2) // rate.count
+    if capacity * interval_us > MAX_PERIOD * 1_000_000:
+        raise InvalidLimit(
+            "the bucket would take more than 366 days to refill: raise the rate or lower the burst."
+        )
+    return Limit(name, "bucket", capacity, interval_us=interval_us)
 
 
 def quota(rate: Rate) -> Limit:

@@ -31,9 +31,9 @@ class TokenBucketThrottle(BaseThrottle):
     the anonymous limits, checked and debited together.
 
     ``throttle_cost`` on a view (an int, or a dict per method) sets a request's cost; otherwise
-    unsafe methods cost ``APIAUTH["UNSAFE_METHOD_COST"]``. The decision is remembered on the
-    request, so running the throttles early (as :class:`~apiauth.permissions.HasScopes` does)
-    never debits twice.
+    unsafe methods cost ``APIAUTH["UNSAFE_METHOD_COST"]``. A cost above a limit's capacity is
+    a 429 that says it can never succeed. The decision is remembered on the request, so running
+    the throttles early (as :class:`~apiauth.permissions.HasScopes` does) never debits twice.
     """
 
     scope_attr = "throttle_scope"
@@ -42,13 +42,15 @@ class TokenBucketThrottle(BaseThrottle):
         self.outcome: Outcome | None = None
 
     def get_cost(self, request: Request, view: Any) -> int:
+        """Units this request takes from every limit: at least 1 (check ``apiauth.E011``)."""
         declared = getattr(view, "throttle_cost", None)
         method = request.method or "GET"
         if isinstance(declared, Mapping):
             declared = declared.get(method)
-        if declared is not None:
-            return int(declared)
-        return 1 if method in SAFE_METHODS else conf.UNSAFE_METHOD_COST
+        if declared is None:
+            declared = 1 if method in SAFE_METHODS else conf.UNSAFE_METHOD_COST
+        # A cost below 1 would give units back; the checks refuse it, this never honours it.
+        return max(1, int(declared))
 
     def get_limits(self, request: Request, view: Any) -> tuple[list[Any], list[str]]:
         credential = request.auth if isinstance(request.auth, Credential) else None
@@ -67,11 +69,15 @@ class TokenBucketThrottle(BaseThrottle):
             credential = request.auth if isinstance(request.auth, Credential) else None
             ident = identity(credential, request.user, get_client_ip(request))
             limits, names = self.get_limits(request, view)
-            try:
-                memo = decide(ident, limits, names, self.get_cost(request, view))
-            except RateLimitUnavailable:
-                from apiauth.errors import RateLimitServiceUnavailable
+            cost = self.get_cost(request, view)
+            from apiauth.errors import CostExceedsLimit, RateLimitServiceUnavailable
 
+            for limit in limits:
+                if cost > limit.capacity:
+                    raise CostExceedsLimit(limit.name, limit.capacity, cost)
+            try:
+                memo = decide(ident, limits, names, cost)
+            except RateLimitUnavailable:
                 raise RateLimitServiceUnavailable() from None
             setattr(request, MEMO_ATTR, memo)
             remember(request._request, memo)

@@ -1,0 +1,209 @@
+"""The outside review's rate-limit findings, each reproduced against the real redis-server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from apiauth.models import APIKey
+from apiauth.throttling import gcra
+from apiauth.throttling.backends import LocalBackend, RedisBackend, get_backend
+from apiauth.throttling.limiter import identity, key_for
+from apiauth.throttling.rates import (
+    MAX_COUNT,
+    MAX_PERIOD,
+    InvalidLimit,
+    Limit,
+    parse_limits,
+    parse_rate,
+)
+from tests.conftest import RedisServer
+from tests.factories import make_key
+
+pytestmark = pytest.mark.django_db
+
+SECOND = 1_000_000
+
+
+def apiauth_settings(**overrides: Any) -> dict[str, Any]:
+    return {**settings.APIAUTH, **overrides}
+
+
+def get(raw: str | None = None, path: str = "/v1/ping", ip: str = "127.0.0.1") -> Any:
+    headers: dict[str, Any] = {"REMOTE_ADDR": ip}
+    if raw is not None:
+        headers["HTTP_X_API_KEY"] = raw
+    return APIClient().get(path, **headers)
+
+
+class TestBounds:
+    """Every number is bounded where it is validated, so the Lua maths stays exact."""
+
+    @pytest.mark.parametrize(
+        "spec",
+        [
+            {"rate": "1/99999999999999999999s"},
+            {"quotas": ["1/99999999999999day"]},
+            {"rate": "1/100000000day"},
+            {"quotas": ["1/367day"]},
+            {"rate": "1000000001/day"},
+            {"rate": "2000000/s"},  # more than one token per µs
+            {"rate": "1/s", "burst": MAX_COUNT},  # 31 years to refill
+            {"rate": "1/day", "burst": 367},
+            {"rate": "9" * 5000 + "/s"},
+            {"rate": "١٠/s"},  # Arabic-Indic digits are not ASCII digits
+        ],
+    )
+    def test_absurd_values_are_refused(self, spec: dict[str, Any]) -> None:
+        with pytest.raises(InvalidLimit):
+            parse_limits(spec)
+
+    def test_the_largest_accepted_values(self) -> None:
+        assert parse_rate(f"{MAX_COUNT}/366day").count == MAX_COUNT
+        slowest = parse_limits({"rate": "1/366day"})[0]
+        assert slowest.interval_us == MAX_PERIOD * SECOND
+        fastest = parse_limits({"rate": "1000000/s"})[0]
+        assert fastest.interval_us == 1
+        assert parse_limits({"rate": "1000000/s", "burst": MAX_COUNT})[0].capacity == MAX_COUNT
+        assert parse_limits({"quotas": [f"{MAX_COUNT}/366day"]})[0].window_s == MAX_PERIOD
+
+    def test_interval_is_rounded_to_the_nearest_microsecond(self) -> None:
+        assert parse_limits("7/s")[0].interval_us == 142_857
+        assert parse_limits("3/s")[0].interval_us == 333_333
+        assert parse_limits("2/3s")[0].interval_us == 1_500_000
+        assert parse_limits("6/s")[0].interval_us == 166_667
+
+    @pytest.mark.parametrize(
+        "spec",
+        [{"rate": "1/99999999999999999999s"}, {"quotas": ["1/99999999999999day"]}],
+    )
+    def test_model_validation_refuses_them(self, spec: dict[str, Any]) -> None:
+        with pytest.raises(ValidationError) as excinfo:
+            make_key(rate_limits=spec)
+        assert "rate_limits" in excinfo.value.message_dict
+        assert not APIKey.objects.exists()
+
+    def test_the_extremes_are_exact_in_redis(self) -> None:
+        """The slowest bucket and the largest quota, decided by Lua and by Python alike."""
+        remote = get_backend()
+        assert isinstance(remote, RedisBackend)
+        limits = [
+            parse_limits({"rate": "1/366day", "burst": 1}, name="slow")[0],
+            parse_limits({"rate": "1000000/s", "burst": MAX_COUNT}, name="fast")[0],
+            parse_limits({"quotas": [f"{MAX_COUNT}/366day"]})[0],
+        ]
+        keys = ["rl:{x}:slow", "rl:{x}:fast", "rl:{x}:q"]
+        first = remote.evaluate(keys, limits, MAX_COUNT - 1, debit=False)
+        assert not first.allowed  # the slow bucket holds one token
+        ok = remote.evaluate(keys, limits, 1)
+        assert ok.allowed
+        assert [s.remaining for s in ok.states] == [0, MAX_COUNT - 1, MAX_COUNT - 1]
+        assert ok.states[0].reset_us == MAX_PERIOD * SECOND
+        refused = remote.evaluate(keys, limits, 1)
+        assert not refused.allowed
+        assert refused.retry_after_us > MAX_PERIOD * SECOND - 2 * SECOND
+
+
+class TestStoreErrors:
+    """A script or data error fails one decision; only an unreachable server opens the breaker."""
+
+    def corrupt(self, _redis: RedisServer, raw: str) -> None:
+        key = APIKey.objects.get_from_key(raw)
+        name = key_for(identity(key.to_credential(), None, None), "burst")
+        _redis.client().hset(name, "not", "a number")  # GET on it: WRONGTYPE
+
+    def test_fail_open_for_that_request_only(
+        self, _redis: RedisServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        _bad, bad_raw = make_key(name="bad")
+        _good, good_raw = make_key(name="good")
+        self.corrupt(_redis, bad_raw)
+        with caplog.at_level(logging.ERROR, logger="apiauth.throttling"):
+            assert get(bad_raw).status_code == 200
+        assert "breaker stays closed" in caplog.text and "WRONGTYPE" in caplog.text
+        backend = get_backend()
+        assert isinstance(backend, RedisBackend) and not backend.breaker.is_open
+        # Other keys are still limited, and the failed-auth lockout still counts.
+        statuses = [get(good_raw).status_code for _ in range(11)]
+        assert statuses == [200] * 10 + [429]
+        assert get("apk_wrong", ip="192.0.2.1")["X-RateLimit-Remaining"] == "19"
+
+    @override_settings(APIAUTH=apiauth_settings(RATELIMIT_FAILURE_MODE="closed"))
+    def test_fail_closed_for_that_request_only(self, _redis: RedisServer) -> None:
+        _bad, bad_raw = make_key(name="bad")
+        _good, good_raw = make_key(name="good")
+        self.corrupt(_redis, bad_raw)
+        for _ in range(3):
+            assert get(bad_raw).status_code == 503
+            assert get(good_raw).status_code == 200
+            assert get(path="/health").status_code == 200
+
+
+class TestQuotaWindows:
+    """A counter is read only in the window it counts, whatever its key's expiry says."""
+
+    def test_a_counter_outliving_its_window_is_not_honoured(self, _redis: RedisServer) -> None:
+        key, raw = make_key(rate_limits={"quotas": ["1/day"]})
+        name = key_for(identity(key.to_credential(), None, None), "q:day")
+        seconds, _micro = _redis.client().time()
+        yesterday = seconds // 86400 - 1
+        # Yesterday's exhausted counter, still present (as in the first ms of a window).
+        _redis.client().set(name, f"{yesterday}:1", px=60_000)
+        response = get(raw)
+        assert response.status_code == 200
+        assert _redis.client().get(name) == f"{yesterday + 1}:1".encode()
+        refused = get(raw)
+        assert refused.status_code == 429
+        assert refused.json()["limit"]["name"] == "day"
+
+    def test_python_maths_at_the_boundary(self) -> None:
+        now = [1_700_006_400 * SECOND - 1]  # one µs before a day boundary
+        store = LocalBackend(clock=lambda: now[0])
+        day = Limit("day", "quota", 1, window_s=86400)
+        assert store.evaluate(["q"], [day], 1).allowed
+        refused = store.evaluate(["q"], [day], 1)
+        assert not refused.allowed and refused.retry_after_us == 1
+        now[0] += 1
+        # The key may outlive its window by the ms rounding of the expiry: still not honoured.
+        store.store["q"] = (store.store["q"][0], now[0] + 1000)
+        assert store.evaluate(["q"], [day], 1).allowed
+
+    def test_values_name_their_window(self) -> None:
+        day = Limit("day", "quota", 5, window_s=86400)
+        now = 3 * 86400 * SECOND + 7
+        decision, updates = gcra.evaluate({"q": (2, 5)}, ["q"], [day], 1, now)
+        assert decision.allowed and updates == {"q": (3, 1)}
+        decision, updates = gcra.evaluate({"q": (3, 5)}, ["q"], [day], 1, now)
+        assert not decision.allowed and updates == {}
+
+
+class TestCostAboveCapacity:
+    def test_refused_with_a_429_that_says_never(self, _redis: RedisServer) -> None:
+        _key, raw = make_key(rate_limits={"burst": 5})
+        with override_settings(APIAUTH=apiauth_settings(UNSAFE_METHOD_COST=6)):
+            for _ in range(3):
+                response = APIClient().post(
+                    "/v1/orders", {"sku": "ABC-1", "quantity": 1}, format="json", HTTP_X_API_KEY=raw
+                )
+                assert response.status_code == 429
+                assert "Retry-After" not in response
+                body = response.json()
+                assert body["code"] == "cost_exceeds_limit"
+                assert body["limit"] == {"name": "burst", "quota": 5} and body["cost"] == 6
+                assert "never" in body["detail"]
+        # Nothing was debited.
+        assert get(raw)["X-RateLimit-Remaining"] == "4"
+
+    def test_a_cost_equal_to_the_burst_is_admitted(self) -> None:
+        _key, raw = make_key(rate_limits={"burst": 5})
+        response = APIClient().post(
+            "/v1/orders", {"sku": "ABC-1", "quantity": 1}, format="json", HTTP_X_API_KEY=raw
+        )
+        assert response.status_code == 201
+        assert response["X-RateLimit-Remaining"] == "0"
