@@ -91,3 +91,13 @@ def lockout(*, client_ip: str | None, seconds: float) -> None:
             }
         },
     )
+
+
+def lockout_failures(*, client_ip: str | None, count: int) -> None:
+    """A summary of failures answered 429 during a lockout (not logged one by one)."""
+    logger.warning(
+        "%d more failed authentications from %s during its lockout",
+        count,
+        client_ip or "-",
+        extra={"apiauth": {"event": "lockout_failures", "client_ip": client_ip, "count": count}},
+    )

@@ -19,11 +19,13 @@ DEFAULTS: dict[str, Any] = {
     "LAST_USED_INTERVAL": 60,
     # Network.
     "TRUSTED_PROXIES": [],
+    "CLIENT_IP_HEADER": "X-Forwarded-For",
     # Rate limits.
     "PLANS": {},
     "DEFAULT_PLAN": None,
     "ANONYMOUS_LIMITS": {"rate": "60/min", "burst": 20},
     "FAILED_AUTH_LIMITS": {"rate": "10/min", "burst": 20},
+    "FAILED_AUTH_LOCKOUT": "failures",
     "SCOPE_RATES": {},
     "UNSAFE_METHOD_COST": 1,
     "RATELIMIT_BACKEND": "auto",
@@ -70,6 +72,10 @@ class Settings:
         return list(self._get("TRUSTED_PROXIES"))
 
     @property
+    def CLIENT_IP_HEADER(self) -> str:
+        return str(self._get("CLIENT_IP_HEADER"))
+
+    @property
     def PLANS(self) -> dict[str, dict[str, Any]]:
         return dict(self._get("PLANS"))
 
@@ -85,6 +91,10 @@ class Settings:
     @property
     def FAILED_AUTH_LIMITS(self) -> Any:
         return self._get("FAILED_AUTH_LIMITS")
+
+    @property
+    def FAILED_AUTH_LOCKOUT(self) -> str:
+        return str(self._get("FAILED_AUTH_LOCKOUT"))
 
     @property
     def SCOPE_RATES(self) -> dict[str, Any]:

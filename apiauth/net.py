@@ -1,11 +1,21 @@
 """Client address resolution and IP allowlists.
 
-:func:`get_client_ip` is the only place that reads ``REMOTE_ADDR`` or ``X-Forwarded-For``.
+:func:`get_client_ip` is the only place that reads ``REMOTE_ADDR`` or a forwarding header.
+
+Trust model: the peer (``REMOTE_ADDR``) is the client unless it is one of our proxies, listed in
+``APIAUTH["TRUSTED_PROXIES"]`` (CIDRs, and ``"unix"`` for a peer on a unix socket, which WSGI
+servers report as an empty ``REMOTE_ADDR``). Only then is ``APIAUTH["CLIENT_IP_HEADER"]`` read:
+``X-Forwarded-For`` or RFC 7239 ``Forwarded`` are walked from the right past our own proxies;
+any other header name (``X-Real-IP``) holds the one address the nearest proxy saw. An entry that
+cannot be parsed ends the walk with *no* client address: never the proxy's own, which would
+turn every client into a trusted internal host.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
@@ -16,15 +26,27 @@ from rest_framework.request import Request
 
 from apiauth.conf import conf
 
+logger = logging.getLogger("apiauth")
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_FORWARDED_HOPS = 20
+MAX_ADDRESS_LENGTH = 64
+UNIX_PEER = "unix"
+IPV6_CLIENT_PREFIX = 64
+
+_PORT_RE = re.compile(r":[0-9]{1,5}", re.ASCII)
+# RFC 7239 §4: forwarded-pair = token "=" ( token / quoted-string ), pairs joined by ";".
+_FORWARDED_PAIR_RE = re.compile(r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[^;,"]*)\s*')
+
+requests_without_address = 0
+"""Requests this process saw with no ``REMOTE_ADDR`` and no ``"unix"`` trust (check W009)."""
 
 
 @lru_cache(maxsize=64)
 def _networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
-    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs if cidr != UNIX_PEER)
 
 
 def parse_network(value: str) -> IPNetwork:
@@ -48,12 +70,36 @@ def parse_networks(value: str | Iterable[str]) -> list[str]:
     return list(seen)
 
 
-def _parse_ip(value: str) -> IPAddress | None:
+def parse_address(value: str) -> IPAddress | None:
+    """One address as servers and proxies write it, or ``None``.
+
+    Accepts ``192.0.2.1``, ``192.0.2.1:4711``, ``2001:db8::1``, ``[2001:db8::1]`` and
+    ``[2001:db8::1]:443``, each optionally quoted (RFC 7239). An IPv6 zone id (``%eth0``) is
+    dropped: it names an interface of the server, not the client. An IPv4-mapped IPv6 address
+    is the IPv4 client seen through a dual-stack socket. ``unknown``, obfuscated identifiers
+    (``_hidden``) and anything else are ``None``.
+    """
+    text = value.strip()
+    if len(text) > MAX_ADDRESS_LENGTH:
+        return None
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    if text.startswith("["):
+        host, bracket, port = text[1:].partition("]")
+        if not bracket or (port and not _PORT_RE.fullmatch(port)):
+            return None
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+        if not _PORT_RE.fullmatch(":" + port):
+            return None
+    else:
+        host = text
+    if ":" in host:
+        host = host.partition("%")[0]
     try:
-        address = ipaddress.ip_address(value.strip())
+        address = ipaddress.ip_address(host)
     except ValueError:
         return None
-    # An IPv4-mapped IPv6 address is the IPv4 client seen through a dual-stack socket.
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return address.ipv4_mapped
     return address
@@ -62,34 +108,124 @@ def _parse_ip(value: str) -> IPAddress | None:
 def in_networks(address: str | IPAddress | None, cidrs: Sequence[str]) -> bool:
     if address is None:
         return False
-    ip = _parse_ip(address) if isinstance(address, str) else address
+    ip = parse_address(address) if isinstance(address, str) else address
     if ip is None:
         return False
     return any(ip.version == net.version and ip in net for net in _networks(tuple(cidrs)))
 
 
-def get_client_ip(request: HttpRequest | Request) -> str | None:
-    """The address of the client, trusting ``X-Forwarded-For`` only from trusted proxies.
+def client_key(client_ip: str | None) -> str:
+    """Who per-address limits count: the address, an IPv6 client's /64, or ``unknown``.
 
-    The header is walked from the right, skipping our own proxies: the first address that is
-    not a trusted proxy is the client. Anything left of it was written by the client and may be
-    forged, so it is never used.
+    One IPv6 host usually holds a whole /64 and can change address within it at will, so
+    counting single IPv6 addresses would give an attacker 2**64 fresh identities.
+    """
+    if client_ip is None:
+        return "unknown"
+    if ":" in client_ip:
+        return str(ipaddress.ip_network(f"{client_ip}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return client_ip
+
+
+def forwarded_for(value: str) -> list[str | None]:
+    """The ``for=`` values of an RFC 7239 ``Forwarded`` header, one per element, in order.
+
+    An element without ``for`` (or one that does not parse) gives ``None``.
+    """
+    hops: list[str | None] = []
+    for element in _split_elements(value):
+        found: str | None = None
+        for pair in element.split(";"):
+            match = _FORWARDED_PAIR_RE.fullmatch(pair)
+            if match is None:
+                found = None
+                break
+            if match.group(1).lower() == "for":
+                found = match.group(2)
+        hops.append(found)
+    return hops
+
+
+def _split_elements(value: str) -> list[str]:
+    """Split on commas outside quoted strings."""
+    elements: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            elements.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    elements.append("".join(current))
+    return elements
+
+
+def _forwarded_hops(request: HttpRequest | Request, header: str) -> list[str | None] | None:
+    """The hops the configured header names, nearest last; ``None`` when it is absent."""
+    value = request.META.get("HTTP_" + header.upper().replace("-", "_"))
+    if value is None or not value.strip():
+        return None
+    name = header.lower()
+    if name == "forwarded":
+        return forwarded_for(value)
+    if name == "x-forwarded-for":
+        return list(value.split(","))
+    # A single-address header (X-Real-IP): exactly one value, written by our nearest proxy.
+    return [value]
+
+
+def get_client_ip(request: HttpRequest | Request) -> str | None:
+    """The address of the client, trusting forwarding headers only from trusted proxies.
+
+    Walked from the right, skipping our own proxies: the first address that is not a trusted
+    proxy is the client. Anything left of it was written by the client and may be forged, so it
+    is never used. ``None`` when the client cannot be known: it matches no allowlist, and
+    per-address limits count it as one shared ``unknown`` identity.
     """
     cached: str | None = getattr(request, "_apiauth_client_ip", "")
     if cached != "":
         return cached
-    remote = _parse_ip(request.META.get("REMOTE_ADDR", ""))
-    client = remote
-    trusted = tuple(conf.TRUSTED_PROXIES)
-    if remote is not None and trusted and in_networks(remote, trusted):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        for hop in reversed(forwarded.split(",")[-MAX_FORWARDED_HOPS:]):
-            ip = _parse_ip(hop)
-            if ip is None:
-                break
-            client = ip
-            if not in_networks(ip, trusted):
-                break
-    result = str(client) if client is not None else None
+    result = _resolve(request)
     request._apiauth_client_ip = result  # type: ignore[union-attr]
     return result
+
+
+def _resolve(request: HttpRequest | Request) -> str | None:
+    global requests_without_address
+    trusted = tuple(conf.TRUSTED_PROXIES)
+    peer_text = (request.META.get("REMOTE_ADDR") or "").strip()
+    if peer_text:
+        peer = parse_address(peer_text)
+        if peer is None or not in_networks(peer, trusted):
+            return str(peer) if peer is not None else None
+    elif UNIX_PEER not in trusted:
+        if requests_without_address == 0:
+            logger.warning(
+                "apiauth.W009: a request arrived with no REMOTE_ADDR (a unix socket?) and "
+                "APIAUTH['TRUSTED_PROXIES'] does not trust 'unix': its client address is unknown."
+            )
+        requests_without_address += 1
+        return None
+    else:
+        peer = None
+    hops = _forwarded_hops(request, conf.CLIENT_IP_HEADER)
+    if hops is None:
+        # The proxy itself is the client (a load balancer's health check); behind a unix
+        # socket nothing says who the client is.
+        return str(peer) if peer is not None else None
+    client = peer
+    for hop in reversed(hops[-MAX_FORWARDED_HOPS:]):
+        ip = parse_address(hop) if hop is not None else None
+        if ip is None:
+            return None
+        client = ip
+        if not in_networks(ip, trusted):
+            break
+    return str(client) if client is not None else None

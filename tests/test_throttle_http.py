@@ -131,9 +131,22 @@ class TestLimits:
 
     def test_anonymous_limited_per_address(self) -> None:
         for _ in range(10):
-            assert APIClient().get("/health", REMOTE_ADDR="192.0.2.1").status_code == 200
-        assert APIClient().get("/health", REMOTE_ADDR="192.0.2.1").status_code == 429
-        assert APIClient().get("/health", REMOTE_ADDR="192.0.2.2").status_code == 200
+            assert APIClient().get(PING, REMOTE_ADDR="192.0.2.1").status_code == 401
+        assert APIClient().get(PING, REMOTE_ADDR="192.0.2.1").status_code == 429
+        assert APIClient().get(PING, REMOTE_ADDR="192.0.2.2").status_code == 401
+
+    def test_ipv6_clients_share_their_64(self) -> None:
+        for i in range(10):
+            response = APIClient().get(PING, REMOTE_ADDR=f"2001:db8:1:2::{i + 1:x}")
+            assert response.status_code == 401
+        assert APIClient().get(PING, REMOTE_ADDR="2001:db8:1:2:ffff::9").status_code == 429
+        assert APIClient().get(PING, REMOTE_ADDR="2001:db8:1:3::1").status_code == 401
+
+    def test_health_is_never_throttled(self) -> None:
+        for _ in range(40):
+            response = APIClient().get("/health", REMOTE_ADDR="192.0.2.1")
+            assert response.status_code == 200
+            assert "X-RateLimit-Limit" not in response
 
     def test_one_redis_command_per_request(self, _redis: RedisServer) -> None:
         _key, raw = make_key()
@@ -154,49 +167,153 @@ class TestLimits:
         assert not _redis.client().keys("rl:*")
 
 
+# A slow refill, so no test depends on how fast the machine sends twenty requests.
+SLOW_LOCKOUT = {"rate": "1/hour", "burst": 20}
+
+
+def lock_out(ip: str) -> None:
+    for _ in range(20):
+        assert get("apk_wrong", ip=ip).status_code == 401
+
+
 class TestFailedAuthentication:
-    def test_lockout_after_twenty_failures(
-        self, caplog: pytest.LogCaptureFixture, django_assert_num_queries: Any
-    ) -> None:
-        _key, raw = make_key()
-        for _ in range(20):
-            assert get("apk_wrong", ip="198.51.100.7").status_code == 401
+    @pytest.fixture(autouse=True)
+    def _slow_refill(self) -> Any:
+        with override_settings(APIAUTH=apiauth_settings(FAILED_AUTH_LIMITS=SLOW_LOCKOUT)):
+            yield
+
+    def test_lockout_after_twenty_failures(self, caplog: pytest.LogCaptureFixture) -> None:
+        lock_out("198.51.100.7")
         with caplog.at_level(logging.WARNING, logger="apiauth.audit"):
             response = get("apk_wrong", ip="198.51.100.7")
         assert response.status_code == 429
         assert response.json()["code"] == "too_many_failures"
-        assert int(response["Retry-After"]) == 6
+        assert 3590 <= int(response["Retry-After"]) <= 3600
         assert any(getattr(r, "apiauth", {}).get("event") == "lockout" for r in caplog.records)
-        # Even a valid key from the locked address: 429, decided before any lookup.
-        with django_assert_num_queries(0):
-            assert get(raw, ip="198.51.100.7").status_code == 429
-        # Other addresses are unaffected.
-        assert get(raw, ip="198.51.100.8").status_code == 200
 
-    def test_locked_on_every_worker(self) -> None:
+    def test_valid_keys_are_still_honoured(self, django_assert_num_queries: Any) -> None:
+        """An attacker behind a customer's NAT must not lock the customer out."""
+        _key, raw = make_key()
+        lock_out("198.51.100.7")
+        assert get(raw, ip="198.51.100.7").status_code == 200  # first use writes last_used
+        for _ in range(5):
+            with django_assert_num_queries(1):
+                assert get(raw, ip="198.51.100.7").status_code == 200
+        # A malformed or checksum-failing guess never reaches the database...
+        with django_assert_num_queries(0):
+            assert get("apk_wrong", ip="198.51.100.7").status_code == 429
+            assert (
+                get(raw[:-1] + ("A" if raw[-1] != "A" else "B"), ip="198.51.100.7").status_code
+                == 429
+            )
+        # ... and a well-formed unknown key costs one indexed lookup, then 429, not 401.
+        unknown = make_key()[1]
+        APIKey.objects.filter(public_id=unknown.split("_")[1]).delete()
+        with django_assert_num_queries(1):
+            response = get(unknown, ip="198.51.100.7")
+        assert response.status_code == 429 and response.json()["code"] == "too_many_failures"
+        # Other addresses are unaffected.
+        assert get("apk_wrong", ip="198.51.100.8").status_code == 401
+
+    def test_every_worker_answers_alike(self, _redis: RedisServer) -> None:
         from apiauth.throttling import lockout
 
-        for _ in range(21):
-            get("apk_wrong", ip="198.51.100.9")
-        lockout.limiter.clear()  # another worker: knows nothing locally
         _key, raw = make_key()
+        lock_out("198.51.100.9")
+        lockout.limiter.clear()  # another worker: knows nothing locally
+        assert get(raw, ip="198.51.100.9").status_code == 200
+        assert get("apk_wrong", ip="198.51.100.9").status_code == 429
+        lockout.limiter.clear()
         unknown = raw[:-10] + "A" * 10
         assert get(unknown, ip="198.51.100.9").status_code == 429
-        assert get(raw, ip="198.51.100.9").status_code == 429
+        # Once this worker knows the lock, further failures cost no round trip.
+        sent = top_level_commands(
+            _redis.client(), lambda: [get("apk_wrong", ip="198.51.100.9") for _ in range(3)]
+        )
+        assert sent == {}
+
+    def test_failures_during_a_lock_are_logged_in_summary(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        from apiauth.throttling import lockout
+
+        lock_out("198.51.100.11")
+        caplog.clear()
+        now = [lockout.limiter.clock()]
+        lockout.limiter.clock = lambda: now[0]
+        try:
+            with caplog.at_level(logging.WARNING, logger="apiauth.audit"):
+                for _ in range(30):
+                    assert get("apk_wrong", ip="198.51.100.11").status_code == 429
+                events = [getattr(r, "apiauth", {}).get("event") for r in caplog.records]
+                assert events.count("auth_failure") == 1  # the one that found the lock
+                assert events.count("lockout") == 1
+                assert "lockout_failures" not in events
+                now[0] += lockout.SUMMARY_INTERVAL
+                assert get("apk_wrong", ip="198.51.100.11").status_code == 429
+            records = [getattr(r, "apiauth", {}) for r in caplog.records]
+            summary = [r for r in records if r.get("event") == "lockout_failures"]
+            assert summary == [
+                {"event": "lockout_failures", "client_ip": "198.51.100.11", "count": 30}
+            ]
+        finally:
+            lockout.limiter.clock = time.monotonic
+
+    def test_ipv6_clients_are_locked_by_64(self) -> None:
+        _key, raw = make_key()
+        for i in range(20):
+            assert get("apk_wrong", ip=f"2001:db8:7:7::{i + 1:x}").status_code == 401
+        assert get("apk_wrong", ip="2001:db8:7:7:abcd::1").status_code == 429
+        assert get("apk_wrong", ip="2001:db8:7:8::1").status_code == 401
+        assert get(raw, ip="2001:db8:7:7::99").status_code == 200
+
+    @override_settings(
+        APIAUTH=apiauth_settings(FAILED_AUTH_LIMITS=SLOW_LOCKOUT, TRUSTED_PROXIES=["127.0.0.1/32"])
+    )
+    def test_a_zone_id_is_not_a_new_address(self) -> None:
+        for i in range(20):
+            response = APIClient().get(
+                PING, HTTP_X_API_KEY="apk_wrong", HTTP_X_FORWARDED_FOR=f"[fe80::1%eth{i}]:4711"
+            )
+            assert response.status_code == 401
+        response = APIClient().get(
+            PING, HTTP_X_API_KEY="apk_wrong", HTTP_X_FORWARDED_FOR="fe80::1%lo"
+        )
+        assert response.status_code == 429
+
+    @override_settings(
+        APIAUTH=apiauth_settings(FAILED_AUTH_LIMITS=SLOW_LOCKOUT, FAILED_AUTH_LOCKOUT="all")
+    )
+    def test_strict_mode_blocks_every_request_on_every_worker(
+        self, _redis: RedisServer, django_assert_num_queries: Any
+    ) -> None:
+        from apiauth.throttling import lockout
+
+        _key, raw = make_key()
+        assert get(raw, ip="198.51.100.12").status_code == 200
+        sent = top_level_commands(_redis.client(), lambda: get(raw, ip="198.51.100.12"))
+        assert sent == {"cmdstat_evalsha": 2}  # the lock is read, then the limits
+        lock_out("198.51.100.12")
+        with django_assert_num_queries(0):
+            assert get(raw, ip="198.51.100.12").status_code == 429
+            lockout.limiter.clear()  # another worker
+            response = get(raw, ip="198.51.100.12")
+        assert response.status_code == 429 and response.json()["code"] == "too_many_failures"
+        assert get(raw, ip="198.51.100.13").status_code == 200
 
     def test_lock_ends(self) -> None:
         from apiauth.throttling import lockout
 
         limits = {"rate": "1/s", "burst": 2}
         with override_settings(APIAUTH=apiauth_settings(FAILED_AUTH_LIMITS=limits)):
-            _key, raw = make_key()
             for _ in range(2):
                 assert get("apk_wrong", ip="198.51.100.10").status_code == 401
             response = get("apk_wrong", ip="198.51.100.10")
             assert response.status_code == 429
+            # Waiting longer than Retry-After only helps: no pacing to keep up with.
             time.sleep(int(response["Retry-After"]))
             assert lockout.limiter.locked_for("198.51.100.10") is None
-            assert get(raw, ip="198.51.100.10").status_code == 200
+            assert get("apk_wrong", ip="198.51.100.10").status_code == 401
 
     @override_settings(APIAUTH=apiauth_settings(FAILED_AUTH_LIMITS=None))
     def test_can_be_disabled(self) -> None:

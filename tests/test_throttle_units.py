@@ -67,7 +67,11 @@ class TestLockoutMemory:
         now = [1000.0]
         memory = lockout.FailedAuthLimiter(clock=lambda: now[0])
         assert memory.locked_for(None) is None
-        assert memory.record_failure(None) == (limiter.Outcome(None), False)
+        # Clients of unknown address share one identity: they are counted, not exempt.
+        outcome, started = memory.record_failure(None)
+        assert outcome.decision is not None and outcome.decision.allowed and not started
+        _outcome, started = memory.record_failure(None)
+        assert started and memory.locked_for(None) is not None
         outcome, started = memory.record_failure("192.0.2.5")
         assert outcome.decision is not None and outcome.decision.allowed and not started
         _outcome, started = memory.record_failure("192.0.2.5")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Any
 
 import pytest
@@ -115,9 +116,93 @@ class TestClientIP:
         assert self.ip("192.0.2.1", "203.0.113.9") == "192.0.2.1"
 
     @override_settings(APIAUTH={"TRUSTED_PROXIES": ["10.0.0.0/24"]})
-    def test_garbage_hop_stops_the_walk(self) -> None:
-        assert self.ip("10.0.0.1", "203.0.113.9, garbage") == "10.0.0.1"
-        assert self.ip("10.0.0.1", "") == "10.0.0.1"
+    def test_garbage_hop_leaves_no_client_address(self) -> None:
+        """Never the proxy: that would make every client an internal host."""
+        for garbage in (
+            "garbage",
+            "unknown",
+            "_hidden",
+            "203.0.113.9:http",
+            "[2001:db8::1",
+            "203.0.113.9:123456",
+            "1.2.3.4%eth0",
+            "x" * 1000,
+            "",
+        ):
+            assert self.ip("10.0.0.1", f"203.0.113.9, {garbage}") is None, garbage
+        assert self.ip("10.0.0.1", "") == "10.0.0.1"  # no header: the proxy itself asks
+
+    @override_settings(APIAUTH={"TRUSTED_PROXIES": ["127.0.0.1/32"]})
+    @pytest.mark.parametrize(
+        ("hop", "client"),
+        [
+            ("203.0.113.9:4711", "203.0.113.9"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("2001:db8::1", "2001:db8::1"),
+            (" 203.0.113.9 ", "203.0.113.9"),
+            ("fe80::1%eth0", "fe80::1"),
+            ("[fe80::1%25eth0]:80", "fe80::1"),
+            ("::ffff:203.0.113.9", "203.0.113.9"),
+            ("unknown", None),
+        ],
+    )
+    def test_address_forms(self, hop: str, client: str | None) -> None:
+        assert self.ip("127.0.0.1", hop) == client
+
+    @override_settings(
+        APIAUTH={"TRUSTED_PROXIES": ["10.0.0.0/24"], "CLIENT_IP_HEADER": "Forwarded"}
+    )
+    def test_rfc_7239_forwarded(self) -> None:
+        def ip(value: str) -> str | None:
+            request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_FORWARDED=value)
+            return net.get_client_ip(request)
+
+        assert ip("for=192.0.2.60;proto=http;by=203.0.113.43") == "192.0.2.60"
+        assert ip('for="[2001:db8:cafe::17]:4711"') == "2001:db8:cafe::17"
+        assert ip("for=198.51.100.1, for=192.0.2.43, for=10.0.0.9") == "192.0.2.43"
+        assert ip('For="192.0.2.43:47011";by="x,y", for=10.0.0.9') == "192.0.2.43"
+        assert ip("for=unknown") is None
+        assert ip("for=_hidden, for=10.0.0.9") is None
+        assert ip("proto=https") is None  # an element without for
+        assert ip("for=192.0.2.1;;") is None  # malformed pairs
+        # X-Forwarded-For is not read when Forwarded is the configured header.
+        request = RequestFactory().get(
+            "/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.99"
+        )
+        assert net.get_client_ip(request) == "10.0.0.1"
+
+    @override_settings(
+        APIAUTH={"TRUSTED_PROXIES": ["10.0.0.0/24"], "CLIENT_IP_HEADER": "X-Real-IP"}
+    )
+    def test_single_address_header(self) -> None:
+        def ip(remote: str, value: str) -> str | None:
+            request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_REAL_IP=value)
+            return net.get_client_ip(request)
+
+        assert ip("10.0.0.1", "192.0.2.7") == "192.0.2.7"
+        assert ip("10.0.0.1", "192.0.2.7, 192.0.2.8") is None
+        assert ip("192.0.2.1", "10.9.9.9") == "192.0.2.1"  # not from our proxy: ignored
+
+    @override_settings(APIAUTH={"TRUSTED_PROXIES": ["unix"]})
+    def test_unix_socket_peer(self) -> None:
+        assert self.ip("", "192.0.2.7") == "192.0.2.7"
+        assert self.ip("", "192.0.2.7, 192.0.2.8") == "192.0.2.8"
+        assert self.ip("") is None  # nothing says who the client is
+        assert self.ip("192.0.2.1", "10.0.0.1") == "192.0.2.1"  # a TCP peer is not trusted
+
+    def test_no_remote_addr_without_unix_trust(self, caplog: pytest.LogCaptureFixture) -> None:
+        net.requests_without_address = 0
+        with caplog.at_level(logging.WARNING, logger="apiauth"):
+            assert self.ip("", "192.0.2.7") is None
+            assert self.ip("", "192.0.2.7") is None
+        assert net.requests_without_address == 2
+        assert caplog.text.count("apiauth.W009") == 1
+
+    def test_client_key(self) -> None:
+        assert net.client_key("192.0.2.1") == "192.0.2.1"
+        assert net.client_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+        assert net.client_key(None) == "unknown"
 
     @override_settings(APIAUTH={"TRUSTED_PROXIES": ["10.0.0.0/24"]})
     def test_all_hops_trusted(self) -> None:

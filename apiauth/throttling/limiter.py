@@ -1,7 +1,8 @@
 """Which limits apply to a request, and deciding them through the configured backend.
 
 The identity of a request's buckets is its credential's *lineage* (so rolling a key keeps its
-usage), else the user, else the client address. Every key of one decision carries that identity
+usage), else the user, else the client address (an IPv6 client's /64; ``unknown`` shared by
+every client whose address cannot be known). Every key of one decision carries that identity
 as a Redis Cluster hash tag.
 """
 
@@ -16,6 +17,7 @@ from django.http import HttpRequest
 
 from apiauth.conf import conf
 from apiauth.credentials import Credential
+from apiauth.net import client_key
 from apiauth.throttling import gcra
 from apiauth.throttling.backends import BackendUnavailable, get_backend
 from apiauth.throttling.rates import InvalidLimit, Limit, merge_specs, parse_limits
@@ -42,7 +44,7 @@ def identity(credential: Credential | None, user: Any, client_ip: str | None) ->
         return f"k{credential.lineage.replace('-', '')}"
     if user is not None and getattr(user, "is_authenticated", False) and user.pk is not None:
         return f"u{user.pk}"
-    return f"a{client_ip or 'unknown'}"
+    return f"a{client_key(client_ip)}"
 
 
 def key_for(ident: str, name: str) -> str:

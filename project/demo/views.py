@@ -17,8 +17,11 @@ from project.demo.serializers import OrderSerializer
 
 
 class HealthView(APIView):
+    """For load balancers and uptime checks: never authenticated, never throttled."""
+
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
+    throttle_classes: list[Any] = []
 
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
