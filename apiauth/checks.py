@@ -6,17 +6,50 @@ Ids are stable and never reused; each has one test.
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils.module_loading import import_string
 
+from apiauth import net
 from apiauth.conf import DEFAULTS
-from apiauth.crypto import PREFIX_RE
+from apiauth.crypto import CHECKSUM_LENGTH, PREFIX_RE, PUBLIC_ID_LENGTH, SECRET_LENGTH
 from apiauth.throttling.backends import uses_redis
-from apiauth.throttling.rates import InvalidLimit, parse_limits
+from apiauth.throttling.rates import MAX_COST, InvalidLimit, Limit, parse_limits
 
-BROAD_PREFIX = {4: 8, 6: 32}
+# Trusting more than a /16 of IPv4 or a /64 of IPv6 trusts hosts that are not proxies.
+BROAD_PREFIX = {4: 16, 6: 64}
+HEADER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}", re.ASCII)
+# Headers with a meaning of their own: a key there would be sent, logged or cached as that.
+RESERVED_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "host",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-real-ip",
+        "user-agent",
+        "referer",
+        "origin",
+        "accept",
+    }
+)
+MAX_BREAKER_SECONDS = 300
+MAX_CREDENTIAL_LENGTH_LIMIT = 16384
 
 
 @register(Tags.security)
@@ -50,6 +83,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     messages += _check_proxies(user.get("TRUSTED_PROXIES", []))
+    messages += _check_headers(user)
     messages += _check_limits(user)
     if user.get("KEY_QUERY_PARAM"):
         messages.append(
@@ -74,13 +108,16 @@ def _check_proxies(value: Any) -> list[CheckMessage]:
         ]
     messages: list[CheckMessage] = []
     for entry in value:
+        if entry == net.UNIX_PEER:
+            continue
         try:
             network = ipaddress.ip_network(str(entry), strict=False)
         except ValueError:
             messages.append(
                 Error(
                     f"APIAUTH['TRUSTED_PROXIES'] entry {entry!r} is not an IP network.",
-                    hint="Use CIDR notation such as '10.0.0.0/8' or '2001:db8::/32'.",
+                    hint="Use CIDR notation such as '10.0.0.5/32' or '2001:db8::/64', or "
+                    "'unix' for a proxy connecting over a unix socket.",
                     id="apiauth.E004",
                 )
             )
@@ -89,12 +126,73 @@ def _check_proxies(value: Any) -> list[CheckMessage]:
             messages.append(
                 Warning(
                     f"APIAUTH['TRUSTED_PROXIES'] trusts {network}, which is very broad.",
-                    hint="Any host in a trusted network can set X-Forwarded-For and choose its "
-                    "own client address, bypassing IP allowlists and per-IP limits. List only "
-                    "your proxies' addresses.",
+                    hint="Any host in a trusted network can set the forwarding header and choose "
+                    "its own client address, bypassing IP allowlists and per-IP limits. List "
+                    "only your proxies' addresses.",
                     id="apiauth.W002",
                 )
             )
+    return messages
+
+
+def _check_headers(user: dict[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    key_header = user.get("KEY_HEADER", DEFAULTS["KEY_HEADER"])
+    if (
+        not isinstance(key_header, str)
+        or not HEADER_NAME_RE.fullmatch(key_header)
+        or key_header.lower() in RESERVED_HEADERS
+    ):
+        messages.append(
+            Error(
+                f"APIAUTH['KEY_HEADER'] {key_header!r} cannot carry API keys.",
+                hint="Use a dedicated header name of letters, digits and hyphens (no "
+                "underscores: servers drop such headers), not one with a meaning of its own "
+                f"({', '.join(sorted(RESERVED_HEADERS))}). The default is 'X-API-Key'.",
+                id="apiauth.E012",
+            )
+        )
+    length = user.get("MAX_CREDENTIAL_LENGTH", DEFAULTS["MAX_CREDENTIAL_LENGTH"])
+    prefix = str(user.get("KEY_PREFIX", DEFAULTS["KEY_PREFIX"]))
+    shortest = len(prefix) + 2 + PUBLIC_ID_LENGTH + SECRET_LENGTH + CHECKSUM_LENGTH
+    if (
+        not isinstance(length, int)
+        or isinstance(length, bool)
+        or not shortest <= length <= MAX_CREDENTIAL_LENGTH_LIMIT
+    ):
+        messages.append(
+            Error(
+                f"APIAUTH['MAX_CREDENTIAL_LENGTH'] must be a whole number from {shortest} (the "
+                f"length of a key) to {MAX_CREDENTIAL_LENGTH_LIMIT}.",
+                hint="Below a key's length every key is refused; the cap exists to refuse "
+                "huge headers cheaply. The default is 512.",
+                id="apiauth.E013",
+            )
+        )
+    ip_header = user.get("CLIENT_IP_HEADER", DEFAULTS["CLIENT_IP_HEADER"])
+    if (
+        not isinstance(ip_header, str)
+        or not HEADER_NAME_RE.fullmatch(ip_header)
+        or ip_header.lower() in RESERVED_HEADERS - {"forwarded", "x-forwarded-for", "x-real-ip"}
+    ):
+        messages.append(
+            Error(
+                f"APIAUTH['CLIENT_IP_HEADER'] {ip_header!r} is not a forwarding header.",
+                hint="Use 'X-Forwarded-For', 'Forwarded' (RFC 7239) or the single-address "
+                "header your proxy sets, such as 'X-Real-IP'.",
+                id="apiauth.E014",
+            )
+        )
+    mode = user.get("FAILED_AUTH_LOCKOUT", DEFAULTS["FAILED_AUTH_LOCKOUT"])
+    if mode not in {"failures", "all"}:
+        messages.append(
+            Error(
+                "APIAUTH['FAILED_AUTH_LOCKOUT'] must be 'failures' or 'all'.",
+                hint="'failures': a locked-out address still gets its valid credentials "
+                "honoured; 'all': every credentialed request from it is refused.",
+                id="apiauth.E015",
+            )
+        )
     return messages
 
 
@@ -160,6 +258,32 @@ def _check_limits(user: dict[str, Any]) -> list[CheckMessage]:
                     id="apiauth.E007",
                 )
             )
+    messages += _check_costs(user, plans, scope_rates if isinstance(scope_rates, dict) else {})
+    breaker = user.get("RATELIMIT_BREAKER_SECONDS", DEFAULTS["RATELIMIT_BREAKER_SECONDS"])
+    if (
+        not isinstance(breaker, (int, float))
+        or isinstance(breaker, bool)
+        or not 0 < breaker <= MAX_BREAKER_SECONDS
+    ):
+        messages.append(
+            Error(
+                f"APIAUTH['RATELIMIT_BREAKER_SECONDS'] must be a number of seconds above 0 and "
+                f"at most {MAX_BREAKER_SECONDS}.",
+                hint="It is how long a Redis outage is assumed to last before trying again: "
+                "long values keep limits off (or every request refused) long after Redis is "
+                "back. The default is 5.",
+                id="apiauth.E010",
+            )
+        )
+    if _throttle_in_use() and not default:
+        messages.append(
+            Warning(
+                "API keys without a plan are not rate limited: APIAUTH['DEFAULT_PLAN'] is not set.",
+                hint="Define a plan in APIAUTH['PLANS'] and name it in DEFAULT_PLAN, so that "
+                "no key is unlimited by omission.",
+                id="apiauth.W007",
+            )
+        )
     backend = user.get("RATELIMIT_BACKEND", DEFAULTS["RATELIMIT_BACKEND"])
     mode = user.get("RATELIMIT_FAILURE_MODE", DEFAULTS["RATELIMIT_FAILURE_MODE"])
     alias = user.get("RATELIMIT_CACHE", DEFAULTS["RATELIMIT_CACHE"])
@@ -195,9 +319,131 @@ def _check_limits(user: dict[str, Any]) -> list[CheckMessage]:
     return messages
 
 
+def _limits_of(spec: Any, name: str = "burst") -> tuple[Limit, ...]:
+    try:
+        return parse_limits(spec, name=name) if spec else ()
+    except InvalidLimit:
+        return ()  # reported by the limit checks
+
+
+def _check_costs(
+    user: dict[str, Any], plans: Mapping[str, Any], scope_rates: Mapping[str, Any]
+) -> list[CheckMessage]:
+    """Costs are whole numbers that every limit a request meets can hold."""
+    cost = user.get("UNSAFE_METHOD_COST", DEFAULTS["UNSAFE_METHOD_COST"])
+    if not isinstance(cost, int) or isinstance(cost, bool) or not 1 <= cost <= MAX_COST:
+        return [
+            Error(
+                f"APIAUTH['UNSAFE_METHOD_COST'] must be a whole number from 1 to {MAX_COST}.",
+                hint="It is how many units a POST, PUT, PATCH or DELETE takes; below 1 a "
+                "request would give units back.",
+                id="apiauth.E009",
+            )
+        ]
+    where: list[tuple[str, Limit]] = [
+        (f"PLANS[{name!r}]", limit) for name, spec in plans.items() for limit in _limits_of(spec)
+    ]
+    anonymous = user.get("ANONYMOUS_LIMITS", DEFAULTS["ANONYMOUS_LIMITS"])
+    where += [("ANONYMOUS_LIMITS", limit) for limit in _limits_of(anonymous)]
+    where += [
+        (f"SCOPE_RATES[{scope!r}]", limit)
+        for scope, spec in scope_rates.items()
+        for limit in _limits_of(spec, scope)
+    ]
+    return [
+        Error(
+            f"APIAUTH['UNSAFE_METHOD_COST'] ({cost}) is more than APIAUTH['{name}'] ever holds "
+            f"({limit.name}: {limit.capacity}): unsafe requests would never be admitted.",
+            hint="Raise that limit's burst or quota, or lower the cost.",
+            id="apiauth.E009",
+        )
+        for name, limit in where
+        if limit.capacity < cost
+    ]
+
+
+def _views() -> Iterator[tuple[str, Any]]:
+    """Every class-based view the root URLconf reaches, with its route."""
+
+    def walk(patterns: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                view = getattr(pattern.callback, "cls", None) or getattr(
+                    pattern.callback, "view_class", None
+                )
+                if view is not None:
+                    yield prefix + str(pattern.pattern), view
+
+    yield from walk(get_resolver().url_patterns, "/")
+
+
+@register(Tags.security)
+def check_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Views' ``throttle_cost``: whole numbers of at least 1 that the limits can hold."""
+    user = getattr(settings, "APIAUTH", {})
+    if not isinstance(user, dict):
+        return []
+    plans = user.get("PLANS", {}) if isinstance(user.get("PLANS", {}), dict) else {}
+    capacities = [limit.capacity for spec in plans.values() for limit in _limits_of(spec)]
+    anonymous = user.get("ANONYMOUS_LIMITS", DEFAULTS["ANONYMOUS_LIMITS"])
+    capacities += [limit.capacity for limit in _limits_of(anonymous)]
+    smallest = min(capacities, default=MAX_COST)
+    messages: list[CheckMessage] = []
+    for route, view in _views():
+        declared = getattr(view, "throttle_cost", None)
+        if declared is None:
+            continue
+        costs = declared.values() if isinstance(declared, Mapping) else [declared]
+        for cost in costs:
+            if not isinstance(cost, int) or isinstance(cost, bool) or not 1 <= cost <= smallest:
+                messages.append(
+                    Error(
+                        f"{view.__module__}.{view.__qualname__} ({route}) declares "
+                        f"throttle_cost {cost!r}.",
+                        hint=f"A cost is a whole number from 1 to {smallest}, the smallest "
+                        "burst or quota a request may meet; a larger one is never admitted.",
+                        obj=view,
+                        id="apiauth.E011",
+                    )
+                )
+    return messages
+
+
+@register(Tags.security)
+def check_requests_seen(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """What this process has seen: requests with no client address and no unix trust."""
+    trusted = getattr(settings, "APIAUTH", {}) or {}
+    if not net.requests_without_address or (
+        isinstance(trusted, dict) and net.UNIX_PEER in trusted.get("TRUSTED_PROXIES", [])
+    ):
+        return []
+    return [
+        Warning(
+            f"{net.requests_without_address} request(s) arrived with no REMOTE_ADDR: their "
+            "client address is unknown.",
+            hint="Behind a proxy on a unix socket (nginx → gunicorn), add 'unix' to "
+            "APIAUTH['TRUSTED_PROXIES'] so the proxy's forwarding header is read; otherwise IP "
+            "allowlists never match and all such clients share one rate-limit bucket.",
+            id="apiauth.W009",
+        )
+    ]
+
+
 def _throttle_in_use() -> bool:
+    """Whether DRF's default throttles include ours (or a subclass of it)."""
+    from apiauth.throttling import TokenBucketThrottle
+
     rest = getattr(settings, "REST_FRAMEWORK", {}) or {}
-    return "apiauth.throttling.TokenBucketThrottle" in rest.get("DEFAULT_THROTTLE_CLASSES", [])
+    for path in rest.get("DEFAULT_THROTTLE_CLASSES", []):
+        try:
+            cls = import_string(path) if isinstance(path, str) else path
+        except ImportError:
+            continue
+        if isinstance(cls, type) and issubclass(cls, TokenBucketThrottle):
+            return True
+    return False
 
 
 @register(Tags.security)

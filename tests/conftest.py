@@ -12,6 +12,7 @@ import redis
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
+from apiauth import net
 from apiauth.throttling import lockout
 from apiauth.throttling.backends import reset_backends
 
@@ -100,6 +101,7 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     redis_server.client().flushall()
     reset_backends()
     lockout.limiter.clear()
+    net.requests_without_address = 0
     yield redis_server
 
 

@@ -7,6 +7,8 @@ from typing import Any
 from django.core.checks import Tags, run_checks
 from django.test import override_settings
 
+from apiauth.throttling import TokenBucketThrottle
+
 
 def ids(**settings: Any) -> set[str]:
     with override_settings(**settings):
@@ -35,6 +37,8 @@ def test_e003_bad_prefix() -> None:
 def test_e004_bad_trusted_proxies() -> None:
     assert "apiauth.E004" in ids(APIAUTH={"TRUSTED_PROXIES": "10.0.0.0/8"})
     assert "apiauth.E004" in ids(APIAUTH={"TRUSTED_PROXIES": ["10.0.0.0/33"]})
+    assert "apiauth.E004" in ids(APIAUTH={"TRUSTED_PROXIES": ["socket"]})
+    assert "apiauth.E004" not in ids(APIAUTH={"TRUSTED_PROXIES": ["unix", "10.0.0.5/32"]})
 
 
 def test_w001_query_param_keys() -> None:
@@ -44,7 +48,11 @@ def test_w001_query_param_keys() -> None:
 def test_w002_broad_trusted_proxies() -> None:
     assert "apiauth.W002" in ids(APIAUTH={"TRUSTED_PROXIES": ["0.0.0.0/0"]})
     assert "apiauth.W002" in ids(APIAUTH={"TRUSTED_PROXIES": ["::/0"]})
-    assert "apiauth.W002" not in ids(APIAUTH={"TRUSTED_PROXIES": ["10.0.0.0/8", "fd00:1::/48"]})
+    assert "apiauth.W002" in ids(APIAUTH={"TRUSTED_PROXIES": ["10.0.0.0/8"]})
+    assert "apiauth.W002" in ids(APIAUTH={"TRUSTED_PROXIES": ["fd00:1::/48"]})
+    assert "apiauth.W002" not in ids(
+        APIAUTH={"TRUSTED_PROXIES": ["10.1.0.0/16", "fd00:1:2:3::/64", "unix"]}
+    )
 
 
 def test_w003_exception_handler() -> None:
@@ -89,3 +97,94 @@ def test_w005_per_process_buckets() -> None:
 def test_w006_rate_limit_headers_middleware(settings: Any) -> None:
     middleware = [m for m in settings.MIDDLEWARE if "RateLimit" not in m]
     assert "apiauth.W006" in ids(MIDDLEWARE=middleware)
+
+
+def test_w007_no_default_plan(settings: Any) -> None:
+    assert "apiauth.W007" in ids(APIAUTH={**settings.APIAUTH, "PLANS": {}, "DEFAULT_PLAN": None})
+    assert "apiauth.W007" in ids(APIAUTH={})
+    assert "apiauth.W007" not in ids(APIAUTH={}, REST_FRAMEWORK={})
+
+
+def test_throttle_subclasses_are_recognised() -> None:
+    rest = {"DEFAULT_THROTTLE_CLASSES": ["tests.test_checks.MyThrottle"]}
+    assert "apiauth.W007" in ids(APIAUTH={}, REST_FRAMEWORK=rest)
+    rest = {"DEFAULT_THROTTLE_CLASSES": ["no.such.Throttle"]}
+    assert "apiauth.W007" not in ids(APIAUTH={}, REST_FRAMEWORK=rest)
+
+
+def test_e009_unsafe_method_cost(settings: Any) -> None:
+    for cost in (0, -1, 1.5, "5", True, 10**10):
+        assert "apiauth.E009" in ids(APIAUTH={**settings.APIAUTH, "UNSAFE_METHOD_COST": cost})
+    # More than a plan's burst (free: 10), the anonymous limit or a scope rate holds.
+    assert "apiauth.E009" in ids(APIAUTH={**settings.APIAUTH, "UNSAFE_METHOD_COST": 11})
+    anon = {"rate": "30/min", "burst": 4}
+    assert "apiauth.E009" in ids(APIAUTH={**settings.APIAUTH, "ANONYMOUS_LIMITS": anon})
+    scoped = {"uploads": {"quotas": ["3/day"]}}
+    assert "apiauth.E009" in ids(APIAUTH={**settings.APIAUTH, "SCOPE_RATES": scoped})
+    assert "apiauth.E009" not in ids(APIAUTH={**settings.APIAUTH, "UNSAFE_METHOD_COST": 10})
+
+
+def test_e010_breaker_seconds() -> None:
+    for value in (86400, -1, 0, "5", None):
+        assert "apiauth.E010" in ids(APIAUTH={"RATELIMIT_BREAKER_SECONDS": value})
+    assert "apiauth.E010" not in ids(APIAUTH={"RATELIMIT_BREAKER_SECONDS": 0.5})
+    assert "apiauth.E010" not in ids(APIAUTH={"RATELIMIT_BREAKER_SECONDS": 300})
+
+
+def test_e011_view_throttle_cost(settings: Any) -> None:
+    from project.demo.views import OrderListView
+
+    for cost in (0, -5, 11, {"POST": 0}, {"POST": "5"}):
+        OrderListView.throttle_cost = cost  # type: ignore[attr-defined]
+        try:
+            assert "apiauth.E011" in ids(), cost
+        finally:
+            del OrderListView.throttle_cost  # type: ignore[attr-defined]
+    OrderListView.throttle_cost = {"GET": 1, "POST": 10}  # type: ignore[attr-defined]
+    try:
+        assert "apiauth.E011" not in ids()
+    finally:
+        del OrderListView.throttle_cost  # type: ignore[attr-defined]
+
+
+def test_e012_key_header() -> None:
+    for header in ("Cookie", "Authorization", "host", "X_API_Key", "X API Key", "", 5):
+        assert "apiauth.E012" in ids(APIAUTH={"KEY_HEADER": header}), header
+    assert "apiauth.E012" not in ids(APIAUTH={"KEY_HEADER": "X-Service-Token"})
+
+
+def test_e013_max_credential_length() -> None:
+    for length in (10, 65, 16385, "512", None):
+        assert "apiauth.E013" in ids(APIAUTH={"MAX_CREDENTIAL_LENGTH": length}), length
+    assert "apiauth.E013" not in ids(APIAUTH={"MAX_CREDENTIAL_LENGTH": 66})  # len of an apk key
+    assert "apiauth.E013" in ids(APIAUTH={"KEY_PREFIX": "acme", "MAX_CREDENTIAL_LENGTH": 66})
+
+
+def test_e014_client_ip_header() -> None:
+    for header in ("Cookie", "X_Real_IP", ""):
+        assert "apiauth.E014" in ids(APIAUTH={"CLIENT_IP_HEADER": header}), header
+    for header in ("Forwarded", "X-Real-IP", "CF-Connecting-IP"):
+        assert "apiauth.E014" not in ids(APIAUTH={"CLIENT_IP_HEADER": header})
+
+
+def test_e015_lockout_mode() -> None:
+    assert "apiauth.E015" in ids(APIAUTH={"FAILED_AUTH_LOCKOUT": "strict"})
+    assert "apiauth.E015" not in ids(APIAUTH={"FAILED_AUTH_LOCKOUT": "all"})
+
+
+def test_w009_requests_without_an_address(settings: Any) -> None:
+    from apiauth import net
+
+    before = net.requests_without_address
+    assert "apiauth.W009" not in ids()
+    net.requests_without_address = 3
+    try:
+        assert "apiauth.W009" in ids()
+        trusting = {**settings.APIAUTH, "TRUSTED_PROXIES": ["unix"]}
+        assert "apiauth.W009" not in ids(APIAUTH=trusting)
+    finally:
+        net.requests_without_address = before
+
+
+class MyThrottle(TokenBucketThrottle):
+    pass

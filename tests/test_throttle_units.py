@@ -109,6 +109,40 @@ class TestLockoutMemory:
             _redis.start()
         assert outcome.failed_open and outcome.decision is None and not started
 
+    @override_settings(
+        APIAUTH={
+            "FAILED_AUTH_LIMITS": {"rate": "1/min", "burst": 1},
+            "RATELIMIT_FAILURE_MODE": "closed",
+        }
+    )
+    def test_strict_lock_reads(self, _redis: RedisServer) -> None:
+        now = [1000.0]
+        memory = lockout.FailedAuthLimiter(clock=lambda: now[0])
+        assert memory.is_locked("192.0.2.9") is None  # nothing recorded
+        memory.record_failure("192.0.2.9")
+        other = lockout.FailedAuthLimiter(clock=lambda: now[0])
+        for _ in range(2):  # from the store, then from this worker's memory
+            left = other.is_locked("192.0.2.9")
+            assert left is not None and 0 < left <= 60
+        assert other.locked_for("192.0.2.9") is not None
+        _redis.stop()
+        try:
+            # The lock cannot be read: valid credentials are not refused for it.
+            assert lockout.FailedAuthLimiter().is_locked("192.0.2.9") is None
+        finally:
+            _redis.start()
+
+    @override_settings(APIAUTH={"FAILED_AUTH_LIMITS": None})
+    def test_strict_lock_without_limits(self) -> None:
+        assert lockout.FailedAuthLimiter().is_locked("192.0.2.9") is None
+
+    def test_suppressed_failures_need_a_known_lock(self) -> None:
+        memory = lockout.FailedAuthLimiter()
+        assert memory.count_suppressed("192.0.2.9") is None
+        memory._remember("192.0.2.9", 60)
+        assert memory.count_suppressed("192.0.2.9") is None  # within the first minute
+        assert memory.locked["192.0.2.9"].suppressed == 1
+
 
 def test_local_backend_drops_expired_entries_when_full() -> None:
     now = [1_700_000_000 * SECOND]

@@ -162,6 +162,7 @@ class TestClientIP:
         assert ip('for="[2001:db8:cafe::17]:4711"') == "2001:db8:cafe::17"
         assert ip("for=198.51.100.1, for=192.0.2.43, for=10.0.0.9") == "192.0.2.43"
         assert ip('For="192.0.2.43:47011";by="x,y", for=10.0.0.9') == "192.0.2.43"
+        assert ip('for=192.0.2.43;by="a\\",b", for=10.0.0.9') == "192.0.2.43"
         assert ip("for=unknown") is None
         assert ip("for=_hidden, for=10.0.0.9") is None
         assert ip("proto=https") is None  # an element without for
