@@ -11,18 +11,23 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apiauth import audit
+from apiauth.conf import conf
 from apiauth.forms import APIKeyForm, RevokeForm, RollForm
-from apiauth.models import APIKey, AuditEvent
+from apiauth.models import AlreadyRolled, APIKey, AuditEvent, RevokedCredential, may_act_as
 from apiauth.net import get_client_ip
 from apiauth.throttling.backends import BackendUnavailable
 from apiauth.throttling.limiter import credential_state, reset_credential
@@ -54,9 +59,29 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PlanFilter(admin.SimpleListFilter):
+    """The plans of ``APIAUTH["PLANS"]``, and the keys on the default plan (blank)."""
+
+    title = _("plan")
+    parameter_name = "plan"
+    default_value = "__default__"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        default = conf.DEFAULT_PLAN
+        label = _("Default plan (%(plan)s)") % {"plan": default} if default else _("Default plan")
+        return [(self.default_value, label), *((name, name) for name in sorted(conf.PLANS))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(plan="" if value == self.default_value else value)
+
+
 @admin.register(APIKey)
 class APIKeyAdmin(APIKeyModelAdmin):
     form = APIKeyForm
+    change_form_template = "admin/apiauth/apikey/change_form.html"
     list_display = [
         "name",
         "public_id",
@@ -66,7 +91,7 @@ class APIKeyAdmin(APIKeyModelAdmin):
         "last_used_at",
         "expires_at",
     ]
-    list_filter = [StatusFilter, "plan", ("owner", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [StatusFilter, PlanFilter, ("owner", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["owner"]
     search_fields = ["name", "=public_id", f"owner__{get_user_model().USERNAME_FIELD}"]
     ordering = ["-created_at"]
@@ -123,9 +148,15 @@ class APIKeyAdmin(APIKeyModelAdmin):
 
     # Forms and permissions ---------------------------------------------------------------
 
+    def get_form(
+        self, request: HttpRequest, obj: APIKey | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
     def get_fieldsets(self, request: HttpRequest, obj: APIKey | None = None) -> Any:
         if obj is None:
-            return self.add_fieldsets
+            return [(None, {"fields": [*APIKeyForm.Meta.fields, "form_token"]})]
         return [
             (None, {"fields": APIKeyForm.Meta.fields}),
             (_("Identity and lifecycle"), {"fields": self.readonly_on_change}),
@@ -135,10 +166,15 @@ class APIKeyAdmin(APIKeyModelAdmin):
         return [] if obj is None else self.readonly_on_change
 
     def has_change_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
-        # A revoked key is frozen: its page becomes view-only.
-        if obj is not None and obj.is_revoked:
+        # A revoked key is frozen, and a key acting as someone the user may not act as
+        # (a superuser's, for staff) is not theirs to widen or roll: both pages are view-only.
+        if obj is not None and (obj.is_revoked or not may_act_as(request.user, obj.owner)):
             return False
         return super().has_change_permission(request, obj)
+
+    def has_revoke_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
+        """Revoking only takes reach away: the change permission is enough, whoever the owner."""
+        return super().has_change_permission(request, obj) and not (obj and obj.is_revoked)
 
     def has_delete_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
         # Revocation keeps the record and the audit trail; deleting is for superusers only.
@@ -150,7 +186,11 @@ class APIKeyAdmin(APIKeyModelAdmin):
         self, request: HttpRequest, obj: APIKey, form: ModelForm[APIKey], change: bool
     ) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            try:
+                super().save_model(request, obj, form, change)
+            except RevokedCredential:
+                # Revoked between the form's check and the conditional UPDATE.
+                raise PermissionDenied("This key was revoked meanwhile.") from None
             audit.record(
                 "update",
                 obj,
@@ -161,7 +201,13 @@ class APIKeyAdmin(APIKeyModelAdmin):
             return
         setattr(request, RAW_KEY_ATTR, obj.assign_new_key())
         obj.created_by = request.user  # type: ignore[assignment]
-        super().save_model(request, obj, form, change)
+        obj.idempotency_key = form.cleaned_data["form_token"]
+        try:
+            with transaction.atomic():
+                super().save_model(request, obj, form, change)
+        except IntegrityError:
+            # The same form submitted twice at once: the other submission issued the key.
+            raise PermissionDenied("This form was already submitted.") from None
         audit.record("issue", obj, actor=request.user, client_ip=get_client_ip(request))
 
     def response_add(
@@ -187,17 +233,66 @@ class APIKeyAdmin(APIKeyModelAdmin):
         return response
 
     def delete_model(self, request: HttpRequest, obj: APIKey) -> None:
-        audit.record("delete", obj, actor=request.user, client_ip=get_client_ip(request))
-        super().delete_model(request, obj)
+        # The pre_delete receiver writes the audit row; this names who did it.
+        with audit.acting(request.user, get_client_ip(request)):
+            super().delete_model(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
-        for obj in queryset:
-            audit.record("delete", obj, actor=request.user, client_ip=get_client_ip(request))
-        super().delete_queryset(request, queryset)
+        with audit.acting(request.user, get_client_ip(request)):
+            super().delete_queryset(request, queryset)
+
+    # One key's Revoke and Roll buttons (change page) ------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/revoke/", wrap(self.revoke_view), name=f"{prefix}_revoke"),
+            path("<path:object_id>/roll/", wrap(self.roll_view), name=f"{prefix}_roll"),
+            *super().get_urls(),
+        ]
+
+    def _one(self, request: HttpRequest, object_id: str) -> QuerySet[APIKey]:
+        queryset = self.get_queryset(request).filter(pk=unquote(object_id))
+        if not queryset.exists():
+            raise PermissionDenied
+        return queryset
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        queryset = self._one(request, object_id)
+        if not self.has_revoke_permission(request, queryset[0]):
+            raise PermissionDenied
+        return self.revoke_keys(request, queryset) or self._back_to(queryset[0])
+
+    def roll_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        queryset = self._one(request, object_id)
+        if not self.has_change_permission(request, queryset[0]):
+            raise PermissionDenied
+        return self.roll_key(request, queryset) or self._back_to(queryset[0])
+
+    def _back_to(self, key: APIKey) -> HttpResponse:
+        return HttpResponseRedirect(
+            reverse("admin:apiauth_apikey_change", args=[key.pk], current_app=self.admin_site.name)
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        extra_context = {
+            **(extra_context or {}),
+            "can_revoke": obj is not None and self.has_revoke_permission(request, obj),
+            "can_roll": obj is not None and self.has_change_permission(request, obj),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     # Actions -----------------------------------------------------------------------------
 
-    @admin.action(description=_("Revoke selected keys…"), permissions=["change"])
+    @admin.action(description=_("Revoke selected keys…"), permissions=["revoke"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> HttpResponse | None:
         form = RevokeForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
@@ -250,9 +345,29 @@ class APIKeyAdmin(APIKeyModelAdmin):
             )
             return None
         key = keys[0]
+        if not may_act_as(request.user, key.owner):
+            self.message_user(
+                request,
+                _("You may not roll a key acting as %(owner)s.") % {"owner": key.owner},
+                messages.ERROR,
+            )
+            return None
         form = RollForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
-            new, raw = APIKey.objects.roll(key, form.grace_period, by=request.user)
+            try:
+                new, raw = APIKey.objects.roll(key, form.grace_period, by=request.user)
+            except AlreadyRolled as exc:
+                # A second roll, or the result page refreshed: the secret is not shown again.
+                self.message_user(
+                    request,
+                    _(
+                        "This key was already rolled to %(public_id)s, whose secret was shown "
+                        "once. Roll that key to get another."
+                    )
+                    % {"public_id": getattr(exc.successor, "public_id", "?")},
+                    messages.ERROR,
+                )
+                return None
             ip = get_client_ip(request)
             audit.record(
                 "roll",

@@ -8,4 +8,11 @@ class ApiAuthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apiauth import checks  # noqa: F401  (registers the system checks)
+        from django.db.models.signals import pre_delete
+
+        from apiauth import audit, checks  # noqa: F401  (registers the system checks)
+        from apiauth.models import AbstractCredential
+
+        for model in self.get_models():
+            if issubclass(model, AbstractCredential):
+                pre_delete.connect(audit.record_deletion, sender=model, dispatch_uid=model.__name__)

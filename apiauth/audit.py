@@ -7,11 +7,41 @@ not raw credentials, and nothing here formats a request header.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+
+from django.contrib.auth import get_user_model
 
 from apiauth.models import AbstractCredential, AuditEvent
 
 logger = logging.getLogger("apiauth.audit")
+
+_acting: ContextVar[tuple[Any, str | None] | None] = ContextVar("apiauth_acting", default=None)
+
+
+@contextmanager
+def acting(actor: Any, client_ip: str | None = None) -> Iterator[None]:
+    """Attribute the audit rows written inside the block (deletions) to ``actor``."""
+    token = _acting.set((actor, client_ip))
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def record_deletion(sender: Any, instance: AbstractCredential, **kwargs: Any) -> None:
+    """``pre_delete`` receiver: every deletion of a credential is audited, however it happens
+    (the admin, a cascade from its owner, code). Connected in ``AppConfig.ready()``."""
+    actor, client_ip = _acting.get() or (None, None)
+    origin = kwargs.get("origin")
+    origin_model = getattr(origin, "model", type(origin))
+    reason = ""
+    if origin is not None and origin_model is get_user_model():
+        owner = instance.owner
+        reason = f"owner {owner.get_username() if owner else '?'} deleted"
+    record("delete", instance, actor=actor, client_ip=client_ip, reason=reason)
 
 
 def record(

@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 from apiauth import net
 from apiauth.conf import DEFAULTS
 from apiauth.crypto import CHECKSUM_LENGTH, PREFIX_RE, PUBLIC_ID_LENGTH, SECRET_LENGTH
+from apiauth.scopes import SCOPE_RE, unregistered
 from apiauth.throttling.backends import uses_redis
 from apiauth.throttling.rates import MAX_COST, InvalidLimit, Limit, parse_limits
 
@@ -84,6 +85,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     messages += _check_proxies(user.get("TRUSTED_PROXIES", []))
     messages += _check_headers(user)
+    messages += _check_scope_registry(user.get("SCOPES", DEFAULTS["SCOPES"]))
     messages += _check_limits(user)
     if user.get("KEY_QUERY_PARAM"):
         messages.append(
@@ -133,6 +135,29 @@ def _check_proxies(value: Any) -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+def _check_scope_registry(registry: Any) -> list[CheckMessage]:
+    if registry is None:
+        registry = {}
+    valid = isinstance(registry, dict) and all(
+        isinstance(scope, str)
+        and SCOPE_RE.fullmatch(scope)
+        and "*" not in scope
+        and isinstance(description, str)
+        and description.strip()
+        for scope, description in registry.items()
+    )
+    if valid:
+        return []
+    return [
+        Error(
+            "APIAUTH['SCOPES'] must map concrete scopes to their descriptions.",
+            hint='For example {"orders:read": "Read orders", "orders:write": "Place orders"}; '
+            "wildcards (orders:*) are offered by the admin as groups, not registered.",
+            id="apiauth.E016",
+        )
+    ]
 
 
 def _check_headers(user: dict[str, Any]) -> list[CheckMessage]:
@@ -381,7 +406,8 @@ def _views() -> Iterator[tuple[str, Any]]:
 
 @register(Tags.security)
 def check_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Views' ``throttle_cost``: whole numbers of at least 1 that the limits can hold."""
+    """Views' ``throttle_cost`` (whole numbers of at least 1 that the limits can hold, the
+    view's own ``SCOPE_RATES`` included) and, with a scope registry, their ``required_scopes``."""
     user = getattr(settings, "APIAUTH", {})
     if not isinstance(user, dict):
         return []
@@ -389,12 +415,19 @@ def check_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     capacities = [limit.capacity for spec in plans.values() for limit in _limits_of(spec)]
     anonymous = user.get("ANONYMOUS_LIMITS", DEFAULTS["ANONYMOUS_LIMITS"])
     capacities += [limit.capacity for limit in _limits_of(anonymous)]
-    smallest = min(capacities, default=MAX_COST)
+    scope_rates = user.get("SCOPE_RATES", {})
+    scope_rates = scope_rates if isinstance(scope_rates, dict) else {}
+    registry = user.get("SCOPES") or {}
     messages: list[CheckMessage] = []
     for route, view in _views():
+        if isinstance(registry, dict) and registry:
+            messages += _check_required_scopes(route, view, registry)
         declared = getattr(view, "throttle_cost", None)
         if declared is None:
             continue
+        scope = getattr(view, "throttle_scope", None)
+        own = [limit.capacity for limit in _limits_of(scope_rates.get(scope), str(scope))]
+        smallest = min([*capacities, *own], default=MAX_COST)
         costs = declared.values() if isinstance(declared, Mapping) else [declared]
         for cost in costs:
             if not isinstance(cost, int) or isinstance(cost, bool) or not 1 <= cost <= smallest:
@@ -409,6 +442,25 @@ def check_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                     )
                 )
     return messages
+
+
+def _check_required_scopes(route: str, view: Any, registry: dict[str, str]) -> list[CheckMessage]:
+    declared = getattr(view, "required_scopes", None) or ()
+    groups = declared.values() if isinstance(declared, Mapping) else [declared]
+    required = sorted({scope for group in groups for scope in group if isinstance(scope, str)})
+    unknown = unregistered(required, registry)
+    if not unknown:
+        return []
+    return [
+        Warning(
+            f"{view.__module__}.{view.__qualname__} ({route}) requires scope(s) missing from "
+            f"APIAUTH['SCOPES']: {', '.join(unknown)}.",
+            hint="No credential can be issued with an unregistered scope, so the view is out of "
+            "reach: fix the typo or register the scope.",
+            obj=view,
+            id="apiauth.W008",
+        )
+    ]
 
 
 @register(Tags.security)

@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "KEY_QUERY_PARAM": None,
     "MAX_CREDENTIAL_LENGTH": 512,
     "LAST_USED_INTERVAL": 60,
+    "SCOPES": {},
     # Network.
     "TRUSTED_PROXIES": [],
     "CLIENT_IP_HEADER": "X-Forwarded-For",
@@ -66,6 +67,10 @@ class Settings:
     @property
     def LAST_USED_INTERVAL(self) -> int:
         return int(self._get("LAST_USED_INTERVAL"))
+
+    @property
+    def SCOPES(self) -> dict[str, str]:
+        return dict(self._get("SCOPES") or {})
 
     @property
     def TRUSTED_PROXIES(self) -> list[str]:

@@ -26,6 +26,7 @@ SECRET_LENGTH = 43
 CHECKSUM_LENGTH = 6
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,15}$")
 
+PUBLIC_ID_RE = re.compile(rf"[0-9A-Za-z]{{{PUBLIC_ID_LENGTH}}}", re.ASCII)
 _TAIL_RE = re.compile(
     rf"([0-9A-Za-z]{{{PUBLIC_ID_LENGTH}}})_([0-9A-Za-z]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}})"
 )

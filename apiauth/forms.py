@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apiauth.conf import conf
-from apiauth.models import APIKey
+from apiauth.models import APIKey, may_act_as
 from apiauth.net import parse_networks
 from apiauth.scopes import parse_scopes
 
@@ -26,7 +27,29 @@ def plan_choices() -> list[tuple[str, Any]]:
     return [("", blank), *((name, name) for name in sorted(conf.PLANS))]
 
 
+def scope_choices(registry: dict[str, str]) -> list[tuple[str, Any]]:
+    """The registry as checkbox choices, grouped by resource, each group led by its wildcard."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for scope, description in sorted(registry.items()):
+        resource = scope.split(":", 1)[0] if ":" in scope else ""
+        groups.setdefault(resource, []).append((scope, f"{scope} — {description}"))
+    choices: list[tuple[str, Any]] = [("*", _("* — every scope, present and future"))]
+    for resource, members in groups.items():
+        if resource:
+            wildcard = f"{resource}:*"
+            label = _("%(wildcard)s — every %(resource)s scope") % {
+                "wildcard": wildcard,
+                "resource": resource,
+            }
+            members = [(wildcard, str(label)), *(m for m in members if m[0] != wildcard)]
+        choices.append((resource or str(_("other")), members))
+    return choices
+
+
 class APIKeyForm(APIKeyModelForm):
+    actor: Any = None
+    """The user filling the form in (set by the admin): the owner must be one they may act as."""
+
     scopes = forms.CharField(
         label=_("Scopes"),
         required=False,
@@ -46,6 +69,7 @@ class APIKeyForm(APIKeyModelForm):
         ),
     )
     plan = forms.ChoiceField(label=_("Plan"), required=False, choices=plan_choices)
+    form_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
     rate_limits = forms.CharField(
         label=_("Rate-limit overrides"),
         required=False,
@@ -70,11 +94,63 @@ class APIKeyForm(APIKeyModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        registry = conf.SCOPES
+        if registry:
+            self.fields["scopes"] = forms.MultipleChoiceField(
+                label=_("Scopes"),
+                required=False,
+                choices=scope_choices(registry),
+                widget=forms.CheckboxSelectMultiple,
+                help_text=_("Empty means no scope: only views that require none."),
+            )
         if self.instance.pk is not None:
-            self.initial["scopes"] = " ".join(self.instance.scopes)
+            del self.fields["form_token"]
+            scopes = self.instance.scopes
+            self.initial["scopes"] = list(scopes) if registry else " ".join(scopes)
             self.initial["allowed_networks"] = "\n".join(self.instance.allowed_networks)
             if self.instance.rate_limits:
                 self.initial["rate_limits"] = json.dumps(self.instance.rate_limits)
+        else:
+            # One per rendering of the add form: submitting it twice cannot issue two keys.
+            self.initial["form_token"] = secrets.token_urlsafe(24)
+
+    def clean_form_token(self) -> str:
+        value: str = self.cleaned_data["form_token"]
+        issued = APIKey.objects.filter(idempotency_key=value).first()
+        if issued is not None:
+            raise forms.ValidationError(
+                _(
+                    "This form was already submitted: it issued the key “%(name)s” "
+                    "(%(public_id)s), whose secret was shown once and cannot be shown again. "
+                    "To issue another key, open a new Add form."
+                )
+                % {"name": issued.name, "public_id": issued.public_id},
+                code="already_submitted",
+            )
+        return value
+
+    def clean_owner(self) -> Any:
+        owner = self.cleaned_data.get("owner")
+        if not may_act_as(self.actor, owner):
+            raise forms.ValidationError(
+                _(
+                    "You may not issue credentials acting as this user: choose yourself or no "
+                    "owner. Only superusers may choose staff; others need the “issue for "
+                    "others” permission, and then only for users who are not staff."
+                ),
+                code="owner_not_allowed",
+            )
+        return owner
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        pk = self.instance.pk
+        if pk is not None and APIKey.objects.filter(pk=pk, revoked_at__isnull=False).exists():
+            raise forms.ValidationError(
+                _("This key was revoked while you edited it; revoked keys cannot be changed."),
+                code="revoked",
+            )
+        return self.cleaned_data
 
     def clean_scopes(self) -> list[str]:
         return parse_scopes(self.cleaned_data["scopes"])

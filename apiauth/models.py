@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import datetime
+import unicodedata
 import uuid
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, router, transaction
+from django.db import IntegrityError, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -29,6 +30,50 @@ def validate_networks(value: Any) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValidationError(_("Allowed IPs must be a list of strings."), code="invalid_networks")
     parse_networks(value)
+
+
+# Control, format (bidi overrides), separator and private characters: they reach operators'
+# terminals through the commands' output, or disguise one name as another.
+FORBIDDEN_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
+ISSUE_FOR_OTHERS = "apiauth.issue_for_others"
+REVOCATION_FIELDS = frozenset({"revoked_at", "revoked_by", "revoked_reason"})
+
+
+def validate_name(value: str) -> None:
+    if any(unicodedata.category(char) in FORBIDDEN_NAME_CATEGORIES for char in value):
+        raise ValidationError(
+            _("Names may not contain control characters, line breaks or invisible formatting."),
+            code="invalid_name",
+        )
+
+
+def may_act_as(actor: Any, owner: Any) -> bool:
+    """Whether ``actor`` may make a credential act as ``owner`` (issue, re-assign, roll).
+
+    A superuser may choose anyone. Other users may choose themselves or no owner; with the
+    ``apiauth.issue_for_others`` permission, also any other user who is neither staff nor a
+    superuser. Code calling the manager and the management commands is trusted and does not
+    ask (the commands refuse a staff owner without ``--allow-staff-owner``).
+    """
+    if owner is None or getattr(actor, "is_superuser", False):
+        return True
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return False
+    if owner.pk == actor.pk:
+        return True
+    return bool(actor.has_perm(ISSUE_FOR_OTHERS) and not owner.is_staff and not owner.is_superuser)
+
+
+class RevokedCredential(ValueError):
+    """A revoked credential cannot be changed, rolled or un-revoked."""
+
+
+class AlreadyRolled(ValueError):
+    """The key already has a successor: roll that one instead."""
+
+    def __init__(self, successor: Any) -> None:
+        super().__init__("This key was already rolled.")
+        self.successor = successor
 
 
 def validate_plan(value: str) -> None:
@@ -57,7 +102,7 @@ class CredentialQuerySet(models.QuerySet[Any]):
 class AbstractCredential(models.Model):
     """What every credential kind shares: identity, reach, limits and lifecycle."""
 
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("name"), max_length=100, validators=[validate_name])
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
@@ -117,6 +162,15 @@ class AbstractCredential(models.Model):
     last_used_ip = models.GenericIPAddressField(
         _("last used from"), null=True, blank=True, editable=False
     )
+    idempotency_key = models.CharField(
+        _("idempotency key"),
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text=_("Set by the form that issued it, so a resubmission cannot issue another."),
+    )
 
     kind: ClassVar[str]
 
@@ -127,11 +181,25 @@ class AbstractCredential(models.Model):
         return self.name
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        # Revocation is irreversible and a revoked credential is frozen: only revoke() writes it.
+        # Revocation is irreversible and a revoked credential is frozen: only revoke() writes
+        # the revocation fields, and an update never touches them nor a revoked row (below),
+        # so saving a copy loaded before the revocation cannot undo it.
         if getattr(self, "_loaded_revoked_at", None) is not None:
-            raise ValueError("A revoked credential cannot be changed.")
+            raise RevokedCredential("A revoked credential cannot be changed.")
+        if not self._state.adding and not kwargs.get("force_insert"):
+            fields = kwargs.get("update_fields")
+            if fields is None:
+                fields = [f.name for f in self._meta.concrete_fields if not f.primary_key]
+            kwargs["update_fields"] = [f for f in fields if f not in REVOCATION_FIELDS]
         super().save(*args, **kwargs)
         self._loaded_revoked_at = self.revoked_at
+
+    def _do_update(self, base_qs: Any, *args: Any, **kwargs: Any) -> Any:
+        # The UPDATE is conditional: a row revoked since this copy was loaded is left alone.
+        updated = super()._do_update(base_qs.filter(revoked_at__isnull=True), *args, **kwargs)
+        if not updated and base_qs.filter(pk=self.pk).exists():
+            raise RevokedCredential("This credential was revoked meanwhile; it cannot be changed.")
+        return updated
 
     @classmethod
     def from_db(cls, *args: Any, **kwargs: Any) -> Any:
@@ -214,7 +282,11 @@ class APIKeyManager(models.Manager["APIKey"]):
         return self.get_queryset().usable()
 
     def create_key(self, **fields: Any) -> tuple[APIKey, str]:
-        """Create a key and return it with its raw value, which is never stored or shown again."""
+        """Create a key and return it with its raw value, which is never stored or shown again.
+
+        Trusted code: no permission is asked. Callers acting for a person check
+        :func:`may_act_as` for the owner first (the admin does).
+        """
         key = self.model(**fields)
         raw = key.assign_new_key()
         key.full_clean()
@@ -237,26 +309,42 @@ class APIKeyManager(models.Manager["APIKey"]):
         return key
 
     def roll(self, key: APIKey, grace: datetime.timedelta, *, by: Any = None) -> tuple[APIKey, str]:
-        """Issue a successor with the same reach; the old key stops working after ``grace``."""
+        """Issue a successor with the same reach; the old key stops working after ``grace``.
+
+        A key is rolled once: raises :class:`AlreadyRolled` (with the successor) when it has
+        one, and :class:`RevokedCredential` when it is revoked.
+        """
         if key.is_revoked:
-            raise ValueError("A revoked key cannot be rolled.")
+            raise RevokedCredential("A revoked key cannot be rolled.")
         cutoff = timezone.now() + grace
-        with transaction.atomic():
-            new, raw = self.create_key(
-                name=key.name,
-                owner=key.owner,
-                scopes=list(key.scopes),
-                allowed_networks=list(key.allowed_networks),
-                plan=key.plan,
-                rate_limits=key.rate_limits,
-                expires_at=key.expires_at,
-                lineage=key.lineage,
-                rolled_from=key,
-                created_by=by if by is not None and by.is_authenticated else None,
-            )
-            if key.expires_at is None or key.expires_at > cutoff:
-                key.expires_at = cutoff
-                key.save(update_fields=["expires_at"])
+        try:
+            with transaction.atomic():
+                # Concurrent rolls of one key wait here on PostgreSQL; elsewhere the unique
+                # one-to-one link decides (IntegrityError below).
+                self.select_for_update().filter(pk=key.pk).first()
+                successor = self.filter(rolled_from=key).first()
+                if successor is not None:
+                    raise AlreadyRolled(successor)
+                return self._roll(key, cutoff, by)
+        except IntegrityError:
+            raise AlreadyRolled(self.filter(rolled_from=key).first()) from None
+
+    def _roll(self, key: APIKey, cutoff: datetime.datetime, by: Any) -> tuple[APIKey, str]:
+        new, raw = self.create_key(
+            name=key.name,
+            owner=key.owner,
+            scopes=list(key.scopes),
+            allowed_networks=list(key.allowed_networks),
+            plan=key.plan,
+            rate_limits=key.rate_limits,
+            expires_at=key.expires_at,
+            lineage=key.lineage,
+            rolled_from=key,
+            created_by=by if by is not None and by.is_authenticated else None,
+        )
+        if key.expires_at is None or key.expires_at > cutoff:
+            key.expires_at = cutoff
+            key.save(update_fields=["expires_at"])
         return new, raw
 
 
@@ -284,6 +372,9 @@ class APIKey(AbstractCredential):
         verbose_name = _("API key")
         verbose_name_plural = _("API keys")
         ordering = ["-created_at"]
+        permissions = [
+            ("issue_for_others", _("Can issue credentials acting as other (non-staff) users")),
+        ]
 
     def assign_new_key(self) -> str:
         """Give this unsaved key a fresh secret; returns the raw key (shown once, never stored)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
 
 from apiauth.models import APIKey
 
@@ -18,3 +21,11 @@ def make_key(**fields: Any) -> tuple[APIKey, str]:
     fields.setdefault("name", "test key")
     fields.setdefault("scopes", ["orders:read", "orders:write"])
     return APIKey.objects.create_key(**fields)
+
+
+def fresh_add_form(client: Client) -> str:
+    """The admin add form's one-time token, as a browser gets it with the form."""
+    page = client.get(reverse("admin:apiauth_apikey_add")).content.decode()
+    match = re.search(r'name="form_token" value="([^"]+)"', page)
+    assert match, "no idempotency key on the add form"
+    return match.group(1)

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from apiauth import crypto
 from apiauth.models import APIKey, AuditEvent
-from tests.factories import make_key, make_user
+from tests.factories import fresh_add_form, make_key, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +50,7 @@ def ping(raw: str) -> Any:
 
 def add_key(client: Client, **data: Any) -> Any:
     payload = {
+        "form_token": fresh_add_form(client),
         "name": "partner",
         "owner": "",
         "scopes": "orders:read, orders:write",

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from apiauth.models import APIKey, AuditEvent
 from tests.conftest import RedisServer
-from tests.factories import make_key
+from tests.factories import fresh_add_form, make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +81,14 @@ def test_state_without_a_plan(admin_client: Client, settings: object) -> None:
 def test_override_validation(admin_client: Client, value: str, message: str) -> None:
     response = admin_client.post(
         reverse("admin:apiauth_apikey_add"),
-        {"name": "x", "scopes": "", "allowed_networks": "", "plan": "", "rate_limits": value},
+        {
+            "form_token": fresh_add_form(admin_client),
+            "name": "x",
+            "scopes": "",
+            "allowed_networks": "",
+            "plan": "",
+            "rate_limits": value,
+        },
     )
     assert message in response.content.decode()
     assert not APIKey.objects.exists()
@@ -91,6 +98,7 @@ def test_override_saved_and_shown(admin_client: Client) -> None:
     admin_client.post(
         reverse("admin:apiauth_apikey_add"),
         {
+            "form_token": fresh_add_form(admin_client),
             "name": "x",
             "scopes": "",
             "allowed_networks": "",

@@ -2,6 +2,10 @@
 
 Contract: the raw key is printed alone on the last line of stdout; anything else goes before it.
 Bad arguments exit non-zero with a message and write nothing.
+
+Management commands run as the operator, who holds the database credentials anyway: they are
+trusted and ask no Django permission. As a guard against mistakes, a key acting as a staff user
+or a superuser needs ``--allow-staff-owner``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apiauth import audit
+from apiauth.management.commands import printable
 from apiauth.models import APIKey
 
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
@@ -31,6 +36,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--name", required=True, help="What the key is for.")
         parser.add_argument("--owner", help="Username of the owning user (default: none).")
+        parser.add_argument(
+            "--allow-staff-owner",
+            action="store_true",
+            help="Allow --owner to name a staff user or a superuser (the key acts as them).",
+        )
         parser.add_argument("--scopes", default="", help="Comma-separated, e.g. orders:read,a:*")
         parser.add_argument(
             "--allow-ip",
@@ -53,7 +63,7 @@ class Command(BaseCommand):
             raise CommandError("--name must not be empty.")
         fields: dict[str, Any] = {
             "name": name,
-            "owner": self.get_owner(options["owner"]),
+            "owner": self.get_owner(options["owner"], options["allow_staff_owner"]),
             "scopes": _comma_list([options["scopes"]]),
             "allowed_networks": _comma_list(options["allow_ip"]),
             "plan": options["plan"],
@@ -67,18 +77,26 @@ class Command(BaseCommand):
             messages = "; ".join(
                 f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()
             )
-            raise CommandError(messages) from None
-        self.stdout.write(f"Issued {key.public_id} ({key.name}); shown once, store it now:")
+            raise CommandError(printable(messages)) from None
+        self.stdout.write(
+            f"Issued {key.public_id} ({printable(key.name)}); shown once, store it now:"
+        )
         self.stdout.write(raw)
 
-    def get_owner(self, username: str | None) -> Any:
+    def get_owner(self, username: str | None, allow_staff: bool = False) -> Any:
         if not username:
             return None
         User = get_user_model()
         try:
-            return User._default_manager.get_by_natural_key(username)
+            owner = User._default_manager.get_by_natural_key(username)
         except User.DoesNotExist:
-            raise CommandError(f"No user named {username!r}.") from None
+            raise CommandError(f"No user named {printable(username)!r}.") from None
+        if (owner.is_staff or owner.is_superuser) and not allow_staff:
+            raise CommandError(
+                f"{printable(username)!r} is a staff user or a superuser: the key would act as "
+                "them. Pass --allow-staff-owner if that is what you want."
+            )
+        return owner
 
     def get_expiry(self, expires_in: int | None, expires: str | None) -> datetime.datetime | None:
         now = timezone.now()
@@ -90,10 +108,14 @@ class Command(BaseCommand):
             return None
         try:
             moment = datetime.datetime.fromisoformat(expires.strip())
-        except ValueError:
-            raise CommandError(f"--expires {expires!r} is not an ISO 8601 date-time.") from None
-        if timezone.is_naive(moment):
-            moment = moment.replace(tzinfo=datetime.UTC)
+            if timezone.is_naive(moment):
+                moment = moment.replace(tzinfo=datetime.UTC)
+            moment = moment.astimezone(datetime.UTC)
+        except (ValueError, OverflowError):
+            raise CommandError(
+                f"--expires {printable(expires[:40])!r} is not an ISO 8601 date-time before "
+                "the year 9999."
+            ) from None
         if moment <= now:
             raise CommandError("--expires must be in the future.")
         return moment

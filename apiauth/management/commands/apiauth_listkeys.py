@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import QuerySet
 
+from apiauth.management.commands import printable
 from apiauth.models import APIKey
 
 COLUMNS = ("public_id", "name", "owner", "scopes", "plan", "status", "expires_at", "last_used_at")
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
             return
-        table = [[str(row[column] or "-") for column in COLUMNS] for row in rows]
+        table = [[printable(str(row[column] or "-")) for column in COLUMNS] for row in rows]
         table = [[column.replace("_", " ") for column in COLUMNS], *table]
         widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
         for line in table:

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apiauth import audit, crypto
 from apiauth.conf import conf
+from apiauth.management.commands import printable
 from apiauth.models import APIKey
 
 
@@ -20,20 +21,27 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         key = self.find(options["key"].strip())
+        name = printable(key.name)
         if key.revoke(reason=options["reason"]):
             audit.record("revoke", key, reason=options["reason"])
-            self.stdout.write(f"Revoked {key.public_id} ({key.name}).")
+            self.stdout.write(f"Revoked {key.public_id} ({name}).")
         else:
-            self.stdout.write(f"{key.public_id} ({key.name}) was already revoked.")
+            self.stdout.write(f"{key.public_id} ({name}) was already revoked.")
 
     def find(self, value: str) -> APIKey:
-        # The message never repeats the argument: it may be a raw key.
+        # The argument may be a raw key, or part of one: it is repeated only when it has the
+        # exact shape of a public id, which is no secret.
         if crypto.looks_like_key(value, conf.KEY_PREFIX):
             try:
                 return APIKey.objects.get_from_key(value)
             except (crypto.MalformedKey, APIKey.DoesNotExist):
                 raise CommandError("No such key (the raw key given is unknown).") from None
+        if not crypto.PUBLIC_ID_RE.fullmatch(value):
+            raise CommandError(
+                "That is neither one of our keys nor a public id (12 letters and digits); "
+                "it is not repeated here in case it is a secret."
+            )
         try:
             return APIKey.objects.get(public_id=value)
         except APIKey.DoesNotExist:
-            raise CommandError(f"No key with public id {value[:32]!r}.") from None
+            raise CommandError(f"No key with public id {value!r}.") from None

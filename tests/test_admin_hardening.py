@@ -1,0 +1,439 @@
+"""The outside review's admin, model and command findings, each through the admin or a command
+the way an operator meets them."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import re
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.test import Client, override_settings
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from apiauth.models import AlreadyRolled, APIKey, AuditEvent, RevokedCredential
+from tests.factories import fresh_add_form, make_key, make_user
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:apiauth_apikey_changelist")
+ADD = reverse("admin:apiauth_apikey_add")
+
+
+def login(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def staff(username: str, *codenames: str) -> User:
+    user = make_user(username, is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="apiauth", codename__in=codenames)
+    )
+    return user
+
+
+def add(client: Client, **data: Any) -> Any:
+    payload = {
+        "form_token": fresh_add_form(client),
+        "name": "partner",
+        "owner": "",
+        "scopes": "*",
+        "allowed_networks": "",
+        "plan": "",
+        "expires_at_0": "",
+        "expires_at_1": "",
+        **data,
+    }
+    return client.post(ADD, payload)
+
+
+def change_url(key: APIKey) -> str:
+    return reverse("admin:apiauth_apikey_change", args=[key.pk])
+
+
+def change_payload(key: APIKey, **data: Any) -> dict[str, Any]:
+    return {
+        "name": key.name,
+        "owner": key.owner.pk if key.owner else "",
+        "scopes": " ".join(key.scopes),
+        "allowed_networks": "",
+        "plan": "",
+        "expires_at_0": "",
+        "expires_at_1": "",
+        **data,
+    }
+
+
+def raw_key_in(html: str) -> str:
+    match = re.search(r'value="(apk_[A-Za-z0-9_]+)"', html)
+    assert match, "no key on the page"
+    return match.group(1)
+
+
+class TestOwnerEscalation:
+    """Only a superuser may make a key act as another user."""
+
+    def test_staff_with_add_only_cannot_issue_for_a_superuser(self) -> None:
+        root = User.objects.create_superuser("root", "", "pw")
+        client = login(staff("issuer", "add_apikey", "view_apikey"))
+        response = add(client, owner=root.pk)
+        assert response.status_code == 200
+        assert "You may not issue credentials acting as this user" in response.content.decode()
+        assert not APIKey.objects.exists()
+
+    def test_staff_may_choose_themselves_or_no_owner(self) -> None:
+        issuer = staff("issuer", "add_apikey", "view_apikey")
+        client = login(issuer)
+        raw = raw_key_in(add(client, owner=issuer.pk).content.decode())
+        assert APIClient().get("/v1/ping", HTTP_X_API_KEY=raw).json()["owner"] == "issuer"
+        assert add(client, owner="").status_code == 200
+        assert APIKey.objects.count() == 2
+
+    def test_issue_for_others_never_reaches_staff(self) -> None:
+        client = login(staff("issuer", "add_apikey", "view_apikey", "issue_for_others"))
+        customer = make_user("customer")
+        colleague = make_user("colleague", is_staff=True)
+        root = User.objects.create_superuser("root", "", "pw")
+        raw = raw_key_in(add(client, owner=customer.pk).content.decode())
+        assert APIKey.objects.get_from_key(raw).owner == customer
+        for privileged in (colleague, root):
+            response = add(client, owner=privileged.pk)
+            assert "You may not issue credentials" in response.content.decode()
+        assert APIKey.objects.count() == 1
+
+    def test_superuser_may_choose_anyone(self) -> None:
+        other_root = User.objects.create_superuser("root2", "", "pw")
+        client = login(User.objects.create_superuser("root", "", "pw"))
+        raw = raw_key_in(add(client, owner=other_root.pk).content.decode())
+        assert APIKey.objects.get_from_key(raw).owner == other_root
+
+    def test_change_cannot_reassign_to_a_superuser(self) -> None:
+        root = User.objects.create_superuser("root", "", "pw")
+        issuer = staff("issuer", "change_apikey", "view_apikey")
+        key, raw = make_key(owner=issuer)
+        response = login(issuer).post(change_url(key), change_payload(key, owner=root.pk))
+        assert "You may not issue credentials" in response.content.decode()
+        key.refresh_from_db()
+        assert key.owner == issuer
+        assert APIClient().get("/v1/ping", HTTP_X_API_KEY=raw).json()["owner"] == "issuer"
+
+    def test_a_superusers_key_is_view_only_and_cannot_be_rolled_by_staff(self) -> None:
+        root = User.objects.create_superuser("root", "", "pw")
+        key, _raw = make_key(owner=root, scopes=["orders:read"])
+        client = login(staff("issuer", "change_apikey", "view_apikey"))
+        client.post(change_url(key), change_payload(key, scopes="*"))
+        key.refresh_from_db()
+        assert key.scopes == ["orders:read"]
+        response = client.post(
+            CHANGELIST,
+            {"action": "roll_key", "_selected_action": [key.pk], "apply": "1", "grace": "0"},
+            follow=True,
+        )
+        assert "You may not roll a key acting as root" in response.content.decode()
+        assert APIKey.objects.count() == 1
+        assert client.get(reverse("admin:apiauth_apikey_roll", args=[key.pk])).status_code == 403
+        # Revoking only takes reach away: allowed.
+        page = client.get(change_url(key)).content.decode()
+        assert "Revoke…" in page and "Roll…" not in page
+
+    def test_createkey_needs_a_flag_for_a_staff_owner(self) -> None:
+        User.objects.create_superuser("root", "", "pw")
+        with pytest.raises(CommandError, match="--allow-staff-owner"):
+            call_command(
+                "apiauth_createkey", "--name", "x", "--owner", "root", stdout=io.StringIO()
+            )
+        assert not APIKey.objects.exists()
+        out = io.StringIO()
+        call_command(
+            "apiauth_createkey", "--name", "x", "--owner", "root", "--allow-staff-owner", stdout=out
+        )
+        owner = APIKey.objects.get().owner
+        assert owner is not None and owner.username == "root"
+
+
+class TestRoll:
+    def test_rolling_twice_or_refreshing_the_result_is_no_500(self, admin_client: Client) -> None:
+        key, _raw = make_key()
+        payload = {"action": "roll_key", "_selected_action": [key.pk], "apply": "1", "grace": "0"}
+        first = admin_client.post(CHANGELIST, payload)
+        assert first.status_code == 200 and raw_key_in(first.content.decode())
+        successor = APIKey.objects.get(rolled_from=key)
+        for _ in range(2):  # the same POST again: a refresh of the result page
+            again = admin_client.post(CHANGELIST, payload, follow=True)
+            assert again.status_code == 200
+            html = again.content.decode()
+            assert f"already rolled to {successor.public_id}" in html
+            assert not re.search(r'value="apk_', html)
+        assert APIKey.objects.count() == 2
+
+    def test_the_manager_says_which_successor(self) -> None:
+        key, _raw = make_key()
+        new, _new_raw = APIKey.objects.roll(key, datetime.timedelta(hours=1))
+        with pytest.raises(AlreadyRolled) as excinfo:
+            APIKey.objects.roll(key, datetime.timedelta(hours=1))
+        assert excinfo.value.successor == new
+
+
+class TestRevocationIsMonotonic:
+    def test_saving_a_stale_copy_cannot_unrevoke(self) -> None:
+        key, raw = make_key()
+        stale = APIKey.objects.get(pk=key.pk)
+        assert key.revoke(reason="leaked")
+        stale.name = "renamed"
+        with pytest.raises(RevokedCredential), transaction.atomic():
+            stale.save()
+        key.refresh_from_db()
+        assert key.revoked_at is not None and key.name == "test key"
+        assert APIClient().get("/v1/ping", HTTP_X_API_KEY=raw).status_code == 401
+
+    def test_an_update_never_writes_the_revocation_fields(self) -> None:
+        key, _raw = make_key()
+        stale = APIKey.objects.get(pk=key.pk)
+        stale.revoked_reason = "forged"
+        stale.save()
+        key.refresh_from_db()
+        assert key.revoked_reason == "" and key.revoked_at is None
+
+    def test_the_admin_form_of_a_key_revoked_meanwhile(self, admin_client: Client) -> None:
+        key, raw = make_key()
+        admin_client.get(change_url(key))  # the operator opens the page ...
+        call_command("apiauth_revokekey", key.public_id, stdout=io.StringIO())  # ... meanwhile
+        response = admin_client.post(change_url(key), change_payload(key, name="edited"))
+        assert response.status_code in (200, 403)
+        key.refresh_from_db()
+        assert key.revoked_at is not None and key.name == "test key"
+
+
+class TestResubmission:
+    def test_a_resubmitted_add_form_issues_no_second_key(self, admin_client: Client) -> None:
+        payload = {
+            "form_token": fresh_add_form(admin_client),
+            "name": "partner",
+            "scopes": "orders:read",
+            "allowed_networks": "",
+            "plan": "",
+        }
+        first = admin_client.post(ADD, payload)
+        assert raw_key_in(first.content.decode())
+        key = APIKey.objects.get()
+        again = admin_client.post(ADD, payload)  # refresh, or back and submit
+        html = again.content.decode()
+        assert "This form was already submitted" in html and key.public_id in html
+        assert not re.search(r'value="apk_', html)
+        assert APIKey.objects.count() == 1
+        # A fresh form issues another key.
+        payload["form_token"] = fresh_add_form(admin_client)
+        assert raw_key_in(admin_client.post(ADD, payload).content.decode())
+        assert APIKey.objects.count() == 2
+
+
+class TestDeletionIsAudited:
+    def test_deleting_the_owner(self) -> None:
+        alice = make_user("alice")
+        key, _raw = make_key(owner=alice)
+        alice.delete()
+        assert not APIKey.objects.exists()
+        event = AuditEvent.objects.get(action="delete")
+        assert event.credential_id == key.public_id and event.reason == "owner alice deleted"
+
+    def test_deleting_owners_in_bulk(self) -> None:
+        for name in ("a", "b"):
+            make_key(owner=make_user(name))
+        User.objects.filter(username__in=["a", "b"]).delete()
+        reasons = sorted(
+            AuditEvent.objects.filter(action="delete").values_list("reason", flat=True)
+        )
+        assert reasons == ["owner a deleted", "owner b deleted"]
+
+    def test_admin_deletion_names_the_actor(self, admin_client: Client) -> None:
+        key, _raw = make_key()
+        admin_client.post(reverse("admin:apiauth_apikey_delete", args=[key.pk]), {"post": "yes"})
+        event = AuditEvent.objects.get(action="delete")
+        assert event.actor_repr == "root" and event.client_ip == "127.0.0.1"
+
+
+class TestNames:
+    @pytest.mark.parametrize(
+        "name", ["two\nlines", "\x1b[2Jcleared", "tab\there", "rlo\u202eevil", "nul\x00"]
+    )
+    def test_control_characters_are_refused(self, name: str) -> None:
+        with pytest.raises(ValidationError) as excinfo:
+            make_key(name=name)
+        assert "name" in excinfo.value.message_dict
+        with pytest.raises(CommandError, match="control characters"):
+            call_command("apiauth_createkey", "--name", name, stdout=io.StringIO())
+        assert not APIKey.objects.exists()
+
+    def test_names_already_stored_are_escaped_in_output(self) -> None:
+        key, raw = make_key(name="ok")
+        APIKey.objects.filter(pk=key.pk).update(name="evil\x1b[2J\nname")
+        out = io.StringIO()
+        call_command("apiauth_listkeys", stdout=out)
+        call_command("apiauth_revokekey", key.public_id, stdout=out)
+        text = out.getvalue()
+        assert "\x1b" not in text and "evil\\x1b[2J\\nname" in text
+        assert make_key(name="évite, ünïcode ✓")[0].name == "évite, ünïcode ✓"
+
+
+class TestCommandInput:
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "xyz_3hT9cQ0bLx2W_Vd0tq7SECRETSECRETSECRET",
+            "apk3hT9cQ0bLx2WVd0tq7SECRET",
+            "Vd0tq7SECRETSECRETSECRET",
+        ],
+    )
+    def test_revokekey_never_echoes_a_secret(self, value: str) -> None:
+        with pytest.raises(CommandError) as excinfo:
+            call_command("apiauth_revokekey", value, stdout=io.StringIO())
+        message = str(excinfo.value)
+        assert not any(value[i : i + 6] in message for i in range(len(value) - 5))
+
+    def test_createkey_far_expiry_is_an_error_not_a_traceback(self) -> None:
+        with pytest.raises(CommandError, match="before the year 9999"):
+            call_command(
+                "apiauth_createkey",
+                "--name",
+                "x",
+                "--expires",
+                "9999-12-31T23:00:00-05:00",
+                stdout=io.StringIO(),
+            )
+        assert not APIKey.objects.exists()
+
+
+class TestChangePageButtons:
+    def test_revoke_from_the_change_page(self, admin_client: Client) -> None:
+        key, raw = make_key()
+        page = admin_client.get(change_url(key)).content.decode()
+        revoke_url = reverse("admin:apiauth_apikey_revoke", args=[key.pk])
+        assert f'href="{revoke_url}"' in page
+        confirm = admin_client.get(revoke_url).content.decode()
+        assert "Revocation cannot be undone" in confirm and key.public_id in confirm
+        response = admin_client.post(
+            revoke_url,
+            {"action": "revoke_keys", "_selected_action": [key.pk], "apply": "1", "reason": "x"},
+        )
+        assert response.status_code == 302 and response["Location"] == change_url(key)
+        key.refresh_from_db()
+        assert key.revoked_reason == "x"
+        assert APIClient().get("/v1/ping", HTTP_X_API_KEY=raw).status_code == 401
+        # Revoked: neither button any more.
+        page = admin_client.get(change_url(key)).content.decode()
+        assert "Revoke…" not in page and "Roll…" not in page
+        assert admin_client.get(revoke_url).status_code == 403
+
+    def test_roll_from_the_change_page(self, admin_client: Client) -> None:
+        key, _raw = make_key()
+        roll_url = reverse("admin:apiauth_apikey_roll", args=[key.pk])
+        assert f'href="{roll_url}"' in admin_client.get(change_url(key)).content.decode()
+        assert "Roll the key" in admin_client.get(roll_url).content.decode()
+        response = admin_client.post(
+            roll_url,
+            {"action": "roll_key", "_selected_action": [key.pk], "apply": "1", "grace": "0"},
+        )
+        new_raw = raw_key_in(response.content.decode())
+        assert APIClient().get("/v1/ping", HTTP_X_API_KEY=new_raw).status_code == 200
+
+    def test_unknown_object(self, admin_client: Client) -> None:
+        assert admin_client.get(reverse("admin:apiauth_apikey_roll", args=[999])).status_code == 403
+
+
+class TestPlanFilter:
+    @override_settings(
+        APIAUTH={
+            "PLANS": {"free": {"rate": "60/min"}, "pro": {"rate": "600/min"}},
+            "DEFAULT_PLAN": "free",
+        }
+    )
+    def test_lists_and_filters_the_plans(self, admin_client: Client) -> None:
+        make_key(name="on-default")
+        make_key(name="on-pro", plan="pro")
+        page = admin_client.get(CHANGELIST).content.decode()
+        assert "Default plan (free)" in page and "?plan=pro" in page and "?plan=free" in page
+        pro = admin_client.get(CHANGELIST + "?plan=pro").content.decode()
+        assert "on-pro" in pro and "on-default" not in pro
+        default = admin_client.get(CHANGELIST + "?plan=__default__").content.decode()
+        assert "on-default" in default and "on-pro" not in default
+        assert "0 API keys" in admin_client.get(CHANGELIST + "?plan=free").content.decode()
+
+
+class TestRaces:
+    """The database constraint decides when two operators act at once: no 500, no second key."""
+
+    @pytest.fixture
+    def model_admin(self) -> Any:
+        from django.contrib import admin
+
+        return admin.site._registry[APIKey]
+
+    def request_by(self, user: User) -> Any:
+        from django.test import RequestFactory
+
+        request = RequestFactory().post("/")
+        request.user = user
+        return request
+
+    def test_revoked_between_the_form_check_and_the_update(self, model_admin: Any) -> None:
+        request = self.request_by(User.objects.create_superuser("root", "", "pw"))
+        key, _raw = make_key()
+        form = model_admin.get_form(request, key, change=True)(
+            change_payload(key, name="edited"), instance=key
+        )
+        assert form.is_valid()
+        APIKey.objects.get(pk=key.pk).revoke(reason="meanwhile")
+        with pytest.raises(PermissionDenied), transaction.atomic():  # the admin's own atomic
+            model_admin.save_model(request, form.instance, form, True)
+        key.refresh_from_db()
+        assert key.revoked_at is not None and key.name == "test key"
+
+    def test_the_same_add_form_submitted_twice_at_once(self, model_admin: Any) -> None:
+        request = self.request_by(User.objects.create_superuser("root", "", "pw"))
+        form_class = model_admin.get_form(request, None, change=False)
+        data = {"form_token": "t" * 32, "name": "x", "scopes": "", "allowed_networks": ""}
+        forms = [form_class(data), form_class(data)]
+        assert all(form.is_valid() for form in forms)  # both pass before either saves
+        model_admin.save_model(request, forms[0].save(commit=False), forms[0], False)
+        with pytest.raises(PermissionDenied):
+            model_admin.save_model(request, forms[1].save(commit=False), forms[1], False)
+        assert APIKey.objects.count() == 1
+
+    def test_two_rolls_at_once(self) -> None:
+        from django.db.models.signals import pre_save
+
+        key, _raw = make_key()
+        competing: list[APIKey] = []
+
+        def roll_meanwhile(sender: Any, instance: APIKey, **kwargs: Any) -> None:
+            if instance.rolled_from_id == key.pk and not competing:
+                competing.append(instance)  # guards the nested save below
+                competing[0] = APIKey.objects.create_key(name="other", rolled_from=key)[0]
+
+        pre_save.connect(roll_meanwhile, sender=APIKey)
+        try:
+            with pytest.raises(AlreadyRolled):
+                APIKey.objects.roll(key, datetime.timedelta(hours=1))
+        finally:
+            pre_save.disconnect(roll_meanwhile, sender=APIKey)
+        # The losing roll changed nothing. (Here the competitor shared the loser's savepoint
+        # and went with it; a real concurrent roll commits in its own transaction.)
+        key.refresh_from_db()
+        assert key.expires_at is None
+        assert APIKey.objects.count() == 1
+
+
+def test_nobody_acts_as_a_user_anonymously() -> None:
+    from apiauth.models import may_act_as
+
+    alice = make_user("alice")
+    assert may_act_as(None, None)
+    assert not may_act_as(None, alice)
