@@ -44,9 +44,9 @@ class RateLimitServiceUnavailable(exceptions.APIException):
 class CostExceedsLimit(exceptions.APIException):
     """429 for a request costing more than a limit can ever hold.
 
-    No ``Retry-After``: waiting never helps. Configuration checks refuse such costs where they
-    can see them (``UNSAFE_METHOD_COST``, views' ``throttle_cost``, plans and overrides); this
-    is the answer for what slips through.
+    No ``Retry-After``: waiting never helps. System checks refuse such costs against the plans,
+    anonymous limits and scope rates (``apiauth.E009``, ``E011``); a key's own overrides may
+    legitimately hold less than a write costs (a read-only key), and this is the answer then.
     """
 
     status_code = 429

@@ -225,6 +225,8 @@ class AbstractCredential(models.Model):
             raise ValidationError({"rate_limits": _("Rate-limit overrides must be a JSON object.")})
         plan = conf.PLANS.get(self.plan or conf.DEFAULT_PLAN or "")
         try:
+            # Not compared with UNSAFE_METHOD_COST: a read-only key may hold less than a write
+            # costs; a write through it is answered 429 cost_exceeds_limit.
             parse_limits(merge_specs(plan, self.rate_limits))
         except InvalidLimit as exc:
             raise ValidationError({"rate_limits": str(exc)}, code="invalid_limits") from None

@@ -33,12 +33,18 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_FORWARDED_HOPS = 20
 MAX_ADDRESS_LENGTH = 64
+MAX_FORWARDED_LENGTH = 4096
+"""Only the right-most part of a forwarding header is read: ours; the rest is the client's."""
 UNIX_PEER = "unix"
 IPV6_CLIENT_PREFIX = 64
 
 _PORT_RE = re.compile(r":[0-9]{1,5}", re.ASCII)
 # RFC 7239 §4: forwarded-pair = token "=" ( token / quoted-string ), pairs joined by ";".
-_FORWARDED_PAIR_RE = re.compile(r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[^;,"]*)\s*')
+# No character may be matched by two adjacent parts (a value stops at white space), so a failed
+# match is linear in the input.
+_FORWARDED_PAIR_RE = re.compile(
+    r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[^;,"\s]*)\s*'
+)
 
 requests_without_address = 0
 """Requests this process saw with no ``REMOTE_ADDR`` and no ``"unix"`` trust (check W009)."""
@@ -128,12 +134,15 @@ def client_key(client_ip: str | None) -> str:
 
 
 def forwarded_for(value: str) -> list[str | None]:
-    """The ``for=`` values of an RFC 7239 ``Forwarded`` header, one per element, in order.
+    """The ``for=`` values of an RFC 7239 ``Forwarded`` header, nearest last.
 
-    An element without ``for`` (or one that does not parse) gives ``None``.
+    Read from the right, where our proxies appended well-formed elements, and at most
+    ``MAX_FORWARDED_HOPS`` of them: text a client wrote on the left (an unclosed quote, say)
+    can only spoil its own element, never swallow the proxy's. An element without ``for`` (or
+    one that does not parse) gives ``None``.
     """
     hops: list[str | None] = []
-    for element in _split_elements(value):
+    for element in _elements_from_right(value[-MAX_FORWARDED_LENGTH:], MAX_FORWARDED_HOPS):
         found: str | None = None
         for pair in element.split(";"):
             match = _FORWARDED_PAIR_RE.fullmatch(pair)
@@ -143,28 +152,25 @@ def forwarded_for(value: str) -> list[str | None]:
             if match.group(1).lower() == "for":
                 found = match.group(2)
         hops.append(found)
+    hops.reverse()
     return hops
 
 
-def _split_elements(value: str) -> list[str]:
-    """Split on commas outside quoted strings."""
+def _elements_from_right(value: str, limit: int) -> list[str]:
+    """Up to ``limit`` comma-separated elements, right-most first, commas in quotes kept."""
     elements: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for char in value:
-        if escaped:
-            escaped = False
-        elif char == "\\" and quoted:
-            escaped = True
-        elif char == '"':
+    end, quoted = len(value), False
+    for index in range(len(value) - 1, -1, -1):
+        char = value[index]
+        if char == '"':
             quoted = not quoted
         elif char == "," and not quoted:
-            elements.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    elements.append("".join(current))
-    return elements
+            elements.append(value[index + 1 : end])
+            end = index
+            if len(elements) == limit:
+                return elements
+    elements.append(value[:end])
+    return elements[:limit]
 
 
 def _forwarded_hops(request: HttpRequest | Request, header: str) -> list[str | None] | None:
@@ -176,7 +182,8 @@ def _forwarded_hops(request: HttpRequest | Request, header: str) -> list[str | N
     if name == "forwarded":
         return forwarded_for(value)
     if name == "x-forwarded-for":
-        return list(value.split(","))
+        hops: list[str | None] = list(value[-MAX_FORWARDED_LENGTH:].split(","))
+        return hops[-MAX_FORWARDED_HOPS:]
     # A single-address header (X-Real-IP): exactly one value, written by our nearest proxy.
     return [value]
 

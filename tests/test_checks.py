@@ -143,6 +143,9 @@ def test_e011_view_throttle_cost(settings: Any) -> None:
     OrderListView.throttle_cost = {"GET": 1, "POST": 10}  # type: ignore[attr-defined]
     try:
         assert "apiauth.E011" not in ids()
+        # The view's own scope rate counts too (orders: burst 20 in the demo).
+        scoped = {**settings.APIAUTH, "SCOPE_RATES": {"orders": {"rate": "60/min", "burst": 2}}}
+        assert "apiauth.E011" in ids(APIAUTH=scoped)
     finally:
         del OrderListView.throttle_cost  # type: ignore[attr-defined]
 

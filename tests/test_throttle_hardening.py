@@ -89,25 +89,58 @@ class TestBounds:
         assert "rate_limits" in excinfo.value.message_dict
         assert not APIKey.objects.exists()
 
-    def test_the_extremes_are_exact_in_redis(self) -> None:
-        """The slowest bucket and the largest quota, decided by Lua and by Python alike."""
-        remote = get_backend()
-        assert isinstance(remote, RedisBackend)
+    def test_the_extremes_are_exact_in_redis(self, _redis: RedisServer) -> None:
+        """The slowest bucket, the fastest one and the largest quota: Lua equals Python to
+        the µs, with both clocks at the same instant."""
         limits = [
             parse_limits({"rate": "1/366day", "burst": 1}, name="slow")[0],
             parse_limits({"rate": "1000000/s", "burst": MAX_COUNT}, name="fast")[0],
             parse_limits({"quotas": [f"{MAX_COUNT}/366day"]})[0],
         ]
         keys = ["rl:{x}:slow", "rl:{x}:fast", "rl:{x}:q"]
-        first = remote.evaluate(keys, limits, MAX_COUNT - 1, debit=False)
-        assert not first.allowed  # the slow bucket holds one token
-        ok = remote.evaluate(keys, limits, 1)
-        assert ok.allowed
-        assert [s.remaining for s in ok.states] == [0, MAX_COUNT - 1, MAX_COUNT - 1]
-        assert ok.states[0].reset_us == MAX_PERIOD * SECOND
-        refused = remote.evaluate(keys, limits, 1)
-        assert not refused.allowed
-        assert refused.retry_after_us > MAX_PERIOD * SECOND - 2 * SECOND
+        lua = FrozenClockScript(_redis)
+        now = [1_790_000_000 * SECOND + 123_457]
+        local = LocalBackend(clock=lambda: now[0])
+        decisions = []
+        for step in [0, 1, MAX_PERIOD * SECOND - 2, 1, 1]:
+            now[0] += step
+            remote = lua.evaluate(keys, limits, 1, now[0])
+            assert remote == local.evaluate(keys, limits, 1)
+            decisions.append(remote)
+        assert [d.allowed for d in decisions] == [True, False, False, True, False]
+        full = MAX_PERIOD * SECOND
+        assert [d.retry_after_us for d in decisions] == [0, full - 1, 1, 0, full - 1]
+        assert decisions[3].states[0].reset_us == MAX_PERIOD * SECOND
+        # From the third step on it is a new (epoch-aligned) 366-day quota window: its count
+        # restarted, and refused requests debit nothing.
+        m = MAX_COUNT
+        assert [d.states[2].remaining for d in decisions] == [m - 1, m - 1, m, m - 1, m - 1]
+
+
+class FrozenClockScript:
+    """The production script with Redis's ``TIME`` replaced by a clock the test sets."""
+
+    def __init__(self, server: RedisServer) -> None:
+        from apiauth.throttling import lua
+
+        clock = (
+            "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000000 + tonumber(t[2])"
+        )
+        assert clock in lua.SCRIPT
+        self.script = lua.SCRIPT.replace(clock, "local now = tonumber(ARGV[#ARGV])")
+        self.client = server.client()
+
+    def evaluate(
+        self, keys: list[str], limits: list[Limit], cost: int, now_us: int
+    ) -> gcra.Decision:
+        from apiauth.throttling.backends import _argv
+
+        result = self.client.eval(self.script, len(keys), *keys, *_argv(limits, cost, True), now_us)
+        values = [int(v) for v in result]
+        states = tuple(
+            gcra.LimitState(limit, *values[1 + i * 3 : 4 + i * 3]) for i, limit in enumerate(limits)
+        )
+        return gcra.Decision(bool(values[0]), states)
 
 
 class TestStoreErrors:
@@ -127,6 +160,12 @@ class TestStoreErrors:
         with caplog.at_level(logging.ERROR, logger="apiauth.throttling"):
             assert get(bad_raw).status_code == 200
         assert "breaker stays closed" in caplog.text and "WRONGTYPE" in caplog.text
+        # A broken key used again and again does not flood the log.
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="apiauth.throttling"):
+            for _ in range(5):
+                assert get(bad_raw).status_code == 200
+        assert "WRONGTYPE" not in caplog.text
         backend = get_backend()
         assert isinstance(backend, RedisBackend) and not backend.breaker.is_open
         # Other keys are still limited, and the failed-auth lockout still counts.
@@ -143,6 +182,20 @@ class TestStoreErrors:
             assert get(bad_raw).status_code == 503
             assert get(good_raw).status_code == 200
             assert get(path="/health").status_code == 200
+
+    @override_settings(APIAUTH=apiauth_settings(RATELIMIT_BREAKER_SECONDS=30))
+    def test_a_read_only_replica_opens_the_breaker(self, _redis: RedisServer) -> None:
+        """Failover: the server answers READONLY to every write. That is an outage."""
+        _key, raw = make_key()
+        assert get(raw).status_code == 200
+        client = _redis.client()
+        client.execute_command("REPLICAOF", "127.0.0.1", "1")  # type: ignore[no-untyped-call]
+        try:
+            assert get(raw).status_code == 200  # failed open, and the breaker opened
+            backend = get_backend()
+            assert isinstance(backend, RedisBackend) and backend.breaker.is_open
+        finally:
+            client.execute_command("REPLICAOF", "NO", "ONE")  # type: ignore[no-untyped-call]
 
 
 class TestQuotaWindows:

@@ -136,6 +136,36 @@ class TestLockoutMemory:
     def test_strict_lock_without_limits(self) -> None:
         assert lockout.FailedAuthLimiter().is_locked("192.0.2.9") is None
 
+    @override_settings(APIAUTH={"FAILED_AUTH_LIMITS": {"rate": "10/min", "burst": 20}})
+    def test_summaries_under_the_default_limits(self, _redis: RedisServer) -> None:
+        """Locks of ~6 s end and restart; the summary still comes once a minute."""
+        now = [1000.0]
+        memory = lockout.FailedAuthLimiter(clock=lambda: now[0])
+        summaries: list[tuple[float, int]] = []
+        for _ in range(21):
+            memory.record_failure("192.0.2.20")
+        assert memory.locked_for("192.0.2.20") is not None
+        for _ in range(300):  # 2 failures a second for 150 s
+            if memory.locked_for("192.0.2.20") is not None:
+                count = memory.count_suppressed("192.0.2.20")
+                if count:
+                    summaries.append((now[0], count))
+            else:
+                memory.record_failure("192.0.2.20")  # Redis's clock: still locked
+            now[0] += 0.5
+        # Each lands on the first failure answered after the minute (within one lock gap).
+        assert [int(at) for at, _count in summaries] in ([1060, 1120], [1060, 1121], [1061, 1121])
+        assert all(count >= 100 for _at, count in summaries)
+
+    @override_settings(APIAUTH={"FAILED_AUTH_LIMITS": {"rate": "1/hour", "burst": 1}})
+    def test_bounded_when_full_of_live_locks(self, _redis: RedisServer) -> None:
+        memory = lockout.FailedAuthLimiter()
+        memory.max_entries = 1
+        for ip in ("192.0.2.21", "192.0.2.21", "192.0.2.22", "192.0.2.22"):
+            outcome, _started = memory.record_failure(ip)
+        assert outcome.decision is not None and not outcome.decision.allowed  # still refused
+        assert list(memory.locked) == ["192.0.2.21"]
+
     def test_suppressed_failures_need_a_known_lock(self) -> None:
         memory = lockout.FailedAuthLimiter()
         assert memory.count_suppressed("192.0.2.9") is None
@@ -159,3 +189,14 @@ def test_headers_need_a_limit() -> None:
     response = HttpResponse()
     headers.apply(response, gcra.Decision(True, ()))
     assert "X-RateLimit-Limit" not in response
+
+
+def test_error_log_memory_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    from apiauth.throttling.backends import RedisBackend
+
+    backend = RedisBackend("default")
+    backend._logged = {f"error {i}": backend.breaker.clock() for i in range(1001)}
+    backend._log_error("error 0")  # within its minute: not logged again
+    assert "error 0" not in caplog.text and len(backend._logged) == 1001
+    backend._log_error("a new error")  # logged; the full memory starts over
+    assert list(backend._logged) == ["a new error"] and "a new error" in caplog.text

@@ -167,6 +167,27 @@ class TestClientIP:
         assert ip("for=_hidden, for=10.0.0.9") is None
         assert ip("proto=https") is None  # an element without for
         assert ip("for=192.0.2.1;;") is None  # malformed pairs
+        # A client's unclosed quote cannot swallow the element our proxy appended.
+        assert ip('for=", for=192.0.2.9') == "192.0.2.9"
+        assert ip('for=1.1.1.1;x=", for=192.0.2.9') == "192.0.2.9"
+        assert ip('for="[2001:db8::1]:80", for="[2001:db8::2]"') == "2001:db8::2"
+        assert ip(", ".join(["for=10.0.0.9"] * 30)) == "10.0.0.9"  # all trusted: the left-most read
+
+    @override_settings(
+        APIAUTH={"TRUSTED_PROXIES": ["10.0.0.0/24"], "CLIENT_IP_HEADER": "Forwarded"}
+    )
+    def test_forwarded_parsing_is_linear(self) -> None:
+        """A pair regex whose parts overlapped took seconds for a 32 KB header of spaces."""
+        import time
+
+        hostile = ", ".join(["for=a" + " " * 8000 + '"x"'] * 8) + ", for=192.0.2.9"
+        request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_FORWARDED=hostile)
+        started = time.perf_counter()
+        assert net.get_client_ip(request) == "192.0.2.9"
+        # Only the right-most 4 KB are read.
+        assert net.forwarded_for(hostile) == [None, "192.0.2.9"]
+        assert net._FORWARDED_PAIR_RE.fullmatch("for=a" + " " * 50_000 + '"x"') is None
+        assert time.perf_counter() - started < 0.5
         # X-Forwarded-For is not read when Forwarded is the configured header.
         request = RequestFactory().get(
             "/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.99"

@@ -59,16 +59,20 @@ class CircuitBreaker:
 class RedisBackend:
     """Bucket state in Redis, reached through django-redis's connection for a cache alias.
 
-    Only an unreachable server (connection errors, timeouts) opens the circuit breaker: an
-    error *answered* by Redis (a script or data error) says nothing about the next request, so
-    it fails that one decision (the failure mode applies to it) and is logged, and other
-    requests keep their limits.
+    Only a server that cannot serve (connection errors, timeouts, and the answers of a server
+    that is failing over, loading or out of memory) opens the circuit breaker. Any other error
+    *answered* by Redis (a script or data error) says nothing about the next request: it fails
+    that one decision (the failure mode applies to it) and is logged, at most once a minute per
+    message, and other requests keep their limits.
     """
+
+    log_interval = 60.0
 
     def __init__(self, alias: str, client: Any = None) -> None:
         self.alias = alias
         self._client = client
         self.breaker = CircuitBreaker()
+        self._logged: dict[str, float] = {}
 
     @property
     def client(self) -> Any:
@@ -83,16 +87,30 @@ class RedisBackend:
 
         if self.breaker.is_open:
             raise BackendUnavailable("circuit breaker open")
+        outage = (
+            redis.exceptions.ConnectionError,  # BusyLoadingError included
+            redis.exceptions.TimeoutError,
+            redis.exceptions.ReadOnlyError,
+            redis.exceptions.OutOfMemoryError,
+        )
         try:
             result = command()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        except outage as exc:
             self.breaker.record_failure(conf.RATELIMIT_BREAKER_SECONDS)
             raise BackendUnavailable(str(exc)) from exc
         except redis.exceptions.RedisError as exc:
-            logger.error("rate-limit store error (breaker stays closed): %s", exc)
+            self._log_error(str(exc))
             raise BackendUnavailable(str(exc)) from exc
         self.breaker.record_success()
         return result
+
+    def _log_error(self, message: str) -> None:
+        now = self.breaker.clock()
+        if now - self._logged.get(message, -self.log_interval) >= self.log_interval:
+            if len(self._logged) > 1000:
+                self._logged.clear()
+            self._logged[message] = now
+            logger.error("rate-limit store error (breaker stays closed): %s", message)
 
     def _run(self, keys: Sequence[str], argv: Sequence[Any]) -> list[int]:
         import redis

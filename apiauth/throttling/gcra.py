@@ -11,8 +11,9 @@ clock: a day quota resets at 00:00 UTC). Its value names the window it counts, `
 used)``, so a counter that outlives its window by the key expiry's millisecond rounding is
 read as zero, never as the new window's usage; the key expires when the window ends.
 
-A request whose cost exceeds a limit's capacity can never be admitted; the limiter refuses it
-before it gets here (:func:`apiauth.throttling.limiter.decide`).
+A request whose cost exceeds a limit's capacity can never be admitted; the throttle refuses it
+before it gets here (:meth:`apiauth.throttling.TokenBucketThrottle.allow_request`), and the
+maths alone never admits it either.
 
 All limits of a request are decided together: if any refuses, none is debited.
 """

@@ -6,12 +6,13 @@ by /64, clients of unknown address as one shared identity). Once it is empty, th
 *locked* until a token is back. What a lock does depends on ``APIAUTH["FAILED_AUTH_LOCKOUT"]``:
 
 ``"failures"`` (default)
-    Failures from a locked address are answered 429 instead of 401, so a guesser learns
-    nothing from error codes, but **valid credentials are still honoured**: an attacker behind
-    a customer's NAT cannot lock the customer out. Every worker answers alike, because the
-    answer depends only on the credential and the shared bucket. A locked-out guess still costs
-    at most one indexed lookup (malformed and checksum-failing keys never reach the database);
-    a worker that has seen the lock answers further failures without a round trip.
+    Failures from a locked address are answered 429 instead of 401, but **valid credentials
+    are still honoured**: an attacker behind a customer's NAT cannot lock the customer out.
+    Every worker answers alike, because the answer depends only on the credential and the
+    shared bucket. The price: a locked address may keep trying, and each well-formed guess
+    costs one indexed lookup (what a request with a valid key costs anyway); malformed and
+    checksum-failing keys never reach the database, and a worker that has seen the lock
+    answers failures without a round trip. With ~256-bit secrets, guessing stays hopeless.
 
 ``"all"``
     Every credentialed request from a locked address is refused with 429 before any lookup,
@@ -111,11 +112,20 @@ class FailedAuthLimiter:
         with self.lock:
             entry = self.locked.get(key)
             started = entry is None or entry.until <= now
-            if len(self.locked) >= self.max_entries:
+            if started and entry is None and len(self.locked) >= self.max_entries:
                 self.locked = {k: v for k, v in self.locked.items() if v.until > now}
+                if len(self.locked) >= self.max_entries:
+                    # Full of live locks: the store keeps deciding for this address (one
+                    # round trip per failure) rather than this worker growing without bound.
+                    return True
             if started:
-                carried = entry.suppressed if entry is not None else 0
-                self.locked[key] = Lock(now + seconds, suppressed=carried, summarised_at=now)
+                # A lock that ends and starts again keeps its unlogged count and its summary
+                # clock, so a long attack is summarised once a minute whatever the lock length.
+                self.locked[key] = Lock(
+                    now + seconds,
+                    suppressed=entry.suppressed if entry is not None else 0,
+                    summarised_at=entry.summarised_at if entry is not None else now,
+                )
             else:
                 assert entry is not None
                 entry.until = max(entry.until, now + seconds)
