@@ -46,10 +46,12 @@ typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy
 
 migrations-check: $(VENV)/.test-installed
-	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=tests.demo.settings $(BIN)/python manage.py makemigrations --check --dry-run
 
+## The library's suite on its own minimal settings, then the demo project's on the demo's.
 pytest: $(VENV)/.test-installed redis
 	$(BIN)/pytest
+	$(BIN)/pytest tests/demo --ds=tests.demo.settings --cov-append
 
 bench: $(VENV)/.test-installed redis
 	$(BIN)/python -m bench

@@ -85,7 +85,13 @@ class InsufficientScope(exceptions.PermissionDenied):
         }
         super().__init__(detail=detail, code=self.default_code)
         self.scopes = scopes
-        self.auth_header = f'{challenge}, error="insufficient_scope", scope="{" ".join(scopes)}"'
+        # RFC 7235 §2.1: "scheme param, param"; a bare scheme takes its first param after a
+        # space, not a comma ("Bearer, error=..." is malformed).
+        scheme, _sep, params = challenge.strip().partition(" ")
+        extra = f'error="insufficient_scope", scope="{" ".join(scopes)}"'
+        self.auth_header = (
+            f"{scheme} {params.strip()}, {extra}" if params.strip() else f"{scheme} {extra}"
+        )
 
 
 class AuthenticationFailed(exceptions.AuthenticationFailed):
@@ -241,4 +247,7 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
-    return problem_response(500, "server_error", _("An unexpected error occurred."))
+    """500 with the request id, so a client's report finds the logged traceback."""
+    request_id = getattr(request, "request_id", None)
+    extra = {"request_id": request_id} if request_id else {}
+    return problem_response(500, "server_error", _("An unexpected error occurred."), **extra)

@@ -121,10 +121,26 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT: Path | None = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# WhiteNoise serves the admin's CSS and JS under gunicorn: compressed, with content hashes in
+# the names so they can be cached for a year. Production runs `collectstatic` first; with
+# DEBUG (make run), runserver serves them itself.
+if not DEBUG:
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Request bodies over 1 MiB are refused with 413 (see project.demo.parsers).
+# Request bodies over 1 MiB are refused with 413 (apiauth.parsers.JSONParser).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 REST_FRAMEWORK = {
@@ -137,7 +153,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": ["apiauth.throttling.TokenBucketThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["project.demo.parsers.LimitedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["apiauth.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "apiauth.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -171,12 +187,18 @@ CORS_EXPOSE_HEADERS = [
     "x-ratelimit-reset",
 ]
 
+# Everything at WARNING and above reaches stderr, server errors (django.request, with their
+# traceback) included; 4xx responses are not logged one by one, the audit log says why.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"apiauth.audit": {"handlers": ["console"], "level": "INFO"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "apiauth.audit": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 if not DEBUG:

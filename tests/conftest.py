@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,10 @@ from django.test import Client, override_settings
 from apiauth import net
 from apiauth.throttling import lockout
 from apiauth.throttling.backends import reset_backends
+
+# The demo project's tests need its settings: `pytest tests/demo --ds tests.demo.settings`
+# (make test runs both suites).
+collect_ignore = ["demo"] if os.environ.get("DJANGO_SETTINGS_MODULE") == "tests.settings" else []
 
 
 def _free_port() -> int:

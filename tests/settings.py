@@ -1,15 +1,97 @@
-"""Test settings: the demo project's, made deterministic."""
+"""The library's own test settings: only what apiauth needs, nothing of the demo project."""
 
-import os
+from __future__ import annotations
 
-os.environ.setdefault("SECRET_KEY", "tests-only-" + "k" * 50)
-os.environ.pop("REDIS_URL", None)  # the redis_server fixture points the caches at its own server
+from typing import Any
 
-from project.settings import *  # noqa: E402,F403
-
+SECRET_KEY = "tests-only-" + "k" * 50
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-SESSION_COOKIE_SECURE = False
-CSRF_COOKIE_SECURE = False
+STATIC_URL = "static/"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "apiauth",
+]
+
+MIDDLEWARE = [
+    "apiauth.middleware.SecurityHeadersMiddleware",
+    "apiauth.middleware.RateLimitHeadersMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# The redis_server fixture points this at its own redis-server.
+CACHES: dict[str, Any] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apiauth.authentication.APIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "apiauth.permissions.HasScopes",
+        "rest_framework.permissions.IsAuthenticated",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["apiauth.throttling.TokenBucketThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["apiauth.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "apiauth.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+APIAUTH: dict[str, Any] = {
+    "PLANS": {
+        "free": {"rate": "60/min", "burst": 10, "quotas": ["1000/day"]},
+        "pro": {"rate": "600/min", "burst": 100, "quotas": ["50000/day"]},
+    },
+    "DEFAULT_PLAN": "free",
+    "ANONYMOUS_LIMITS": {"rate": "30/min", "burst": 10},
+    "FAILED_AUTH_LIMITS": {"rate": "10/min", "burst": 20},
+    "SCOPE_RATES": {"orders": {"rate": "120/min", "burst": 20}},
+    "UNSAFE_METHOD_COST": 5,
+}
+
+CORS_URLS_REGEX = r"^/(v1/|health$).*"
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "x-api-key", "x-request-id"]
+CORS_EXPOSE_HEADERS = [
+    "x-request-id",
+    "retry-after",
+    "ratelimit",
+    "ratelimit-policy",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+]
+
 LOGGING = {"version": 1, "disable_existing_loggers": False}

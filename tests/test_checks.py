@@ -132,7 +132,7 @@ def test_e010_breaker_seconds() -> None:
 
 
 def test_e011_view_throttle_cost(settings: Any) -> None:
-    from project.demo.views import OrderListView
+    from tests.testapp.views import OrderListView
 
     for cost in (0, -5, 11, {"POST": 0}, {"POST": "5"}):
         OrderListView.throttle_cost = cost  # type: ignore[attr-defined]

@@ -258,7 +258,15 @@ class TestHasScopes:
         assert HasScopes().has_permission(drf_request("POST", credential("a:r")), view)
         with pytest.raises(InsufficientScope) as info:
             HasScopes().has_permission(drf_request("GET", credential()), view)
-        assert info.value.auth_header == 'Bearer, error="insufficient_scope", scope="a:r"'
+        # RFC 7235: a bare scheme is followed by a space, never a comma.
+        assert info.value.auth_header == 'Bearer error="insufficient_scope", scope="a:r"'
+
+    def test_challenge_with_parameters(self) -> None:
+        error = InsufficientScope(["a:r", "b:w"], 'Api-Key realm="api"')
+        assert error.auth_header == (
+            'Api-Key realm="api", error="insufficient_scope", scope="a:r b:w"'
+        )
+        assert InsufficientScope(["a:r"], " Bearer ").auth_header.startswith("Bearer error=")
 
     def test_dict_per_method_with_head_and_star_fallbacks(self) -> None:
         view = View({"GET": ["a:r"], "*": ["a:w"]})

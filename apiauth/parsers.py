@@ -1,0 +1,68 @@
+"""A JSON parser with hard bounds: body size (413) and nesting depth (400).
+
+DRF streams the body to the parser, bypassing Django's own ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+(which only guards ``request.body``), and ``json.loads`` recurses: a body nested a thousand
+levels deep raises ``RecursionError``, a 500. Set
+``REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["apiauth.parsers.JSONParser"]``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import IO, Any
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, parsers
+
+from apiauth.errors import PayloadTooLarge
+
+
+class JSONParser(parsers.JSONParser):
+    """``max_depth`` (arrays and objects inside each other) and ``max_body_size`` (bytes;
+    default ``DATA_UPLOAD_MAX_MEMORY_SIZE``, else 1 MiB) are class attributes to override."""
+
+    max_depth = 32
+    max_body_size: int | None = None
+
+    def get_max_body_size(self) -> int:
+        return self.max_body_size or settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 1024 * 1024
+
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        limit = self.get_max_body_size()
+        # One byte past the limit tells, without trusting Content-Length.
+        data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLarge()
+        try:
+            value = super().parse(io.BytesIO(data), media_type, parser_context)
+        except RecursionError:
+            value = None
+            too_deep = True
+        else:
+            too_deep = nesting_exceeds(value, self.max_depth)
+        if too_deep:
+            raise exceptions.ParseError(
+                _("JSON nested more than %(depth)d levels deep.") % {"depth": self.max_depth}
+            )
+        return value
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than ``limit``; iterative, so never recursion."""
+    if not isinstance(value, (dict, list)):
+        return False
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False

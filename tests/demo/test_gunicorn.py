@@ -1,0 +1,152 @@
+"""The demo as production runs it: gunicorn, DEBUG off, collectstatic, a real redis-server,
+and nginx's usual link to gunicorn, a unix socket."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RedisServer, _free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost")
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+class Demo:
+    def __init__(self, tmp: Path, redis_url: str) -> None:
+        self.port = _free_port()
+        self.socket = str(tmp / "gunicorn.sock")
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DJANGO_DEBUG": "0",
+            "SECRET_KEY": "demo-test-" + "s" * 40,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
+            "STATIC_ROOT": str(tmp / "static"),
+            "REDIS_URL": redis_url,
+            "TRUSTED_PROXIES": "unix",
+            "SECURE_COOKIES": "0",
+        }
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout
+
+    def request(
+        self, path: str, headers: dict[str, str] | None = None, unix: bool = False
+    ) -> tuple[int, dict[str, str], bytes]:
+        connection = (
+            UnixConnection(self.socket)
+            if unix
+            else http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        )
+        try:
+            connection.request("GET", path, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Demo]:
+    tmp = tmp_path_factory.mktemp("demo")
+    demo = Demo(tmp, redis_server.url)
+    demo.manage("migrate", "--noinput")
+    demo.manage("collectstatic", "--noinput")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "project.wsgi",
+            "--bind",
+            f"127.0.0.1:{demo.port}",
+            "--bind",
+            f"unix:{demo.socket}",
+            "--workers",
+            "2",
+        ],
+        cwd=ROOT,
+        env=demo.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if demo.request("/health")[0] == 200 and Path(demo.socket).exists():
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("gunicorn did not start")
+            time.sleep(0.1)
+        yield demo
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_the_admin_stylesheet_loads(demo: Demo) -> None:
+    status, _headers, body = demo.request("/admin/login/")
+    assert status == 200
+    hrefs = re.findall(rb'<link rel="stylesheet" href="([^"]+\.css)"', body)
+    base = next(href.decode() for href in hrefs if b"/admin/css/base." in href)
+    assert re.search(r"/static/admin/css/base\.[0-9a-f]{12}\.css$", base)  # cache-busted
+    status, headers, css = demo.request(base, {"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/css")
+    assert headers.get("Content-Encoding") == "gzip"  # compressed
+    assert (
+        "immutable" in headers["Cache-Control"] or "max-age=315360000" in headers["Cache-Control"]
+    )
+    assert len(css) > 100
+
+
+def test_behind_a_unix_socket(demo: Demo) -> None:
+    """nginx → gunicorn over a socket: REMOTE_ADDR is empty, TRUSTED_PROXIES trusts 'unix'."""
+    raw = demo.manage(
+        "apiauth_createkey", "--name", "internal", "--allow-ip", "203.0.113.0/24"
+    ).splitlines()[-1]
+    inside = {"X-API-Key": raw, "X-Forwarded-For": "203.0.113.5"}
+    outside = {"X-API-Key": raw, "X-Forwarded-For": "198.51.100.1"}
+    assert demo.request("/v1/ping", inside, unix=True)[0] == 200
+    assert demo.request("/v1/ping", outside, unix=True)[0] == 403
+    # Garbage from the client's side never makes the proxy the client.
+    assert (
+        demo.request("/v1/ping", {"X-API-Key": raw, "X-Forwarded-For": "unknown"}, unix=True)[0]
+        == 403
+    )
+
+
+def test_health_is_never_throttled(demo: Demo) -> None:
+    for _ in range(40):
+        assert demo.request("/health", unix=True)[0] == 200

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from tests.testapp import views
+
+v1 = [
+    path("ping", views.PingView.as_view(), name="ping"),
+    path("orders", views.OrderListView.as_view(), name="order-list"),
+]
+
+urlpatterns = [
+    path("health", views.HealthView.as_view(), name="health"),
+    path("crash", views.CrashView.as_view(), name="crash"),
+    path("v1/", include((v1, "v1"))),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "apiauth.errors.bad_request"
+handler403 = "apiauth.errors.permission_denied"
+handler404 = "apiauth.errors.page_not_found"
+handler500 = "apiauth.errors.server_error"
