@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -253,10 +253,11 @@ class APIKeyAdmin(APIKeyModelAdmin):
         ]
 
     def _one(self, request: HttpRequest, object_id: str) -> QuerySet[APIKey]:
-        queryset = self.get_queryset(request).filter(pk=unquote(object_id))
-        if not queryset.exists():
-            raise PermissionDenied
-        return queryset
+        # get_object answers None for an id that is not one (``abc``, ``1.5``) as for a missing one.
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        return self.get_queryset(request).filter(pk=obj.pk)
 
     def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         queryset = self._one(request, object_id)
@@ -283,10 +284,13 @@ class APIKeyAdmin(APIKeyModelAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         obj = self.get_object(request, unquote(object_id))
+        # "Save as new" turns this page into an add form (Django honours it even without
+        # save_as): no buttons for an object that does not exist yet.
+        existing = obj is not None and "_saveasnew" not in request.POST
         extra_context = {
             **(extra_context or {}),
-            "can_revoke": obj is not None and self.has_revoke_permission(request, obj),
-            "can_roll": obj is not None and self.has_change_permission(request, obj),
+            "can_revoke": existing and self.has_revoke_permission(request, obj),
+            "can_roll": existing and self.has_change_permission(request, obj),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -392,6 +396,16 @@ class APIKeyAdmin(APIKeyModelAdmin):
     def reset_rate_limits(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
         done = 0
         for key in queryset:
+            if not self.has_change_permission(request, key):
+                # A key this operator may only view (a superuser's, for staff): its usage is
+                # not theirs to wipe.
+                self.message_user(
+                    request,
+                    _("Skipped %(public_id)s: you may not change it.")
+                    % {"public_id": key.public_id},
+                    messages.WARNING,
+                )
+                continue
             try:
                 reset_credential(key.to_credential())
             except BackendUnavailable:

@@ -22,7 +22,7 @@ from apiauth.errors import AuthenticationFailed, TooManyFailures
 from apiauth.models import APIKey
 from apiauth.net import get_client_ip, in_networks
 from apiauth.throttling import lockout
-from apiauth.throttling.limiter import remember
+from apiauth.throttling.limiter import Outcome, remember
 
 
 class CredentialAuthentication(BaseAuthentication):
@@ -46,6 +46,7 @@ class CredentialAuthentication(BaseAuthentication):
         client_ip = get_client_ip(request)
         wait = lockout.limiter.locked_for(client_ip)
         if wait is not None:
+            remember(request._request, Outcome(lockout.limiter.known_decision(client_ip)))
             count = lockout.limiter.count_suppressed(client_ip)
             if count:
                 audit.lockout_failures(client_ip=client_ip, count=count)
@@ -65,8 +66,10 @@ class CredentialAuthentication(BaseAuthentication):
         any lookup. The default mode lets valid credentials through (see ``lockout``)."""
         if conf.FAILED_AUTH_LOCKOUT != "all":
             return
-        wait = lockout.limiter.is_locked(get_client_ip(request))
+        client_ip = get_client_ip(request)
+        wait = lockout.limiter.is_locked(client_ip)
         if wait is not None:
+            remember(request._request, Outcome(lockout.limiter.known_decision(client_ip)))
             raise TooManyFailures(wait)
 
     def validate_credential(self, request: Request, obj: Any, credential_id: str) -> None:

@@ -242,6 +242,22 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     return problem_response(403, "permission_denied", _("You may not do this."))
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """``CSRF_FAILURE_VIEW``: a session-authenticated write without its CSRF token."""
+    return problem_response(
+        403, "csrf_failed", _("CSRF verification failed: reload the page and try again.")
+    )
+
+
+def method_not_allowed(request: HttpRequest, allowed: list[str]) -> JsonResponse:
+    return problem_response(
+        405,
+        "method_not_allowed",
+        _("Method “%(method)s” not allowed.") % {"method": (request.method or "")[:20]},
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return problem_response(404, "not_found", _("No such resource."))
 

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from apiauth.conf import conf
 from apiauth.models import APIKey, may_act_as
 from apiauth.net import parse_networks
+from apiauth.parsers import is_text, nesting_exceeds
 from apiauth.scopes import parse_scopes
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class APIKeyForm(APIKeyModelForm):
     rate_limits = forms.CharField(
         label=_("Rate-limit overrides"),
         required=False,
+        max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_(
             'JSON merged over the plan, e.g. {"rate": "120/min", "burst": 20, '
@@ -164,10 +166,14 @@ class APIKeyForm(APIKeyModelForm):
             return None
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise forms.ValidationError(_("Enter valid JSON."), code="invalid_json") from None
         if not isinstance(value, dict):
             raise forms.ValidationError(_("Enter a JSON object."), code="invalid_json")
+        if nesting_exceeds(value, 3) or not is_text(value):
+            raise forms.ValidationError(
+                _('Enter limits such as {"rate": "120/min", "burst": 20}.'), code="invalid_json"
+            )
         return value
 
 

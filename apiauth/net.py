@@ -55,15 +55,30 @@ def _networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs if cidr != UNIX_PEER)
 
 
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
 def parse_network(value: str) -> IPNetwork:
+    """An allowlist entry as a network that client addresses can match.
+
+    Client addresses lose their zone id and IPv4-mapped ones become IPv4
+    (:func:`parse_address`), so entries are normalised alike: a mapped network is its IPv4
+    network, and an entry with a zone id, which could never match, is refused.
+    """
     try:
-        return ipaddress.ip_network(value.strip(), strict=False)
+        if "%" in value:
+            raise ValueError("zone id")
+        network = ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:
         raise ValidationError(
             _("“%(value)s” is not an IPv4 or IPv6 address or CIDR network.")
             % {"value": value[:64]},
             code="invalid_network",
         ) from None
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_IPV4_MAPPED):
+        mapped = int(network.network_address) & 0xFFFFFFFF
+        return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    return network
 
 
 def parse_networks(value: str | Iterable[str]) -> list[str]:

@@ -1,8 +1,10 @@
-"""A JSON parser with hard bounds: body size (413) and nesting depth (400).
+"""A JSON parser with hard bounds: body size (413), nesting depth and valid Unicode (400).
 
 DRF streams the body to the parser, bypassing Django's own ``DATA_UPLOAD_MAX_MEMORY_SIZE``
 (which only guards ``request.body``), and ``json.loads`` recurses: a body nested a thousand
-levels deep raises ``RecursionError``, a 500. Set
+levels deep raises ``RecursionError``, a 500. JSON may also spell lone UTF-16 surrogates
+(``"\ud800"``), which are no text: echoed back in an error message (an unknown field's name)
+they cannot be encoded, another 500. Set
 ``REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["apiauth.parsers.JSONParser"]``.
 """
 
@@ -51,6 +53,8 @@ class JSONParser(parsers.JSONParser):
             raise exceptions.ParseError(
                 _("JSON nested more than %(depth)d levels deep.") % {"depth": self.max_depth}
             )
+        if not is_text(value):
+            raise exceptions.ParseError(_("JSON strings must be valid Unicode."))
         return value
 
 
@@ -66,3 +70,21 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
+
+
+def is_text(value: Any) -> bool:
+    """Whether every string in ``value`` (object keys included) encodes to UTF-8."""
+    stack = [value]
+    try:
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                item.encode("utf-8")
+            elif isinstance(item, dict):
+                stack.extend(item)
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    except UnicodeEncodeError:
+        return False
+    return True

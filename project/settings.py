@@ -26,7 +26,13 @@ def database_from_url(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         name = unquote(parts.path[1:] if parts.path.startswith("//") else parts.path.lstrip("/"))
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name or ":memory:"}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": name or ":memory:",
+            # Writers take the lock when their transaction begins and wait up to 20 s for it,
+            # instead of failing with "database is locked" when two operators save at once.
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+        }
     if parts.scheme in {"postgres", "postgresql", "pgsql"}:
         return {
             "ENGINE": "django.db.backends.postgresql",
@@ -173,6 +179,9 @@ APIAUTH: dict[str, Any] = {
     # A write costs five reads.
     "UNSAFE_METHOD_COST": 5,
 }
+
+# Django's own refusals answer problem+json too.
+CSRF_FAILURE_VIEW = "apiauth.errors.csrf_failure"
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/(v1/|health$).*"

@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import TemplateView
 
 from project.demo import views
 
@@ -11,7 +10,7 @@ v1 = [
 ]
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="index.html"), name="index"),
+    path("", views.IndexView.as_view(), name="index"),
     path("health", views.HealthView.as_view(), name="health"),
     path("v1/", include((v1, "v1"))),
     path("admin/", admin.site.urls),

@@ -345,7 +345,7 @@ class TestChangePageButtons:
         assert APIClient().get("/v1/ping", HTTP_X_API_KEY=new_raw).status_code == 200
 
     def test_unknown_object(self, admin_client: Client) -> None:
-        assert admin_client.get(reverse("admin:apiauth_apikey_roll", args=[999])).status_code == 403
+        assert admin_client.get(reverse("admin:apiauth_apikey_roll", args=[999])).status_code == 404
 
 
 class TestPlanFilter:
@@ -437,3 +437,66 @@ def test_nobody_acts_as_a_user_anonymously() -> None:
     alice = make_user("alice")
     assert may_act_as(None, None)
     assert not may_act_as(None, alice)
+
+
+class TestAdminInput:
+    """Odd input to the admin's own URLs and fields: answers, never 500s."""
+
+    @pytest.mark.parametrize("object_id", ["abc", "1.5", "_5F", "999"])
+    def test_per_key_urls_with_odd_ids(self, admin_client: Client, object_id: str) -> None:
+        for name in ("roll", "revoke"):
+            url = reverse(f"admin:apiauth_apikey_{name}", args=[object_id])
+            assert admin_client.get(url).status_code == 404
+
+    def test_save_as_new_with_errors(self, admin_client: Client) -> None:
+        key, _raw = make_key()
+        response = admin_client.post(
+            change_url(key), {**change_payload(key, name=""), "_saveasnew": "1"}
+        )
+        assert response.status_code == 200
+        assert "This field is required" in response.content.decode()
+
+    @pytest.mark.parametrize(
+        ("overrides", "message"),
+        [
+            ("[" * 50_000, "at most 2000 characters"),
+            ("[" * 1999, "Enter valid JSON."),  # a RecursionError in json.loads
+            ('{"a":' * 399, "Enter valid JSON."),
+            ('{"rate": {"burst": {"x": {"y": 1}}}}', "Enter limits such as"),
+            ('{"\\ud800": 1}', "Enter limits such as"),
+            ('{"bürst": 1}', "unknown key(s) &#x27;b\\xfcrst&#x27;"),
+            ('{"rate": "1/s"' + " " * 3000 + "}", "at most 2000 characters"),
+        ],
+    )
+    def test_rate_limit_overrides(self, admin_client: Client, overrides: str, message: str) -> None:
+        response = add(admin_client, rate_limits=overrides)
+        assert response.status_code == 200
+        assert message in response.content.decode()
+        assert not APIKey.objects.exists()
+
+    def test_reset_skips_keys_the_operator_may_only_view(self, _redis: Any) -> None:
+        from apiauth.throttling.limiter import credential_state
+
+        root = User.objects.create_superuser("root", "", "pw")
+        key, raw = make_key(owner=root)
+        for _ in range(3):
+            APIClient().get("/v1/ping", HTTP_X_API_KEY=raw)
+        client = login(staff("issuer", "change_apikey", "view_apikey"))
+        response = client.post(
+            CHANGELIST,
+            {"action": "reset_rate_limits", "_selected_action": [key.pk]},
+            follow=True,
+        )
+        assert f"Skipped {key.public_id}: you may not change it." in response.content.decode()
+        decision, _error = credential_state(key.to_credential())
+        assert decision is not None and decision.states[0].remaining == 7
+
+    def test_allowlist_entries_that_could_never_match(self, admin_client: Client) -> None:
+        response = add(admin_client, allowed_networks="fe80::1%eth0")
+        assert "is not an IPv4 or IPv6 address" in response.content.decode()
+        add(admin_client, allowed_networks="::ffff:10.0.0.0/104, ::ffff:192.0.2.7")
+        assert APIKey.objects.get().allowed_networks == ["10.0.0.0/8", "192.0.2.7/32"]
+        _key, raw = make_key(allowed_networks=["::ffff:10.0.0.0/104"])
+        ping = "/v1/ping"
+        assert APIClient().get(ping, HTTP_X_API_KEY=raw, REMOTE_ADDR="10.1.2.3").status_code == 200
+        assert APIClient().get(ping, HTTP_X_API_KEY=raw, REMOTE_ADDR="11.0.0.1").status_code == 403

@@ -72,3 +72,19 @@ def test_a_crash_is_a_logged_500_with_the_request_id(caplog: pytest.LogCaptureFi
     assert "a bug in a view" not in response.content.decode()
     records = [r for r in caplog.records if r.name == "django.request"]
     assert records and records[0].exc_info and "a bug in a view" in str(records[0].exc_info[1])
+
+
+class TestUnicode:
+    @pytest.mark.parametrize(
+        "body", ['{"\\ud800": 1}', '{"sku": "\\udfff", "quantity": 1}', '[["\\ud83d"]]']
+    )
+    def test_lone_surrogates_are_400(self, body: str) -> None:
+        _key, raw = make_key()
+        response = post(raw, body)
+        assert response.status_code == 400  # type: ignore[attr-defined]
+        assert response.json()["detail"] == "JSON strings must be valid Unicode."  # type: ignore[attr-defined]
+
+    def test_a_surrogate_pair_is_text(self) -> None:
+        _key, raw = make_key()
+        body = '{"sku": "ABC-1", "quantity": 1, "note": "\\ud83d\\ude00"}'  # an emoji
+        assert post(raw, body).status_code == 201  # type: ignore[attr-defined]

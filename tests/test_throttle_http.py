@@ -215,6 +215,15 @@ class TestFailedAuthentication:
         # Other addresses are unaffected.
         assert get("apk_wrong", ip="198.51.100.8").status_code == 401
 
+    def test_headers_on_every_lockout_refusal(self) -> None:
+        lock_out("198.51.100.14")
+        for _ in range(3):  # the first from the store, then from this worker's memory
+            response = get("apk_wrong", ip="198.51.100.14")
+            assert response.status_code == 429
+            assert response["X-RateLimit-Limit"] == "20"
+            assert response["X-RateLimit-Remaining"] == "0"
+            assert response["RateLimit-Policy"] == '"auth-failures";q=20;w=72000'
+
     def test_every_worker_answers_alike(self, _redis: RedisServer) -> None:
         from apiauth.throttling import lockout
 

@@ -169,7 +169,11 @@ class TestLockoutMemory:
     def test_suppressed_failures_need_a_known_lock(self) -> None:
         memory = lockout.FailedAuthLimiter()
         assert memory.count_suppressed("192.0.2.9") is None
-        memory._remember("192.0.2.9", 60)
+        limit = Limit("auth-failures", "bucket", 1, interval_us=60 * SECOND)
+        memory._remember(
+            "192.0.2.9",
+            gcra.Decision(False, (gcra.LimitState(limit, 0, 60 * SECOND, 60 * SECOND),)),
+        )
         assert memory.count_suppressed("192.0.2.9") is None  # within the first minute
         assert memory.locked["192.0.2.9"].suppressed == 1
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from apiauth.conf import conf
 from apiauth.net import client_key
+from apiauth.throttling import gcra
 from apiauth.throttling.limiter import Outcome, RateLimitUnavailable, decide
 from apiauth.throttling.rates import Limit, parse_limits
 
@@ -42,6 +43,9 @@ SUMMARY_INTERVAL = 60.0
 class Lock:
     until: float
     """Monotonic time at which the bucket has a token again."""
+    decision: gcra.Decision | None = None
+    """The store's refusal that started the lock, for the rate-limit headers."""
+    seen_at: float = 0.0
     suppressed: int = 0
     """Failures answered during the lock and not yet written to the log."""
     summarised_at: float = 0.0
@@ -88,7 +92,7 @@ class FailedAuthLimiter:
         decision = outcome.decision
         if decision is None or decision.allowed:
             return None
-        self._remember(client_key(client_ip), decision.retry_after_us / 1_000_000)
+        self._remember(client_key(client_ip), decision)
         return decision.retry_after_us / 1_000_000
 
     def record_failure(self, client_ip: str | None) -> tuple[Outcome, bool]:
@@ -105,9 +109,26 @@ class FailedAuthLimiter:
         decision = outcome.decision
         if decision is None or decision.allowed:
             return outcome, False
-        return outcome, self._remember(key, decision.retry_after_us / 1_000_000)
+        return outcome, self._remember(key, decision)
 
-    def _remember(self, key: str, seconds: float) -> bool:
+    def known_decision(self, client_ip: str | None) -> gcra.Decision | None:
+        """The refusal behind a lock this worker knows, aged to now (for the headers)."""
+        entry = self.locked.get(client_key(client_ip))
+        if entry is None or entry.decision is None:
+            return None
+        elapsed = int((self.clock() - entry.seen_at) * 1_000_000)
+        return gcra.Decision(
+            False,
+            tuple(
+                gcra.LimitState(
+                    s.limit, s.remaining, max(0, s.reset_us - elapsed), max(0, s.retry_us - elapsed)
+                )
+                for s in entry.decision.states
+            ),
+        )
+
+    def _remember(self, key: str, decision: gcra.Decision) -> bool:
+        seconds = decision.retry_after_us / 1_000_000
         now = self.clock()
         with self.lock:
             entry = self.locked.get(key)
@@ -123,12 +144,15 @@ class FailedAuthLimiter:
                 # clock, so a long attack is summarised once a minute whatever the lock length.
                 self.locked[key] = Lock(
                     now + seconds,
+                    decision=decision,
+                    seen_at=now,
                     suppressed=entry.suppressed if entry is not None else 0,
                     summarised_at=entry.summarised_at if entry is not None else now,
                 )
             else:
                 assert entry is not None
                 entry.until = max(entry.until, now + seconds)
+                entry.decision, entry.seen_at = decision, now
             return started
 
     def count_suppressed(self, client_ip: str | None) -> int | None:

@@ -137,7 +137,8 @@ def _parse_limits(spec: Any, name: str) -> tuple[Limit, ...]:
         )
     unknown = set(spec) - {"rate", "burst", "quotas"}
     if unknown:
-        raise InvalidLimit(f"unknown key(s) {', '.join(sorted(unknown))}: use rate, burst, quotas.")
+        listed = ", ".join(ascii(key) for key in sorted(map(str, unknown)))
+        raise InvalidLimit(f"unknown key(s) {listed}: use rate, burst, quotas.")
     limits: list[Limit] = []
     if "rate" in spec:
         limits.append(bucket(name, parse_rate(spec["rate"]), spec.get("burst")))

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.views.generic import TemplateView
 from rest_framework import generics
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
@@ -12,8 +14,19 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from apiauth.credentials import get_credential
+from apiauth.errors import method_not_allowed
 from project.demo.models import Order
 from project.demo.serializers import OrderSerializer
+
+
+class IndexView(TemplateView):
+    template_name = "index.html"
+
+    def http_method_not_allowed(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        allowed = [m.upper() for m in self.http_method_names if hasattr(self, m)]
+        return method_not_allowed(request, allowed)
 
 
 class HealthView(APIView):

@@ -177,3 +177,24 @@ class TestStrictInput:
         )
         assert response.status_code == 415
         assert response["Content-Type"] == "application/problem+json"
+
+
+class TestDjangoRefusals:
+    """Refusals from Django itself, outside DRF, are problem+json too."""
+
+    def test_csrf_failure(self) -> None:
+        from django.test import Client
+
+        response = Client(enforce_csrf_checks=True).post("/admin/login/", {"username": "x"})
+        assert response.status_code == 403
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "csrf_failed"
+
+    @pytest.mark.parametrize("method", ["post", "put", "delete", "trace"])
+    def test_index_refuses_other_methods(self, method: str) -> None:
+        from django.test import Client
+
+        response = getattr(Client(), method)("/")
+        assert response.status_code == 405
+        assert response["Content-Type"] == "application/problem+json"
+        assert response["Allow"] == "GET, HEAD, OPTIONS"

@@ -9,6 +9,7 @@ def test_sqlite_urls() -> None:
     assert database_from_url("sqlite:////tmp/x.db") == {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": "/tmp/x.db",
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     }
     assert database_from_url("sqlite:///db.sqlite3")["NAME"] == "db.sqlite3"
     assert database_from_url("sqlite://")["NAME"] == ":memory:"
