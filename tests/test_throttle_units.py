@@ -32,14 +32,24 @@ class TestCost:
         ("view", "method", "cost"),
         [
             (View(), "GET", 1),
-            (View(), "POST", 1),
+            (View(), "HEAD", 1),
+            (View(), "OPTIONS", 1),
+            (View(), "POST", 4),
+            (View(), "PUT", 4),
+            (View(), "PATCH", 4),
+            (View(), "DELETE", 4),
             (View(throttle_cost=3), "GET", 3),
+            (View(throttle_cost=3), "POST", 3),
             (View(throttle_cost={"POST": 7}), "POST", 7),
             (View(throttle_cost={"POST": 7}), "DELETE", 4),
+            (View(throttle_cost={"POST": 7}), "GET", 1),
+            (View(throttle_cost=0), "GET", 1),  # never below 1
+            (View(throttle_cost=-5), "POST", 1),
         ],
     )
     def test_cost(self, view: View, method: str, cost: int) -> None:
-        with override_settings(APIAUTH={"UNSAFE_METHOD_COST": 1 if cost != 4 else 4}):
+        # UNSAFE_METHOD_COST differs from 1, so a POST counted as safe shows.
+        with override_settings(APIAUTH={"UNSAFE_METHOD_COST": 4}):
             assert TokenBucketThrottle().get_cost(request(method), view) == cost
 
     def test_wait_before_any_decision(self) -> None:

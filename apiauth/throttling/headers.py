@@ -22,13 +22,15 @@ def _seconds(us: int) -> int:
     return max(0, math.ceil(us / 1_000_000))
 
 
-def apply(response: HttpResponseBase, decision: gcra.Decision) -> None:
+def apply(response: HttpResponseBase, decision: gcra.Decision, now: float | None = None) -> None:
+    """Write the headers for ``decision``; ``now`` (Unix seconds) defaults to the clock."""
     tightest = decision.tightest
     if tightest is None:
         return
+    now = time.time() if now is None else now
     response["X-RateLimit-Limit"] = str(tightest.limit.capacity)
     response["X-RateLimit-Remaining"] = str(max(0, tightest.remaining))
-    response["X-RateLimit-Reset"] = str(math.ceil(time.time() + tightest.reset_us / 1_000_000))
+    response["X-RateLimit-Reset"] = str(math.ceil(now + tightest.reset_us / 1_000_000))
     response["RateLimit-Policy"] = ", ".join(
         f'"{s.limit.name}";q={s.limit.capacity};w={s.limit.policy_window}' for s in decision.states
     )
