@@ -80,3 +80,18 @@ def test_prefix_must_match() -> None:
     with pytest.raises(crypto.MalformedKey):
         crypto.parse_key(parsed.raw, PREFIX)
     assert crypto.parse_key(parsed.raw, "other").public_id == parsed.public_id
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("xyz_3hT9cQ0bLx2W_" + "A" * 49, "wrong prefix"),
+        ("apk_short_" + "A" * 49, "wrong shape"),
+        ("apk_3hT9cQ0bLx2W_" + "A" * 49, "bad checksum"),
+    ],
+)
+def test_malformed_keys_say_why(value: str, reason: str) -> None:
+    """The reason reaches debug logs and the audit's reason codes, never the client."""
+    with pytest.raises(crypto.MalformedKey) as excinfo:
+        crypto.parse_key(value, "apk")
+    assert str(excinfo.value) == reason

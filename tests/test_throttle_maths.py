@@ -200,3 +200,51 @@ class TestAllOrNothing:
         assert not store.evaluate(["rl:{a}:x"], [limit], 1).allowed
         assert store.reset("rl:{a}") == 1
         assert store.evaluate(["rl:{a}:x"], [limit], 1).allowed
+
+
+class TestMessages:
+    """Operators read these in system checks and the admin: each says what to write instead."""
+
+    @pytest.mark.parametrize(
+        ("spec", "message"),
+        [
+            ("often", "'often' is not a rate: write it like '60/min' or '1000/day'."),
+            ("5/fortnight", "'5/fortnight' is not a rate: write it like '60/min' or '1000/day'."),
+            (
+                "1" * 12 + "/s",
+                "'111111111111/s': the numbers are too large.",
+            ),
+            ("0/min", "'0/min': the count must be between 1 and 1000000000."),
+            ("1/367day", "'1/367day': the period must be between 1 second and 366 days."),
+            ("1/0s", "'1/0s': the period must be between 1 second and 366 days."),
+            ({"rate": "1/s", "burst": 0}, "burst must be a whole number between 1 and 1000000000."),
+            ({"rate": "2000000/s"}, "a rate may grant at most 1000000 units per second."),
+            (
+                {"rate": "1/day", "burst": 400},
+                "the bucket would take more than 366 days to refill: raise the rate or lower "
+                "the burst.",
+            ),
+            (
+                [],
+                "a limit must be a rate string or a dict with 'rate', 'burst', 'quotas'.",
+            ),
+            (
+                {"rate": "1/s", "brust": 5, "Z": 1},
+                "unknown key(s) 'Z', 'brust': use rate, burst, quotas.",
+            ),
+            ({"burst": 5}, "'burst' needs a 'rate'."),
+            ({"quotas": "1/day"}, "'quotas' must be a list of rates such as ['1000/day']."),
+            ({"quotas": ["1/day", "2/day"]}, "two quotas share a period."),
+            ({}, "a limit needs a 'rate' or 'quotas'."),
+        ],
+    )
+    def test_exact(self, spec: object, message: str) -> None:
+        with pytest.raises(InvalidLimit) as excinfo:
+            parse_limits(spec)
+        assert str(excinfo.value) == message
+
+    def test_not_serialisable(self) -> None:
+        spec = {"rate": object()}
+        with pytest.raises(InvalidLimit) as excinfo:
+            parse_limits(spec)
+        assert str(excinfo.value) == f"{spec!r} is not a limit spec."

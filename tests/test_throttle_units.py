@@ -214,3 +214,53 @@ def test_error_log_memory_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
     assert "error 0" not in caplog.text and len(backend._logged) == 1001
     backend._log_error("a new error")  # logged; the full memory starts over
     assert list(backend._logged) == ["a new error"] and "a new error" in caplog.text
+
+
+class TestHeadersExactly:
+    burst = Limit("burst", "bucket", 10, interval_us=SECOND)
+    day = Limit("day", "quota", 1000, window_s=86400)
+
+    def apply(self, *states: gcra.LimitState, allowed: bool = True) -> HttpResponse:
+        response = HttpResponse()
+        headers.apply(response, gcra.Decision(allowed, states), now=1000.0)
+        return response
+
+    def test_every_header(self) -> None:
+        response = self.apply(
+            gcra.LimitState(self.burst, 7, 2_500_000, 0),
+            gcra.LimitState(self.day, 999, 86_399_000_001, 0),
+        )
+        assert response["X-RateLimit-Limit"] == "10"
+        assert response["X-RateLimit-Remaining"] == "7"
+        assert response["X-RateLimit-Reset"] == "1003"
+        assert response["RateLimit-Policy"] == '"burst";q=10;w=10, "day";q=1000;w=86400'
+        assert response["RateLimit"] == '"burst";r=7;t=3, "day";r=999;t=86400'
+
+    def test_negative_remaining_and_reset_are_zero(self) -> None:
+        response = self.apply(gcra.LimitState(self.burst, -3, -5, 0))
+        assert response["X-RateLimit-Remaining"] == "0"
+        assert response["RateLimit"] == '"burst";r=0;t=0'
+        assert response["X-RateLimit-Reset"] == "1000"
+
+    def test_tightest_breaks_ties_by_the_later_reset(self) -> None:
+        response = self.apply(
+            gcra.LimitState(self.burst, 0, 10 * SECOND, 0),
+            gcra.LimitState(self.day, 0, 3600 * SECOND, 0),
+        )
+        assert response["X-RateLimit-Limit"] == "1000"
+        assert response["X-RateLimit-Reset"] == "4600"
+
+    def test_the_refusing_limit_wins(self) -> None:
+        response = self.apply(
+            gcra.LimitState(self.burst, 5, 5 * SECOND, 0),
+            gcra.LimitState(self.day, 20, 3600 * SECOND, 3600 * SECOND),
+            allowed=False,
+        )
+        assert response["X-RateLimit-Limit"] == "1000"
+        assert response["X-RateLimit-Remaining"] == "20"
+
+    def test_policy_window_of_a_bucket(self) -> None:
+        slow = Limit("burst", "bucket", 3, interval_us=400_000)  # 3 tokens in 1.2 s
+        assert slow.policy_window == 1
+        assert Limit("b", "bucket", 1, interval_us=100).policy_window == 1  # never 0
+        assert Limit("b", "bucket", 5, interval_us=1_500_000).policy_window == 8  # 7.5 rounds up
