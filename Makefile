@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check pytest bench redis clean
+.PHONY: run test lint typecheck migrations-check pytest bench redis clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,bench,serve]'
 	touch $@ $(VENV)/.run-installed
+
+$(VENV)/.mutation-installed: pyproject.toml $(VENV)/.test-installed
+	$(BIN)/pip install -q -e '.[dev,bench,serve,mutation]'
+	touch $@
 
 ## make run: install, migrate, create the demo admin and key, serve on 127.0.0.1:8000.
 run: export DJANGO_DEBUG ?= 1
@@ -53,8 +57,15 @@ pytest: $(VENV)/.test-installed redis
 	$(BIN)/pytest
 	$(BIN)/pytest tests/demo --ds=tests.demo.settings --cov-append
 
+## make mutation: mutmut over the security-critical pure code ([tool.mutmut] in pyproject.toml),
+## then the score per module (>= 90% each, or it fails). Slow (about half an hour): not in CI.
+mutation: $(VENV)/.mutation-installed redis
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $$(nproc)
+	$(BIN)/python -m tests.mutation_report --diff
+
 bench: $(VENV)/.test-installed redis
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .mypy_cache .ruff_cache .coverage mutants .hypothesis

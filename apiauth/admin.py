@@ -13,7 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -369,6 +369,17 @@ class APIKeyAdmin(APIKeyModelAdmin):
                         "once. Roll that key to get another."
                     )
                     % {"public_id": getattr(exc.successor, "public_id", "?")},
+                    messages.ERROR,
+                )
+                return None
+            except ValidationError as exc:
+                # The successor must be valid today: a plan since removed from settings, or
+                # scopes a registry added since does not know, are fixed on the key first.
+                problems = "; ".join(" ".join(errors) for errors in exc.message_dict.values())
+                self.message_user(
+                    request,
+                    _("This key cannot be rolled as it is: %(problems)s Edit it first.")
+                    % {"problems": problems},
                     messages.ERROR,
                 )
                 return None

@@ -465,7 +465,12 @@ def _check_required_scopes(route: str, view: Any, registry: dict[str, str]) -> l
 
 @register(Tags.security)
 def check_requests_seen(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """What this process has seen: requests with no client address and no unix trust."""
+    """What this process has seen: requests with no client address and no unix trust.
+
+    A runtime check: ``manage.py check`` and the server's start-up checks run before any
+    request, so in a deployment the signal is the warning ``apiauth.net`` logs (once per
+    process, same id) on the first such request; this reports it wherever checks run later.
+    """
     trusted = getattr(settings, "APIAUTH", {}) or {}
     if not net.requests_without_address or (
         isinstance(trusted, dict) and net.UNIX_PEER in trusted.get("TRUSTED_PROXIES", [])

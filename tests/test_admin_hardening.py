@@ -174,6 +174,19 @@ class TestRoll:
             assert not re.search(r'value="apk_', html)
         assert APIKey.objects.count() == 2
 
+    def test_a_key_that_no_longer_validates_says_so(self, admin_client: Client) -> None:
+        from django.conf import settings
+
+        key, _raw = make_key(plan="pro")
+        plans = {k: v for k, v in settings.APIAUTH["PLANS"].items() if k != "pro"}
+        payload = {"action": "roll_key", "_selected_action": [key.pk], "apply": "1", "grace": "0"}
+        with override_settings(APIAUTH={**settings.APIAUTH, "PLANS": plans}):
+            response = admin_client.post(CHANGELIST, payload, follow=True)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "This key cannot be rolled as it is" in html and "Unknown plan" in html
+        assert APIKey.objects.count() == 1
+
     def test_the_manager_says_which_successor(self) -> None:
         key, _raw = make_key()
         new, _new_raw = APIKey.objects.roll(key, datetime.timedelta(hours=1))
@@ -466,6 +479,9 @@ class TestAdminInput:
             ('{"\\ud800": 1}', "Enter limits such as"),
             ('{"bürst": 1}', "unknown key(s) &#x27;b\\xfcrst&#x27;"),
             ('{"rate": "1/s"' + " " * 3000 + "}", "at most 2000 characters"),
+            ('{"rate": "1/99999999999999999999s"}', "the numbers are too large"),
+            ('{"quotas": ["1/99999999999999day"]}', "the numbers are too large"),
+            ('{"rate": "1/100000000day"}', "the period must be between 1 second and 366 days"),
         ],
     )
     def test_rate_limit_overrides(self, admin_client: Client, overrides: str, message: str) -> None:

@@ -246,3 +246,17 @@ class TestRoll:
         APIKey.objects.filter(pk=key.pk).update(expires_at=timezone.now())
         assert_problem(client.get(PING, HTTP_X_API_KEY=raw), 401, "expired")
         assert client.get(PING, HTTP_X_API_KEY=new_raw).status_code == 200
+
+
+def test_insufficient_scope_names_the_scheme_that_authenticated() -> None:
+    from tests.factories import make_key as _make_key
+
+    _key, raw = _make_key(scopes=["orders:read"])
+    response = APIClient().post(
+        "/v1/orders", {"sku": "ABC-1", "quantity": 1}, format="json", HTTP_X_API_KEY=raw
+    )
+    assert response.status_code == 403
+    assert response["WWW-Authenticate"] == (
+        'Api-Key realm="api", error="insufficient_scope", scope="orders:write"'
+    )
+    assert response.json()["detail"] == "This credential lacks the scope(s): orders:write."

@@ -67,6 +67,14 @@ def test_w004_middleware(settings: Any) -> None:
 def test_e005_invalid_plans() -> None:
     assert "apiauth.E005" in ids(APIAUTH={"PLANS": ["free"]})
     assert "apiauth.E005" in ids(APIAUTH={"PLANS": {"free": {"rate": "lots"}}})
+    # The review's absurd values: refused before they can reach the Lua maths.
+    for spec in (
+        {"rate": "1/99999999999999999999s"},
+        {"quotas": ["1/99999999999999day"]},
+        {"rate": "1/100000000day"},
+    ):
+        assert "apiauth.E005" in ids(APIAUTH={"PLANS": {"free": spec}}), spec
+        assert "apiauth.E007" in ids(APIAUTH={"ANONYMOUS_LIMITS": spec}), spec
 
 
 def test_e006_default_plan_unknown() -> None:

@@ -310,3 +310,37 @@ class TestPrincipal:
         with pytest.raises(NotAuthenticated):
             get_credential(drf_request("GET", None))
         assert get_credential(drf_request("GET", credential())).id == "PUBLIC123456"
+
+
+class TestParseNetwork:
+    def test_normalised(self) -> None:
+        assert str(net.parse_network(" 10.1.2.3/8 ")) == "10.0.0.0/8"  # host bits dropped
+        assert str(net.parse_network("2001:db8::1")) == "2001:db8::1/128"
+        assert net.parse_networks("10.0.0.1, 10.0.0.1\n192.0.2.0/24") == [
+            "10.0.0.1/32",
+            "192.0.2.0/24",
+        ]
+
+    def test_refused_with_its_value_and_code(self) -> None:
+        with pytest.raises(ValidationError) as excinfo:
+            net.parse_network("x" * 100)
+        error = excinfo.value
+        assert error.code == "invalid_network"
+        assert error.messages == [f"“{'x' * 64}” is not an IPv4 or IPv6 address or CIDR network."]
+
+
+def test_expiry_to_the_millisecond() -> None:
+    from apiauth.throttling.gcra import expiry_ms
+    from apiauth.throttling.rates import Limit
+
+    bucket = Limit("b", "bucket", 5, interval_us=1_000_000)
+    now = 1_000_000_000_000
+    assert expiry_ms(bucket, now + 1_500, now) == 2  # rounded up: never a ms early
+    assert expiry_ms(bucket, now + 2_000, now) == 2
+    assert expiry_ms(bucket, now, now) == 1  # at least 1 ms
+    assert expiry_ms(bucket, now - 5_000, now) == 1
+    minute = Limit("m", "quota", 5, window_s=60)
+    start = 60_000_000 * 1000  # a minute boundary
+    assert expiry_ms(minute, (0, 1), start) == 60_000
+    assert expiry_ms(minute, (0, 1), start + 59_999_500) == 1  # 0.5 ms left: 1
+    assert expiry_ms(minute, (0, 1), start + 30_000_001) == 30_000

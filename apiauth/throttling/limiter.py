@@ -9,6 +9,7 @@ as a Redis Cluster hash tag.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,11 +103,23 @@ def decide(
 failures_open = 0
 
 
+WARNING_INTERVAL = 10.0
+_warned_at = -WARNING_INTERVAL
+_unwarned = 0
+
+
 def count_failure(reason: str) -> None:
-    """Fail open: admit, and say so (a counter for metrics, a warning for the logs)."""
-    global failures_open
+    """Fail open: admit, and say so: a counter for metrics, and a warning for the logs at most
+    every ``WARNING_INTERVAL`` seconds (an outage must not turn every request into a log line)."""
+    global failures_open, _warned_at, _unwarned
     failures_open += 1
-    logger.warning("rate limiting skipped, store unavailable: %s", reason)
+    _unwarned += 1
+    now = time.monotonic()
+    if now - _warned_at >= WARNING_INTERVAL:
+        logger.warning(
+            "rate limiting skipped for %d request(s), store unavailable: %s", _unwarned, reason
+        )
+        _warned_at, _unwarned = now, 0
 
 
 def remember(request: HttpRequest, outcome: Outcome) -> None:

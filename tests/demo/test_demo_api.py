@@ -199,3 +199,27 @@ class TestDjangoRefusals:
         assert response.status_code == 405
         assert response["Content-Type"] == "application/problem+json"
         assert response["Allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_health_is_never_throttled() -> None:
+    for _ in range(40):
+        response = APIClient().get("/health", REMOTE_ADDR="192.0.2.1")
+        assert response.status_code == 200
+        assert not [name for name in response.headers if "ratelimit" in name.lower()]
+
+
+def test_server_errors_reach_stderr_with_their_traceback() -> None:
+    """The demo's LOGGING: django.request errors (with exc_info) propagate to a root handler
+    that writes to stderr; 4xx warnings do not."""
+    import logging
+
+    request_logger = logging.getLogger("django.request")
+    assert request_logger.getEffectiveLevel() == logging.ERROR
+    assert request_logger.propagate
+    root = logging.getLogger()
+    streams = [h for h in root.handlers if isinstance(h, logging.StreamHandler)]
+    assert streams and root.level <= logging.ERROR
+    record = request_logger.makeRecord(
+        "django.request", logging.ERROR, __file__, 1, "Internal Server Error: /x", (), None
+    )
+    assert all(handler.level <= record.levelno for handler in streams)
