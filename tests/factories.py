@@ -29,3 +29,19 @@ def fresh_add_form(client: Client) -> str:
     match = re.search(r'name="form_token" value="([^"]+)"', page)
     assert match, "no idempotency key on the add form"
     return match.group(1)
+
+
+def add_key(client: Client, **data: Any) -> Any:
+    """Submit the admin's add form, freshly loaded, as an operator would."""
+    payload = {
+        "form_token": fresh_add_form(client),
+        "name": "partner",
+        "owner": "",
+        "scopes": "orders:read, orders:write",
+        "allowed_networks": "",
+        "plan": "",
+        "expires_at_0": "",
+        "expires_at_1": "",
+        **data,
+    }
+    return client.post(reverse("admin:apiauth_apikey_add"), payload)

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from apiauth import crypto
 from apiauth.models import APIKey, AuditEvent
-from tests.factories import fresh_add_form, make_key, make_user
+from tests.factories import add_key, make_key, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -46,21 +46,6 @@ def raw_key_in(html: str) -> str:
 
 def ping(raw: str) -> Any:
     return APIClient().get("/v1/ping", HTTP_X_API_KEY=raw)
-
-
-def add_key(client: Client, **data: Any) -> Any:
-    payload = {
-        "form_token": fresh_add_form(client),
-        "name": "partner",
-        "owner": "",
-        "scopes": "orders:read, orders:write",
-        "allowed_networks": "",
-        "plan": "",
-        "expires_at_0": "",
-        "expires_at_1": "",
-    }
-    payload.update(data)
-    return client.post(ADD, payload)
 
 
 def action(client: Client, name: str, keys: list[APIKey], **data: Any) -> Any:

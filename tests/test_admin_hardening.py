@@ -18,7 +18,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apiauth.models import AlreadyRolled, APIKey, AuditEvent, RevokedCredential
-from tests.factories import fresh_add_form, make_key, make_user
+from tests.factories import add_key, fresh_add_form, make_key, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -41,18 +41,7 @@ def staff(username: str, *codenames: str) -> User:
 
 
 def add(client: Client, **data: Any) -> Any:
-    payload = {
-        "form_token": fresh_add_form(client),
-        "name": "partner",
-        "owner": "",
-        "scopes": "*",
-        "allowed_networks": "",
-        "plan": "",
-        "expires_at_0": "",
-        "expires_at_1": "",
-        **data,
-    }
-    return client.post(ADD, payload)
+    return add_key(client, **{"scopes": "*", **data})
 
 
 def change_url(key: APIKey) -> str:
