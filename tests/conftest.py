@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
 from apiauth import net
-from apiauth.throttling import limiter, lockout
+from apiauth.throttling import limiter, lockout, rates
 from apiauth.throttling.backends import reset_backends
 
 # The demo project's tests need its settings: `pytest tests/demo --ds tests.demo.settings`
@@ -107,6 +107,10 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     reset_backends()
     lockout.limiter.clear()
     net.requests_without_address = 0
+    # Memoised parsers start empty: each test sees the code it runs (mutation testing forks
+    # processes whose caches a previous run filled).
+    rates._parse_cached.cache_clear()
+    net._networks.cache_clear()
     limiter._warned_at, limiter._unwarned = -limiter.WARNING_INTERVAL, 0
     yield redis_server
 

@@ -264,3 +264,34 @@ class TestHeadersExactly:
         assert slow.policy_window == 1
         assert Limit("b", "bucket", 1, interval_us=100).policy_window == 1  # never 0
         assert Limit("b", "bucket", 5, interval_us=1_500_000).policy_window == 8  # 7.5 rounds up
+
+
+def test_keys_and_limits_go_in_pairs() -> None:
+    limit = Limit("burst", "bucket", 1, interval_us=SECOND)
+    with pytest.raises(ValueError):
+        gcra.evaluate({}, ["a"], [limit, limit], 1, 0)
+
+
+class TestHeaderDetails:
+    burst = Limit("burst", "bucket", 10, interval_us=SECOND)
+
+    def test_names_as_documented(self) -> None:
+        response = HttpResponse()
+        state = gcra.LimitState(self.burst, 1, 1_000_001, 0)
+        headers.apply(response, gcra.Decision(True, (state,)), now=1000.0)
+        names = [name for name, _value in response.items() if "ateLimit" in name]
+        assert names == [
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "RateLimit-Policy",
+            "RateLimit",
+        ]
+        # 1.000001 s is more than a second: rounded up, both ways of saying it.
+        assert response["X-RateLimit-Reset"] == "1002"
+        assert response["RateLimit"] == '"burst";r=1;t=2'
+
+    def test_a_full_limit_says_zero_seconds(self) -> None:
+        response = HttpResponse()
+        headers.apply(response, gcra.Decision(True, (gcra.LimitState(self.burst, 10, 0, 0),)))
+        assert response["RateLimit"] == '"burst";r=10;t=0'

@@ -344,3 +344,71 @@ def test_expiry_to_the_millisecond() -> None:
     assert expiry_ms(minute, (0, 1), start) == 60_000
     assert expiry_ms(minute, (0, 1), start + 59_999_500) == 1  # 0.5 ms left: 1
     assert expiry_ms(minute, (0, 1), start + 30_000_001) == 30_000
+
+
+class TestForwardedEdges:
+    def test_commas_at_the_edges_and_without_spaces(self) -> None:
+        assert net.forwarded_for("x,for=192.0.2.9") == [None, "192.0.2.9"]
+        assert net.forwarded_for(",for=192.0.2.9") == [None, "192.0.2.9"]
+        assert net.forwarded_for("for=192.0.2.9,") == ["192.0.2.9", None]
+        assert net.forwarded_for("for=192.0.2.8,for=192.0.2.9") == ["192.0.2.8", "192.0.2.9"]
+        assert net.forwarded_for("proto=https") == [None]
+        assert net.forwarded_for("") == [None]
+
+    def test_at_most_twenty_hops(self) -> None:
+        hops = net.forwarded_for(", ".join(f"for=192.0.2.{i}" for i in range(30)))
+        assert hops == [f"192.0.2.{i}" for i in range(10, 30)]
+
+    def test_longest_address_accepted(self) -> None:
+        scoped = "fe80::1%" + "a" * 56
+        assert len(scoped) == net.MAX_ADDRESS_LENGTH
+        assert str(net.parse_address(scoped)) == "fe80::1"
+        assert net.parse_address(scoped + "a") is None
+        assert net.parse_address('""') is None
+
+    def test_unparseable_remote_addr_is_no_address(self) -> None:
+        request = RequestFactory().get("/", REMOTE_ADDR="garbage")
+        assert net.get_client_ip(request) is None
+
+    def test_the_no_address_warning_comes_with_the_first_request(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        net.requests_without_address = 0
+        with caplog.at_level(logging.WARNING, logger="apiauth"):
+            net.get_client_ip(RequestFactory().get("/", REMOTE_ADDR=""))
+            assert [r.getMessage() for r in caplog.records] == [
+                "apiauth.W009: a request arrived with no REMOTE_ADDR (a unix socket?) and "
+                "APIAUTH['TRUSTED_PROXIES'] does not trust 'unix': its client address is unknown."
+            ]
+            for _ in range(2):
+                net.get_client_ip(RequestFactory().get("/", REMOTE_ADDR=""))
+        assert len(caplog.records) == 1 and net.requests_without_address == 3
+
+
+class TestScopeMessages:
+    def test_invalid_scope(self) -> None:
+        with pytest.raises(ValidationError) as excinfo:
+            scopes.validate_scope("Orders Read")
+        assert excinfo.value.code == "invalid_scope"
+        assert excinfo.value.messages == [
+            "“Orders Read” is not a valid scope: use lowercase words joined by colons, such as "
+            "orders:read, optionally ending in :* as a wildcard."
+        ]
+
+    def test_length_bound(self) -> None:
+        longest = "a" * scopes.MAX_SCOPE_LENGTH
+        scopes.validate_scope(longest)
+        with pytest.raises(ValidationError):
+            scopes.validate_scope(longest + "a")
+
+    def test_blank_list_items_are_dropped(self) -> None:
+        assert scopes.parse_scopes(["b:r", " ", "", "a:r"]) == ["a:r", "b:r"]
+
+    def test_unknown_scope(self, settings: Any) -> None:
+        settings.APIAUTH = {"SCOPES": {"a:r": "Read a"}}
+        with pytest.raises(ValidationError) as excinfo:
+            scopes.parse_scopes(["z:w", "a:r", "b:r"])
+        assert excinfo.value.code == "unknown_scope"
+        assert excinfo.value.messages == [
+            "Unknown scope(s): b:r, z:w. Choose among those in APIAUTH['SCOPES']."
+        ]
