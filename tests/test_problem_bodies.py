@@ -224,3 +224,23 @@ class TestThrottledDetails:
         setattr(django_request, RESULT_ATTR, outcome)
         data, _headers = handled(exceptions.Throttled(wait=2), django_request)
         assert "limit" not in data
+
+
+def test_field_errors_in_a_mixed_list_keep_their_codes() -> None:
+    detail = [
+        exceptions.ErrorDetail("First.", code="first"),
+        {"a": [exceptions.ErrorDetail("Inner.", code="inner")]},
+    ]
+    assert errors._field_errors(detail) == [
+        {"pointer": "#/0", "detail": "First.", "code": "first"},
+        {"pointer": "#/1/a", "detail": "Inner.", "code": "inner"},
+    ]
+
+
+def test_insufficient_scope_keeps_its_scopes() -> None:
+    assert errors.InsufficientScope(["a:r", "b:w"], "Bearer").scopes == ["a:r", "b:w"]
+
+
+def test_allow_header_as_named() -> None:
+    response = errors.method_not_allowed(RequestFactory().post("/"), ["GET"])
+    assert ("Allow", "GET") in list(response.items())  # a list: the view looks up any case

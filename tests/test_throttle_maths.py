@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from apiauth.throttling import gcra
@@ -248,3 +250,48 @@ class TestMessages:
         with pytest.raises(InvalidLimit) as excinfo:
             parse_limits(spec)
         assert str(excinfo.value) == f"{spec!r} is not a limit spec."
+
+
+class TestBoundaries:
+    """Each bound at its edge (mutation testing found these untested)."""
+
+    def test_fastest_rate(self) -> None:
+        assert parse_limits("1000000/s")[0].interval_us == 1
+        with pytest.raises(InvalidLimit, match="at most 1000000 units per second"):
+            parse_limits("1000001/s")
+        assert parse_limits("2000000/2s")[0].interval_us == 1
+
+    def test_slowest_refill_is_exact(self) -> None:
+        # 7 tokens over 366 days: the interval rounds up by a fraction of a µs, the bound holds.
+        assert parse_limits("7/366day")[0].capacity == 7
+        with pytest.raises(InvalidLimit, match="more than 366 days to refill"):
+            parse_limits({"rate": "7/366day", "burst": 8})
+
+    def test_interval_rounds_half_up(self) -> None:
+        for period in (1, 60, 3600, 86400):
+            for count in range(1, 300):
+                expected = math.floor(period * 1_000_000 / count + 0.5)
+                assert parse_limits(f"{count}/{period}s")[0].interval_us == expected, (
+                    count,
+                    period,
+                )
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("12345678901/s", "'12345678901/s': the numbers are too large."),
+            ("1/12345678901s", "'1/12345678901s': the numbers are too large."),
+            ("1/1234567890s", "'1/1234567890s': the period must be between 1 second and 366 days."),
+            ("1" * 50 + "/s", f"{('1' * 50 + '/s')[:40]!r}: the numbers are too large."),
+        ],
+    )
+    def test_digit_limits(self, text: str, message: str) -> None:
+        with pytest.raises(InvalidLimit) as excinfo:
+            parse_rate(text)
+        assert str(excinfo.value) == message
+
+    @pytest.mark.parametrize("quotas", [5, {"day": "1/day"}, None])
+    def test_quotas_must_be_a_list(self, quotas: object) -> None:
+        with pytest.raises(InvalidLimit) as excinfo:
+            parse_limits({"quotas": quotas})
+        assert str(excinfo.value) == "'quotas' must be a list of rates such as ['1000/day']."

@@ -99,7 +99,8 @@ def bucket(name: str, rate: Rate, burst: int | None = None) -> Limit:
         raise InvalidLimit("a rate may grant at most 1000000 units per second.")
     # Integer maths, rounded to the nearest µs: no float ever reaches the script.
     interval_us = (rate.period * 1_000_000 + rate.count // 2) // rate.count
-    if capacity * interval_us > MAX_PERIOD * 1_000_000:
+    # burst / rate, compared exactly (not through the rounded interval).
+    if capacity * rate.period > MAX_PERIOD * rate.count:
         raise InvalidLimit(
             "the bucket would take more than 366 days to refill: raise the rate or lower the burst."
         )
