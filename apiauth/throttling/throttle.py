@@ -10,6 +10,7 @@ from rest_framework.throttling import BaseThrottle
 
 from apiauth.conf import conf
 from apiauth.credentials import Credential
+from apiauth.errors import CostExceedsLimit, RateLimitServiceUnavailable
 from apiauth.net import get_client_ip
 from apiauth.throttling.limiter import (
     Outcome,
@@ -70,8 +71,6 @@ class TokenBucketThrottle(BaseThrottle):
             ident = identity(credential, request.user, get_client_ip(request))
             limits, names = self.get_limits(request, view)
             cost = self.get_cost(request, view)
-            from apiauth.errors import CostExceedsLimit, RateLimitServiceUnavailable
-
             for limit in limits:
                 if cost > limit.capacity:
                     raise CostExceedsLimit(limit.name, limit.capacity, cost)
