@@ -6,11 +6,10 @@ from project.settings import database_from_url, env_bool, env_list
 
 
 def test_sqlite_urls() -> None:
-    assert database_from_url("sqlite:////tmp/x.db") == {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": "/tmp/x.db",
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
-    }
+    db = database_from_url("sqlite:////tmp/x.db")
+    assert (db["ENGINE"], db["NAME"]) == ("django.db.backends.sqlite3", "/tmp/x.db")
+    assert db["OPTIONS"] == {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    assert (db["CONN_MAX_AGE"], db["CONN_HEALTH_CHECKS"]) == (600, True)
     assert database_from_url("sqlite:///db.sqlite3")["NAME"] == "db.sqlite3"
     assert database_from_url("sqlite://")["NAME"] == ":memory:"
 
@@ -22,14 +21,16 @@ def test_postgres_url() -> None:
         "app",
         "p@ss",
         "db.internal",
-        "5433",
+        5433,
         "api",
     )
+    assert (db["CONN_MAX_AGE"], db["CONN_HEALTH_CHECKS"]) == (600, True)
+    assert "OPTIONS" not in db or "transaction_mode" not in db["OPTIONS"]
 
 
 def test_unknown_scheme() -> None:
     with pytest.raises(ValueError):
-        database_from_url("mysql://x/y")
+        database_from_url("nosuch://x/y")
 
 
 def test_env_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
