@@ -46,11 +46,10 @@ class CredentialAuthentication(BaseAuthentication):
         client_ip = get_client_ip(request)
         wait = lockout.limiter.locked_for(client_ip)
         if wait is not None:
-            remember(request._request, Outcome(lockout.limiter.known_decision(client_ip)))
             count = lockout.limiter.count_suppressed(client_ip)
             if count:
                 audit.lockout_failures(client_ip=client_ip, count=count)
-            return TooManyFailures(wait)
+            return self.locked_out(request, client_ip, wait)
         audit.auth_failure(code, kind=self.kind, credential_id=credential_id, client_ip=client_ip)
         outcome, started = lockout.limiter.record_failure(client_ip)
         remember(request._request, outcome)
@@ -69,8 +68,12 @@ class CredentialAuthentication(BaseAuthentication):
         client_ip = get_client_ip(request)
         wait = lockout.limiter.is_locked(client_ip)
         if wait is not None:
-            remember(request._request, Outcome(lockout.limiter.known_decision(client_ip)))
-            raise TooManyFailures(wait)
+            raise self.locked_out(request, client_ip, wait)
+
+    def locked_out(self, request: Request, client_ip: str | None, wait: float) -> TooManyFailures:
+        """The 429 for a locked address, its lock's decision left for the rate-limit headers."""
+        remember(request._request, Outcome(lockout.limiter.known_decision(client_ip)))
+        return TooManyFailures(wait)
 
     def validate_credential(self, request: Request, obj: Any, credential_id: str) -> None:
         """Revoked → expired → owner inactive → client address outside the allowlist."""

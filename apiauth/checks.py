@@ -180,11 +180,7 @@ def _check_headers(user: dict[str, Any]) -> list[CheckMessage]:
     length = user.get("MAX_CREDENTIAL_LENGTH", DEFAULTS["MAX_CREDENTIAL_LENGTH"])
     prefix = str(user.get("KEY_PREFIX", DEFAULTS["KEY_PREFIX"]))
     shortest = len(prefix) + 2 + PUBLIC_ID_LENGTH + SECRET_LENGTH + CHECKSUM_LENGTH
-    if (
-        not isinstance(length, int)
-        or isinstance(length, bool)
-        or not shortest <= length <= MAX_CREDENTIAL_LENGTH_LIMIT
-    ):
+    if not _whole(length, shortest, MAX_CREDENTIAL_LENGTH_LIMIT):
         messages.append(
             Error(
                 f"APIAUTH['MAX_CREDENTIAL_LENGTH'] must be a whole number from {shortest} (the "
@@ -351,12 +347,31 @@ def _limits_of(spec: Any, name: str = "burst") -> tuple[Limit, ...]:
         return ()  # reported by the limit checks
 
 
+def _whole(value: Any, low: int, high: int) -> bool:
+    """A whole number (not a bool, not a float) from ``low`` to ``high``."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _common_limits(user: dict[str, Any], plans: Mapping[str, Any]) -> list[tuple[str, Limit]]:
+    """Every plan's limits and the anonymous ones (each named for messages): what any request
+    may meet, whatever its view."""
+    anonymous = user.get("ANONYMOUS_LIMITS", DEFAULTS["ANONYMOUS_LIMITS"])
+    return [
+        *(
+            (f"PLANS[{name!r}]", limit)
+            for name, spec in plans.items()
+            for limit in _limits_of(spec)
+        ),
+        *(("ANONYMOUS_LIMITS", limit) for limit in _limits_of(anonymous)),
+    ]
+
+
 def _check_costs(
     user: dict[str, Any], plans: Mapping[str, Any], scope_rates: Mapping[str, Any]
 ) -> list[CheckMessage]:
     """Costs are whole numbers that every limit a request meets can hold."""
     cost = user.get("UNSAFE_METHOD_COST", DEFAULTS["UNSAFE_METHOD_COST"])
-    if not isinstance(cost, int) or isinstance(cost, bool) or not 1 <= cost <= MAX_COST:
+    if not _whole(cost, 1, MAX_COST):
         return [
             Error(
                 f"APIAUTH['UNSAFE_METHOD_COST'] must be a whole number from 1 to {MAX_COST}.",
@@ -365,11 +380,7 @@ def _check_costs(
                 id="apiauth.E009",
             )
         ]
-    where: list[tuple[str, Limit]] = [
-        (f"PLANS[{name!r}]", limit) for name, spec in plans.items() for limit in _limits_of(spec)
-    ]
-    anonymous = user.get("ANONYMOUS_LIMITS", DEFAULTS["ANONYMOUS_LIMITS"])
-    where += [("ANONYMOUS_LIMITS", limit) for limit in _limits_of(anonymous)]
+    where = _common_limits(user, plans)
     where += [
         (f"SCOPE_RATES[{scope!r}]", limit)
         for scope, spec in scope_rates.items()
@@ -412,9 +423,7 @@ def check_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if not isinstance(user, dict):
         return []
     plans = user.get("PLANS", {}) if isinstance(user.get("PLANS", {}), dict) else {}
-    capacities = [limit.capacity for spec in plans.values() for limit in _limits_of(spec)]
-    anonymous = user.get("ANONYMOUS_LIMITS", DEFAULTS["ANONYMOUS_LIMITS"])
-    capacities += [limit.capacity for limit in _limits_of(anonymous)]
+    capacities = [limit.capacity for _name, limit in _common_limits(user, plans)]
     scope_rates = user.get("SCOPE_RATES", {})
     scope_rates = scope_rates if isinstance(scope_rates, dict) else {}
     registry = user.get("SCOPES") or {}
@@ -430,7 +439,7 @@ def check_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         smallest = min([*capacities, *own], default=MAX_COST)
         costs = declared.values() if isinstance(declared, Mapping) else [declared]
         for cost in costs:
-            if not isinstance(cost, int) or isinstance(cost, bool) or not 1 <= cost <= smallest:
+            if not _whole(cost, 1, smallest):
                 messages.append(
                     Error(
                         f"{view.__module__}.{view.__qualname__} ({route}) declares "

@@ -176,6 +176,16 @@ class TestLockoutMemory:
         assert outcome.decision is not None and not outcome.decision.allowed  # still refused
         assert list(memory.locked) == ["192.0.2.21"]
 
+    @override_settings(APIAUTH={"FAILED_AUTH_LIMITS": {"rate": "1/hour", "burst": 1}})
+    def test_no_headers_for_a_lock_not_remembered(self, _redis: RedisServer) -> None:
+        memory = lockout.FailedAuthLimiter()
+        memory.max_entries = 0  # full: locks are decided by the store, not remembered
+        memory.record_failure("192.0.2.23")
+        outcome, started = memory.record_failure("192.0.2.23")
+        assert started and outcome.decision is not None and not outcome.decision.allowed
+        assert memory.locked_for("192.0.2.23") is None
+        assert memory.known_decision("192.0.2.23") is None
+
     def test_suppressed_failures_need_a_known_lock(self) -> None:
         memory = lockout.FailedAuthLimiter()
         assert memory.count_suppressed("192.0.2.9") is None

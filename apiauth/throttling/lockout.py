@@ -43,9 +43,9 @@ SUMMARY_INTERVAL = 60.0
 class Lock:
     until: float
     """Monotonic time at which the bucket has a token again."""
-    decision: gcra.Decision | None = None
-    """The store's refusal that started the lock, for the rate-limit headers."""
-    seen_at: float = 0.0
+    decision: gcra.Decision
+    """The store's latest refusal, for the rate-limit headers."""
+    seen_at: float
     suppressed: int = 0
     """Failures answered during the lock and not yet written to the log."""
     summarised_at: float = 0.0
@@ -114,7 +114,7 @@ class FailedAuthLimiter:
     def known_decision(self, client_ip: str | None) -> gcra.Decision | None:
         """The refusal behind a lock this worker knows, aged to now (for the headers)."""
         entry = self.locked.get(client_key(client_ip))
-        if entry is None or entry.decision is None:
+        if entry is None:
             return None
         elapsed = int((self.clock() - entry.seen_at) * 1_000_000)
         return gcra.Decision(
