@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check pytest bench redis clean mutation
+.PHONY: run test lint typecheck migrations-check pytest bench bench-e2e redis wrk clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ run: $(VENV)/.run-installed
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 ## make test: lint, type-check, check migrations, run the suite against a real redis-server.
-test: $(VENV)/.test-installed redis lint typecheck migrations-check pytest
+test: $(VENV)/.test-installed redis wrk lint typecheck migrations-check pytest
 
 redis:
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -53,7 +53,7 @@ migrations-check: $(VENV)/.test-installed
 	DJANGO_SETTINGS_MODULE=tests.demo.settings $(BIN)/python manage.py makemigrations --check --dry-run
 
 ## The library's suite on its own minimal settings, then the demo project's on the demo's.
-pytest: $(VENV)/.test-installed redis
+pytest: $(VENV)/.test-installed redis wrk
 	$(BIN)/pytest
 	$(BIN)/pytest tests/demo --ds=tests.demo.settings --cov-append
 
@@ -66,6 +66,20 @@ mutation: $(VENV)/.mutation-installed redis
 
 bench: $(VENV)/.test-installed redis
 	$(BIN)/python -m bench
+
+## make bench-e2e: the demo, the anchor stack and the floor under gunicorn, driven by wrk.
+bench-e2e: $(VENV)/.test-installed redis wrk
+	$(BIN)/python -m bench e2e
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing wrk with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "The end-to-end benchmark needs wrk. Debian/Ubuntu: sudo apt-get install wrk"; \
+	    exit 1; \
+	  fi; }
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .mypy_cache .ruff_cache .coverage mutants .hypothesis

@@ -8,11 +8,20 @@ class ApiAuthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models.signals import pre_delete
+        from django.contrib.auth import get_user_model
+        from django.core.signals import request_finished
+        from django.db.models.signals import post_delete, post_save, pre_delete
 
-        from apiauth import audit, checks  # noqa: F401  (registers the system checks)
+        from apiauth import audit, cache, checks, usage  # noqa: F401  (checks registers)
         from apiauth.models import AbstractCredential
 
         for model in self.get_models():
             if issubclass(model, AbstractCredential):
-                pre_delete.connect(audit.record_deletion, sender=model, dispatch_uid=model.__name__)
+                uid = model.__name__
+                pre_delete.connect(audit.record_deletion, sender=model, dispatch_uid=uid)
+                post_save.connect(cache.credential_changed, sender=model, dispatch_uid=uid)
+                post_delete.connect(cache.credential_changed, sender=model, dispatch_uid=uid)
+        user = get_user_model()
+        post_save.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")
+        post_delete.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")
+        request_finished.connect(usage.flush, dispatch_uid="apiauth-usage")

@@ -16,13 +16,17 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from apiauth import audit, crypto
+from apiauth.cache import Entry
 from apiauth.conf import conf
 from apiauth.credentials import Credential, MachinePrincipal
 from apiauth.errors import AuthenticationFailed, TooManyFailures
-from apiauth.models import APIKey
+from apiauth.models import APIKey, key_cache
 from apiauth.net import get_client_ip, in_networks
-from apiauth.throttling import lockout
-from apiauth.throttling.limiter import Outcome, remember
+from apiauth.throttling import TokenBucketThrottle, lockout
+from apiauth.throttling.backends import StaleCredential
+from apiauth.throttling.limiter import Outcome, decide, remember
+
+REFRESH_ATTR = "_apiauth_refresh"
 
 
 class CredentialAuthentication(BaseAuthentication):
@@ -100,7 +104,46 @@ class CredentialAuthentication(BaseAuthentication):
             )
 
     def get_user(self, obj: Any, credential: Credential) -> Any:
-        return obj.owner if obj.owner is not None else MachinePrincipal(credential)
+        return credential.owner if credential.owner is not None else MachinePrincipal(credential)
+
+    def accept(
+        self, request: Request, entry: Entry[Any], credential_id: str
+    ) -> tuple[Any, Credential]:
+        """Validate the (possibly cached) row, record its use, build the pair, and make sure
+        a cached copy is confirmed in Redis before the view runs."""
+        obj = entry.obj
+        self.validate_credential(request, obj, credential_id)
+        obj.touch(get_client_ip(request), defer=True)
+        credential = obj.to_credential(check=entry.check)
+        if credential.check is not None and not self.check_is_deferred(request):
+            credential = self.confirm(request, credential)
+        return self.get_user(obj, credential), credential
+
+    def check_is_deferred(self, request: Request) -> bool:
+        """Whether the view's :class:`TokenBucketThrottle` will confirm a cached credential in
+        its own round trip. DRF runs throttles before the handler, so no view code runs on an
+        unconfirmed copy; without that throttle, :meth:`confirm` asks Redis now."""
+        view = (request.parser_context or {}).get("view")
+        get_throttles = getattr(view, "get_throttles", None)
+        if get_throttles is None:
+            return False
+        return any(isinstance(throttle, TokenBucketThrottle) for throttle in get_throttles())
+
+    def confirm(self, request: Request, credential: Credential) -> Credential:
+        """Confirm a cached credential's version in Redis (one round trip, no bucket)."""
+        try:
+            decide("", (), (), 1, check=credential.check)
+        except StaleCredential:
+            return self.reauthenticate(request)[1]
+        return credential
+
+    def reauthenticate(self, request: Request) -> tuple[Any, Credential]:
+        """Authenticate again from the database, after a cached copy turned out stale."""
+        setattr(request, REFRESH_ATTR, True)
+        result = self.authenticate(request)
+        if result is None:  # pragma: no cover (the request presented a credential before)
+            raise AuthenticationFailed(_("Invalid credentials."), code="unknown")
+        return result
 
 
 class APIKeyAuthentication(CredentialAuthentication):
@@ -121,11 +164,7 @@ class APIKeyAuthentication(CredentialAuthentication):
             return None
         self.check_lockout(request)
         parsed = self.parse_key(request, raw)
-        obj = self.get_key(request, parsed)
-        self.validate_credential(request, obj, parsed.public_id)
-        obj.touch(get_client_ip(request))
-        credential = obj.to_credential()
-        return self.get_user(obj, credential), credential
+        return self.accept(request, self.get_key(request, parsed), parsed.public_id)
 
     def get_raw_key(self, request: Request) -> str | None:
         """The presented key, or ``None`` when the request carries none of ours.
@@ -163,9 +202,15 @@ class APIKeyAuthentication(CredentialAuthentication):
         except crypto.MalformedKey:
             raise self.fail(request, "malformed", _("Malformed API key.")) from None
 
-    def get_key(self, request: Request, parsed: crypto.ParsedKey) -> APIKey:
-        """One indexed query by digest; the owner comes in the same query."""
-        obj = self.model.objects.get_by_digest(parsed.digest)
-        if obj is None:
+    def get_key(self, request: Request, parsed: crypto.ParsedKey) -> Entry[APIKey]:
+        """The worker's copy of the key, else one indexed query by digest (the owner joined)
+        that fills it. After a stale copy, always the database."""
+        if getattr(request, REFRESH_ATTR, False):
+            entry = key_cache.fill(parsed.digest)
+            if entry is not None:
+                entry = Entry(entry.obj, None, entry.expires)
+        else:
+            entry = key_cache.get(parsed.digest)
+        if entry is None:
             raise self.fail(request, "unknown", _("Invalid API key."), parsed.public_id)
-        return obj
+        return entry

@@ -87,6 +87,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_headers(user)
     messages += _check_scope_registry(user.get("SCOPES", DEFAULTS["SCOPES"]))
     messages += _check_limits(user)
+    messages += _check_credential_cache(user)
     if user.get("KEY_QUERY_PARAM"):
         messages.append(
             Warning(
@@ -135,6 +136,26 @@ def _check_proxies(value: Any) -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+def _check_credential_cache(user: dict[str, Any]) -> list[CheckMessage]:
+    ttl = user.get("CREDENTIAL_CACHE_TTL", DEFAULTS["CREDENTIAL_CACHE_TTL"])
+    size = user.get("CREDENTIAL_CACHE_SIZE", DEFAULTS["CREDENTIAL_CACHE_SIZE"])
+    ttl_ok = ttl is None or (
+        isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and 0 <= ttl <= 86_400
+    )
+    size_ok = isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= 10_000_000
+    if ttl_ok and size_ok:
+        return []
+    return [
+        Error(
+            "APIAUTH['CREDENTIAL_CACHE_TTL'] must be 0 to 86400 seconds and "
+            "APIAUTH['CREDENTIAL_CACHE_SIZE'] a whole number from 1 to 10,000,000.",
+            hint="The TTL bounds how long a change made without signals (QuerySet.update, raw "
+            "SQL) can go unseen; 0 turns the cache off (one query per request).",
+            id="apiauth.E017",
+        )
+    ]
 
 
 def _check_scope_registry(registry: Any) -> list[CheckMessage]:

@@ -17,6 +17,8 @@ DEFAULTS: dict[str, Any] = {
     "KEY_QUERY_PARAM": None,
     "MAX_CREDENTIAL_LENGTH": 512,
     "LAST_USED_INTERVAL": 60,
+    "CREDENTIAL_CACHE_TTL": 60.0,
+    "CREDENTIAL_CACHE_SIZE": 10_000,
     "SCOPES": {},
     # Network.
     "TRUSTED_PROXIES": [],
@@ -67,6 +69,14 @@ class Settings:
     @property
     def LAST_USED_INTERVAL(self) -> int:
         return int(self._get("LAST_USED_INTERVAL"))
+
+    @property
+    def CREDENTIAL_CACHE_TTL(self) -> float:
+        return float(self._get("CREDENTIAL_CACHE_TTL") or 0)
+
+    @property
+    def CREDENTIAL_CACHE_SIZE(self) -> int:
+        return int(self._get("CREDENTIAL_CACHE_SIZE"))
 
     @property
     def SCOPES(self) -> dict[str, str]:

@@ -16,6 +16,8 @@ from rest_framework.request import Request
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
+    from apiauth.cache import Check
+
 
 @dataclass(frozen=True, slots=True)
 class Credential:
@@ -31,6 +33,9 @@ class Credential:
     """Stable across rotations: rate-limit buckets and usage belong to it, not to one secret."""
     limits: dict[str, Any] | None = field(default=None, compare=False)
     """Per-credential limit overrides, merged over the plan's."""
+    check: Check | None = field(default=None, compare=False, repr=False)
+    """Set when the credential was served from a worker's copy: the version token the rate
+    limiter confirms in Redis before the view runs (:mod:`apiauth.cache`)."""
 
     @property
     def owner_ref(self) -> str:

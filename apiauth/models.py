@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import datetime
 import unicodedata
 import uuid
@@ -11,7 +12,8 @@ from django.db import IntegrityError, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apiauth import crypto
+from apiauth import cache, crypto, usage
+from apiauth.cache import Check, CredentialCache
 from apiauth.compiled import CompiledLookup
 from apiauth.conf import conf
 from apiauth.credentials import Credential
@@ -261,19 +263,37 @@ class AbstractCredential(models.Model):
         )
         self.refresh_from_db(fields=["revoked_at", "revoked_by", "revoked_reason"])
         self._loaded_revoked_at = self.revoked_at
+        if updated:
+            cache.invalidate([self.lineage_id], using=router.db_for_write(type(self)))
         return bool(updated)
 
-    def touch(self, ip: str | None) -> None:
-        """Record use, writing at most once per ``LAST_USED_INTERVAL`` seconds per credential."""
+    @property
+    def lineage_id(self) -> str:
+        """What the credential's rate limits, usage and cached copies belong to."""
+        return str(getattr(self, "lineage", None) or self.pk)
+
+    def touch(self, ip: str | None, *, defer: bool = False) -> None:
+        """Record use, writing at most once per ``LAST_USED_INTERVAL`` seconds per credential.
+
+        With ``defer``, the write waits until the response has been sent (``usage``).
+        """
         now = timezone.now()
         interval = datetime.timedelta(seconds=conf.LAST_USED_INTERVAL)
         if self.last_used_at is not None and now - self.last_used_at < interval:
             return
+        # This copy may be shared by a worker's threads: the first one due writes.
+        self.last_used_at, self.last_used_ip = now, ip
+        if defer:
+            usage.defer(self, now, ip)
+        else:
+            self.write_last_used(now, ip)
+
+    def write_last_used(self, now: datetime.datetime, ip: str | None) -> None:
+        interval = datetime.timedelta(seconds=conf.LAST_USED_INTERVAL)
         # Conditional, so concurrent workers write once and a stale copy never goes backwards.
         type(self)._default_manager.filter(pk=self.pk).filter(
             models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lte=now - interval)
         ).update(last_used_at=now, last_used_ip=ip)
-        self.last_used_at, self.last_used_ip = now, ip
 
 
 class APIKeyManager(models.Manager["APIKey"]):
@@ -386,22 +406,40 @@ class APIKey(AbstractCredential):
         self.public_id, self.key_hash = parsed.public_id, parsed.digest
         return parsed.raw
 
-    def to_credential(self) -> Credential:
+    def to_credential(self, check: Check | None = None) -> Credential:
         return Credential(
             kind=self.kind,
             id=self.public_id,
             scopes=frozenset(self.scopes),
             plan=self.plan or conf.DEFAULT_PLAN,
-            owner=self.owner,
+            owner=private_copy(self.owner),
             expires_at=self.expires_at,
             lineage=str(self.lineage),
             limits=self.rate_limits or None,
+            check=check,
         )
+
+
+def private_copy(user: Any) -> Any:
+    """A request's own copy of a cached owner: what one request sets on ``request.user``
+    (Django's permission caches included) must not reach the next, nor another thread."""
+    if user is None:
+        return None
+    clone = user.__class__.__new__(user.__class__)
+    clone.__dict__.update(user.__dict__)
+    clone._state = copy.copy(user._state)
+    clone._state.fields_cache = dict(user._state.fields_cache)
+    return clone
 
 
 _digest_lookup: CompiledLookup[APIKey] = CompiledLookup(
     lambda digest: APIKey._default_manager.select_related("owner").filter(key_hash=digest)
 )
+
+key_cache: CredentialCache[APIKey] = cache.register(
+    CredentialCache(APIKey.objects.get_by_digest, lambda key: str(key.lineage))
+)
+"""Copies of the API keys this worker has seen, by digest (see :mod:`apiauth.cache`)."""
 
 
 class AuditEvent(models.Model):

@@ -1,4 +1,6 @@
-"""``python -m bench [NAME ...] [--n N]``: run the benchmarks (all by default)."""
+"""``python -m bench [NAME ...] [--n N]``: run the in-process benchmarks (``auth`` and
+``throttle``) by default; ``python -m bench e2e [--rounds R] [--seconds S]`` serves the demo and
+its rivals under gunicorn and drives them with wrk."""
 
 from __future__ import annotations
 
@@ -7,28 +9,38 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bench import auth, throttle
+from bench import auth, e2e, throttle
 from bench.redis_server import temporary_redis
 
-BENCHMARKS: dict[str, Callable[..., Any]] = {"auth": auth.run, "throttle": throttle.run}
+BENCHMARKS: dict[str, Callable[..., Any]] = {
+    "auth": auth.run,
+    "throttle": throttle.run,
+    "e2e": e2e.run,
+}
+DEFAULT = ["auth", "throttle"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME")
-    parser.add_argument("--n", type=int, default=None, help="Requests per round.")
+    parser.add_argument("--n", type=int, default=None, help="Requests per round (in-process).")
+    parser.add_argument("--rounds", type=int, default=5, help="Interleaved rounds (e2e).")
+    parser.add_argument("--seconds", type=float, default=5.0, help="Seconds per round (e2e).")
     args = parser.parse_args()
     if os.environ.get("REDIS_URL"):
-        run_all(args.names, args.n)
+        run_all(args)
     else:
         with temporary_redis() as url:
             os.environ["REDIS_URL"] = url
-            run_all(args.names, args.n)
+            run_all(args)
 
 
-def run_all(names: list[str], n: int | None) -> None:
-    for name in names or list(BENCHMARKS):
-        BENCHMARKS[name](**({"n": n} if n else {}))
+def run_all(args: argparse.Namespace) -> None:
+    for name in args.names or DEFAULT:
+        if name == "e2e":
+            e2e.run(rounds=args.rounds, seconds=args.seconds)
+        else:
+            BENCHMARKS[name](**({"n": args.n} if args.n else {}))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apiauth import crypto
+from apiauth import cache, crypto
 from apiauth.models import APIKey
 from tests.factories import make_key, make_user
 
@@ -203,11 +204,32 @@ class TestPrincipal:
 
 
 class TestQueries:
-    def test_one_query_in_steady_state(
+    def test_no_query_in_steady_state(
         self, client: APIClient, django_assert_num_queries: Any
     ) -> None:
         _key, raw = make_key(owner=make_user())
-        client.get(PING, HTTP_X_API_KEY=raw)  # first use records last_used_at
+        # First sight: the row, the version token, the row again (read after the token).
+        with django_assert_num_queries(3):  # the third records last_used_at
+            assert client.get(PING, HTTP_X_API_KEY=raw).status_code == 200
+        with django_assert_num_queries(0):
+            assert client.get(PING, HTTP_X_API_KEY=raw).status_code == 200
+
+    def test_an_expired_copy_costs_one_query(
+        self, client: APIClient, settings: Any, django_assert_num_queries: Any
+    ) -> None:
+        settings.APIAUTH = {**settings.APIAUTH, "CREDENTIAL_CACHE_TTL": 0.05}
+        _key, raw = make_key()
+        client.get(PING, HTTP_X_API_KEY=raw)
+        time.sleep(0.06)
+        with django_assert_num_queries(1):  # the worker knows the lineage: token, then row
+            assert client.get(PING, HTTP_X_API_KEY=raw).status_code == 200
+
+    def test_without_the_cache_one_query_per_request(
+        self, client: APIClient, settings: Any, django_assert_num_queries: Any
+    ) -> None:
+        settings.APIAUTH = {**settings.APIAUTH, "CREDENTIAL_CACHE_TTL": 0}
+        _key, raw = make_key()
+        client.get(PING, HTTP_X_API_KEY=raw)
         with django_assert_num_queries(1):
             assert client.get(PING, HTTP_X_API_KEY=raw).status_code == 200
 
@@ -222,6 +244,7 @@ class TestQueries:
         key.refresh_from_db()
         assert key.last_used_at == first and key.last_used_ip == "192.0.2.1"
         APIKey.objects.filter(pk=key.pk).update(last_used_at=first - datetime.timedelta(seconds=61))
+        cache.invalidate([key.lineage_id])  # a bulk update announces itself
         client.get(PING, HTTP_X_API_KEY=raw, REMOTE_ADDR="192.0.2.2")
         key.refresh_from_db()
         assert key.last_used_at > first and key.last_used_ip == "192.0.2.2"
@@ -244,8 +267,19 @@ class TestRoll:
         assert client.get(PING, HTTP_X_API_KEY=raw).status_code == 200
         assert client.get(PING, HTTP_X_API_KEY=new_raw).status_code == 200
         APIKey.objects.filter(pk=key.pk).update(expires_at=timezone.now())
+        cache.invalidate([key.lineage_id])
         assert_problem(client.get(PING, HTTP_X_API_KEY=raw), 401, "expired")
         assert client.get(PING, HTTP_X_API_KEY=new_raw).status_code == 200
+
+    def test_the_grace_ends_on_time_for_a_cached_copy(
+        self, client: APIClient, django_assert_num_queries: Any
+    ) -> None:
+        key, raw = make_key(plan="")
+        APIKey.objects.roll(key, datetime.timedelta(milliseconds=300))
+        assert client.get(PING, HTTP_X_API_KEY=raw).status_code == 200
+        time.sleep(0.35)
+        with django_assert_num_queries(0):  # the copy knows when it expires
+            assert_problem(client.get(PING, HTTP_X_API_KEY=raw), 401, "expired")
 
 
 def test_insufficient_scope_names_the_scheme_that_authenticated() -> None:

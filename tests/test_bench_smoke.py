@@ -42,3 +42,12 @@ def test_throttle_benchmark_runs(tmp_path: Path) -> None:
     assert "DRF ScopedRateThrottle" in output and "django-ratelimit" in output
     over = [line for line in output.splitlines() if line.startswith("apiauth")][-1]
     assert over.split()[-1] == "0"  # apiauth never admits more than the limit
+
+
+def test_e2e_benchmark_runs(tmp_path: Path) -> None:
+    """Three gunicorn sites, wrk, /proc: one short round each (`make test` installs wrk)."""
+    output = run_bench(tmp_path, "e2e", "--rounds", "1", "--seconds", "1")
+    for label in ("ours (apiauth demo)", "anchor", "floor", "anchor/ours", "floor/ours"):
+        assert label in output
+    rows = [line for line in output.splitlines() if line.startswith(("ours", "anchor", "floor"))]
+    assert all(row.split()[-1] == "0" for row in rows), output  # no non-2xx anywhere

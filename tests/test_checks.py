@@ -199,3 +199,24 @@ def test_w009_requests_without_an_address(settings: Any) -> None:
 
 class MyThrottle(TokenBucketThrottle):
     pass
+
+
+def test_e017_credential_cache() -> None:
+    for bad in (
+        {"CREDENTIAL_CACHE_TTL": -1},
+        {"CREDENTIAL_CACHE_TTL": 86_401},
+        {"CREDENTIAL_CACHE_TTL": "60"},
+        {"CREDENTIAL_CACHE_TTL": True},
+        {"CREDENTIAL_CACHE_SIZE": 0},
+        {"CREDENTIAL_CACHE_SIZE": 10_000_001},
+        {"CREDENTIAL_CACHE_SIZE": 1.5},
+    ):
+        assert "apiauth.E017" in ids(APIAUTH=bad), bad
+    for good in (
+        {"CREDENTIAL_CACHE_TTL": 0},
+        {"CREDENTIAL_CACHE_TTL": 86_400},
+        {"CREDENTIAL_CACHE_TTL": 0.5},
+        {"CREDENTIAL_CACHE_SIZE": 1},
+        {"CREDENTIAL_CACHE_SIZE": 10_000_000},
+    ):
+        assert "apiauth.E017" not in ids(APIAUTH=good), good

@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.test import APIClient
 
-from apiauth import errors
+from apiauth import cache, errors
 from apiauth.models import APIKey
 from apiauth.throttling import gcra, headers
 from apiauth.throttling.backends import RedisBackend, get_backend
@@ -74,11 +74,13 @@ def test_last_used_is_written_at_most_once_a_minute() -> None:
     key, raw = make_key()
     thirty_seconds_ago = timezone.now() - datetime.timedelta(seconds=30)
     APIKey.objects.filter(pk=key.pk).update(last_used_at=thirty_seconds_ago)
+    cache.invalidate([key.lineage_id])
     assert APIClient().get("/v1/ping", HTTP_X_API_KEY=raw).status_code == 200
     key.refresh_from_db()
     assert key.last_used_at == thirty_seconds_ago  # 30 s < 60 s: not written
     a_minute_ago = timezone.now() - datetime.timedelta(seconds=61)
     APIKey.objects.filter(pk=key.pk).update(last_used_at=a_minute_ago)
+    cache.invalidate([key.lineage_id])
     APIClient().get("/v1/ping", HTTP_X_API_KEY=raw)
     key.refresh_from_db()
     assert key.last_used_at is not None and key.last_used_at > a_minute_ago

@@ -169,7 +169,7 @@ class TestLimits:
     def test_throttle_adds_no_query(self, django_assert_num_queries: Any) -> None:
         _key, raw = make_key()
         get(raw)
-        with django_assert_num_queries(1):
+        with django_assert_num_queries(0):
             assert get(raw).status_code == 200
 
     @override_settings(APIAUTH=apiauth_settings(RATELIMIT_BACKEND="local"))
@@ -210,7 +210,7 @@ class TestFailedAuthentication:
         lock_out("198.51.100.7")
         assert get(raw, ip="198.51.100.7").status_code == 200  # first use writes last_used
         for _ in range(5):
-            with django_assert_num_queries(1):
+            with django_assert_num_queries(0):
                 assert get(raw, ip="198.51.100.7").status_code == 200
         # A malformed or checksum-failing guess never reaches the database...
         with django_assert_num_queries(0):
@@ -412,7 +412,8 @@ class TestRefusals:
         from apiauth.throttling.limiter import identity, key_for
 
         tag = key_for(identity(key.to_credential(), None, None), "")
-        assert get_backend().reset(tag[: tag.rindex("}") + 1]) == 2
+        # Its two limits and its cached copy's version token (a refill, nothing more).
+        assert get_backend().reset(tag[: tag.rindex("}") + 1]) == 3
         response = get(raw)
         assert response.status_code == 200
         assert response["X-RateLimit-Remaining"] == "9"

@@ -6,6 +6,7 @@ from tests.testapp import views
 v1 = [
     path("ping", views.PingView.as_view(), name="ping"),
     path("orders", views.OrderListView.as_view(), name="order-list"),
+    path("whoami", views.WhoAmIView.as_view(), name="whoami"),
 ]
 
 urlpatterns = [

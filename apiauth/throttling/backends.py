@@ -25,6 +25,15 @@ class BackendUnavailable(Exception):
     """The store could not decide: unreachable, breaker open, or an error in the script."""
 
 
+class StaleCredential(Exception):
+    """The cached credential's version token has changed: re-read it before deciding."""
+
+
+VERSION_TTL_MS = 86_400_000
+"""A token outlives every copy made with it (their TTL); Redis may still evict it early, which
+only costs a refill."""
+
+
 def _argv(limits: Sequence[Limit], cost: int, debit: bool) -> list[Any]:
     argv: list[Any] = [cost, 1 if debit else 0]
     for limit in limits:
@@ -112,26 +121,61 @@ class RedisBackend:
             self._logged[message] = now
             logger.error("rate-limit store error (breaker stays closed): %s", message)
 
-    def _run(self, keys: Sequence[str], argv: Sequence[Any]) -> list[int]:
+    def _script(self, sha: str, source: str, keys: Sequence[str], argv: Sequence[Any]) -> Any:
         import redis
 
         def script() -> Any:
             try:
-                return self.client.evalsha(lua.SHA, len(keys), *keys, *argv)
+                return self.client.evalsha(sha, len(keys), *keys, *argv)
             except redis.exceptions.NoScriptError:
                 # After a restart or SCRIPT FLUSH: EVAL runs and caches it, in the same trip.
-                return self.client.eval(lua.SCRIPT, len(keys), *keys, *argv)
+                return self.client.eval(source, len(keys), *keys, *argv)
 
-        return [int(value) for value in self._call(script)]
+        return self._call(script)
+
+    def _run(self, keys: Sequence[str], argv: Sequence[Any]) -> list[int]:
+        return [int(value) for value in self._script(lua.SHA, lua.SCRIPT, keys, argv)]
 
     def evaluate(
-        self, keys: Sequence[str], limits: Sequence[Limit], cost: int, *, debit: bool = True
+        self,
+        keys: Sequence[str],
+        limits: Sequence[Limit],
+        cost: int,
+        *,
+        debit: bool = True,
+        check: Any = None,
     ) -> gcra.Decision:
-        result = self._run(keys, _argv(limits, cost, debit))
+        """Decide ``limits``; with a ``check`` (:class:`apiauth.cache.Check`), only if its
+        token still stands, else :class:`StaleCredential` and no bucket is touched."""
+        argv = _argv(limits, cost, debit)
+        if check is None:
+            result = self._run(keys, argv)
+        else:
+            raw = self._script(
+                lua.CHECKED_SHA, lua.CHECKED_SCRIPT, [check.key, *keys], [check.token, *argv]
+            )
+            result = [int(value) for value in raw]
+            if result[0] == -1:
+                raise StaleCredential(check.key)
         states = tuple(
             gcra.LimitState(limit, *result[1 + i * 3 : 4 + i * 3]) for i, limit in enumerate(limits)
         )
         return gcra.Decision(bool(result[0]), states)
+
+    def version(self, key: str, token: str) -> str:
+        """The version token at ``key``, set to ``token`` if there is none."""
+        value = self._script(lua.VERSION_SHA, lua.VERSION_SCRIPT, [key], [token, VERSION_TTL_MS])
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    def delete(self, keys: Sequence[str]) -> int:
+        # One command per key: keys of different lineages may live in different cluster slots.
+        def delete() -> int:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.delete(key)
+                return sum(int(n) for n in pipe.execute())
+
+        return int(self._call(delete))
 
     def reset(self, tag: str) -> int:
         """Delete every key of one identity (they share the hash tag)."""
@@ -161,8 +205,15 @@ class LocalBackend:
         self.store: dict[str, tuple[gcra.Value, int]] = {}  # key → (value, expires at µs)
 
     def evaluate(
-        self, keys: Sequence[str], limits: Sequence[Limit], cost: int, *, debit: bool = True
+        self,
+        keys: Sequence[str],
+        limits: Sequence[Limit],
+        cost: int,
+        *,
+        debit: bool = True,
+        check: Any = None,
     ) -> gcra.Decision:
+        # Credentials are never cached without Redis (apiauth.cache), so there is no check.
         with self.lock:
             now = self.clock()
             current = {

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
 
@@ -20,8 +20,11 @@ from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.net import client_key
 from apiauth.throttling import gcra
-from apiauth.throttling.backends import BackendUnavailable, get_backend
+from apiauth.throttling.backends import BackendUnavailable, StaleCredential, get_backend
 from apiauth.throttling.rates import InvalidLimit, Limit, merge_specs, parse_limits
+
+if TYPE_CHECKING:
+    from apiauth.cache import Check
 
 logger = logging.getLogger("apiauth.throttling")
 
@@ -82,18 +85,24 @@ def decide(
     cost: int,
     *,
     debit: bool = True,
+    check: Check | None = None,
 ) -> Outcome:
     """Run one decision in the store; applies the failure policy when the store cannot decide.
 
     Every decision goes to the store, refusals included: a worker that answered a refusal from
-    its own memory would keep refusing after an operator's reset on another worker.
+    its own memory would keep refusing after an operator's reset on another worker. With a
+    ``check`` (a cached credential's version), the store confirms the credential in the same
+    round trip, or :class:`StaleCredential` is raised (also when the store cannot be asked:
+    the credential must then come from the database).
     """
-    if not limits:
+    if not limits and check is None:
         return Outcome(None)
     keys = [key_for(ident, name) for name in key_names]
     try:
-        return Outcome(get_backend().evaluate(keys, limits, cost, debit=debit))
+        return Outcome(get_backend().evaluate(keys, limits, cost, debit=debit, check=check))
     except BackendUnavailable as exc:
+        if check is not None:
+            raise StaleCredential(check.key) from exc
         if conf.RATELIMIT_FAILURE_MODE == "closed":
             raise RateLimitUnavailable(str(exc)) from exc
         count_failure(str(exc))

@@ -73,3 +73,26 @@ return out
 """
 
 SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+CHECKED_SCRIPT = (
+    """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
+table.remove(KEYS, 1)
+table.remove(ARGV, 1)
+"""
+    + SCRIPT
+)
+"""The same decision, made only if ``KEYS[1]`` still holds the token ``ARGV[1]`` (a cached
+credential's version, :mod:`apiauth.cache`); ``{-1}`` without touching a bucket otherwise."""
+
+CHECKED_SHA = hashlib.sha1(CHECKED_SCRIPT.encode()).hexdigest()
+
+VERSION_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]
+"""
+"""The credential version token of ``KEYS[1]``, created as ``ARGV[1]`` when there is none."""
+
+VERSION_SHA = hashlib.sha1(VERSION_SCRIPT.encode()).hexdigest()

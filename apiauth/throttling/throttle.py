@@ -12,6 +12,7 @@ from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.errors import CostExceedsLimit, RateLimitServiceUnavailable
 from apiauth.net import get_client_ip
+from apiauth.throttling.backends import StaleCredential
 from apiauth.throttling.limiter import (
     Outcome,
     RateLimitUnavailable,
@@ -67,21 +68,38 @@ class TokenBucketThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         memo: Outcome | None = getattr(request, MEMO_ATTR, None)
         if memo is None:
-            credential = request.auth if isinstance(request.auth, Credential) else None
-            ident = identity(credential, request.user, get_client_ip(request))
-            limits, names = self.get_limits(request, view)
-            cost = self.get_cost(request, view)
-            for limit in limits:
-                if cost > limit.capacity:
-                    raise CostExceedsLimit(limit.name, limit.capacity, cost)
             try:
-                memo = decide(ident, limits, names, cost)
-            except RateLimitUnavailable:
-                raise RateLimitServiceUnavailable() from None
+                memo = self.decide(request, view)
+            except StaleCredential:
+                # The worker's copy of the credential changed since it was read: authenticate
+                # again from the database (a 401 now if it was revoked), then decide.
+                self.reauthenticate(request)
+                memo = self.decide(request, view)
             setattr(request, MEMO_ATTR, memo)
             remember(request._request, memo)
         self.outcome = memo
         return memo.decision is None or memo.decision.allowed
+
+    def decide(self, request: Request, view: Any) -> Outcome:
+        """One round trip: every limit of the request and, for a cached credential, its
+        version (:mod:`apiauth.cache`)."""
+        credential = request.auth if isinstance(request.auth, Credential) else None
+        ident = identity(credential, request.user, get_client_ip(request))
+        limits, names = self.get_limits(request, view)
+        cost = self.get_cost(request, view)
+        for limit in limits:
+            if cost > limit.capacity:
+                raise CostExceedsLimit(limit.name, limit.capacity, cost)
+        try:
+            check = credential.check if credential is not None else None
+            return decide(ident, limits, names, cost, check=check)
+        except RateLimitUnavailable:
+            raise RateLimitServiceUnavailable() from None
+
+    def reauthenticate(self, request: Request) -> None:
+        authenticator = request.successful_authenticator
+        user, credential = authenticator.reauthenticate(request)  # type: ignore[union-attr]
+        request.user, request.auth = user, credential
 
     def wait(self) -> float | None:
         decision = self.outcome.decision if self.outcome else None

@@ -36,6 +36,17 @@ class PingView(APIView):
         )
 
 
+class WhoAmIView(APIView):
+    """Authenticated but never throttled: a cached credential is confirmed by the
+    authentication class itself."""
+
+    throttle_classes: list[Any] = []
+
+    def get(self, request: Request) -> Response:
+        request.user.touched_by_view = True  # type: ignore[union-attr]
+        return Response({"id": get_credential(request).id, "user": str(request.user)})
+
+
 class OrderSerializer(serializers.Serializer[dict[str, Any]]):
     sku = serializers.RegexField(r"^[A-Za-z0-9-]{3,64}\Z", max_length=64)
     quantity = serializers.IntegerField(min_value=1, max_value=100)

@@ -1,0 +1,227 @@
+"""Credentials without SQL: an in-process copy per worker, validated in Redis on every request.
+
+Each worker keeps the credentials it has seen (the model instance with its owner) in a bounded
+LRU keyed by what the client presents (an API key's digest). Redis holds, per credential
+lineage, one **version token**: a random value, nothing about the credential. A copy is stored
+with the token that was current *before* its row was read, and a request served from the copy
+is valid only if Redis still holds that token. The check rides in the rate limiter's script, so
+a request makes one Redis round trip and no SQL query (see docs/performance.md).
+
+Invariants:
+
+1. **Token before row.** A fill reads (or creates) the token, then reads the row. A copy is
+   therefore never older than its token.
+2. **Invalidate after change.** Any change to a credential or its owner deletes the lineage's
+   token after it commits (and once before, for the caller's own transaction).
+3. Tokens are random, so a deleted token never comes back: a copy read before a change carries a
+   token that the change destroyed, and fails its next check. A fill racing a revocation
+   cannot resurrect the credential; ``tests/test_cache_race.py`` runs that race.
+4. **No check, no copy.** When Redis cannot be asked (down, breaker open, or no Redis backend at
+   all), the credential comes from the database on every request.
+
+Copies also expire after ``CREDENTIAL_CACHE_TTL`` seconds: that bounds changes no signal
+announces (``QuerySet.update()``, raw SQL, a change of the owner's groups). Call
+:func:`invalidate` after such changes to make them immediate.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from django.db import transaction
+
+from apiauth.conf import conf
+from apiauth.throttling.backends import BackendUnavailable, RedisBackend, get_backend
+
+logger = logging.getLogger("apiauth.cache")
+
+T = TypeVar("T")
+
+VERSION_NAME = "cred"
+"""The token's key name next to the lineage's buckets (no limit can be called that)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """What a request served from a copy must confirm in Redis: this key still holds this
+    token."""
+
+    key: str
+    token: str
+
+
+@dataclass(slots=True)
+class Entry(Generic[T]):
+    obj: T
+    check: Check | None
+    expires: float
+
+
+def version_key(lineage: str) -> str:
+    from apiauth.throttling.limiter import key_for
+
+    return key_for(f"k{lineage.replace('-', '')}", VERSION_NAME)
+
+
+def redis_backend() -> RedisBackend | None:
+    """The backend to check tokens in, or ``None`` when copies cannot be checked."""
+    if conf.CREDENTIAL_CACHE_TTL <= 0:
+        return None
+    backend = get_backend()
+    if not isinstance(backend, RedisBackend):
+        return None
+    if backend.breaker.is_open:
+        # Deletions may have failed while the store was away: start again from the database.
+        clear_all()
+        return None
+    return backend
+
+
+class CredentialCache(Generic[T]):
+    """Copies of one credential model, looked up by a presented value (a digest).
+
+    ``lookup(value)`` reads the row (one query); ``lineage(obj)`` names its version token.
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[str], T | None],
+        lineage: Callable[[T], str],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lookup = lookup
+        self.lineage = lineage
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[str, Entry[T]] = OrderedDict()
+
+    def get(self, value: str) -> Entry[T] | None:
+        """A copy to serve from, a fresh fill, or ``None`` for an unknown value."""
+        entry = self.entries.get(value)
+        if entry is not None and entry.expires > self.clock() and entry.check is not None:
+            return entry
+        return self.fill(value)
+
+    def fill(self, value: str) -> Entry[T] | None:
+        """Read the row after the token (invariant 1) and keep the pair when both were read."""
+        backend = redis_backend()
+        if backend is None:
+            obj = self.lookup(value)
+            return None if obj is None else Entry(obj, None, 0.0)
+        # An expired copy still names its token: the refill then needs one query, not two.
+        old = self.entries.get(value)
+        key = old.check.key if old is not None and old.check is not None else None
+        if key is None:
+            first = self.lookup(value)
+            if first is None:
+                return None
+            key = version_key(self.lineage(first))
+        try:
+            token = backend.version(key, secrets.token_hex(8))
+        except BackendUnavailable:
+            obj = self.lookup(value)
+            return None if obj is None else Entry(obj, None, 0.0)
+        obj = self.lookup(value)
+        if obj is None:
+            self.forget(value)
+            return None
+        entry = Entry(obj, Check(key, token), self.clock() + conf.CREDENTIAL_CACHE_TTL)
+        self.store(value, entry)
+        return entry
+
+    def store(self, value: str, entry: Entry[T]) -> None:
+        with self.lock:
+            self.entries[value] = entry
+            self.entries.move_to_end(value)
+            while len(self.entries) > conf.CREDENTIAL_CACHE_SIZE:
+                self.entries.popitem(last=False)
+
+    def forget(self, value: str) -> None:
+        with self.lock:
+            self.entries.pop(value, None)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+caches: list[CredentialCache[Any]] = []
+
+
+def register(cache: CredentialCache[T]) -> CredentialCache[T]:
+    caches.append(cache)
+    return cache
+
+
+def clear_all() -> None:
+    """Drop every copy in this process (tests; after an outage of the token store)."""
+    for cache in caches:
+        cache.clear()
+
+
+def invalidate(lineages: Iterable[str], using: str | None = None) -> None:
+    """Make a change to these lineages' credentials take effect on every worker's next request.
+
+    Deletes their tokens now and again once the current transaction commits (a fill between
+    the two would read the old row with a token of its own; the second deletion destroys it).
+    Called by the models' signal handlers; call it after ``QuerySet.update()`` or raw SQL.
+    """
+    keys = sorted({version_key(lineage) for lineage in lineages})
+    if not keys:
+        return
+    _delete(keys)
+    if transaction.get_connection(using).in_atomic_block:
+        transaction.on_commit(lambda: _delete(keys), using=using)
+
+
+def _delete(keys: list[str]) -> None:
+    backend = get_backend()
+    if not isinstance(backend, RedisBackend):
+        return
+    try:
+        backend.delete(keys)
+    except BackendUnavailable as exc:
+        # The database changed, the tokens did not: copies may be honoured until they expire.
+        logger.error(
+            "could not invalidate %d cached credential(s); copies expire within %ss: %s",
+            len(keys),
+            conf.CREDENTIAL_CACHE_TTL,
+            exc,
+        )
+
+
+def credential_changed(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    """``post_save`` / ``post_delete`` of a credential: its lineage's copies are out of date."""
+    if not created:
+        invalidate([instance.lineage_id], using=kwargs.get("using"))
+
+
+def owner_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``post_save`` / ``post_delete`` of a user: copies of the credentials they own carry the
+    user (``is_active`` and everything a view reads from ``request.user``)."""
+    if kwargs.get("created"):
+        return
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return  # every login saves this; nothing a credential depends on
+    from django.apps import apps
+
+    from apiauth.models import AbstractCredential
+
+    lineages: list[str] = []
+    for model in apps.get_app_config("apiauth").get_models():
+        if issubclass(model, AbstractCredential):
+            owned = model._default_manager.filter(owner_id=instance.pk)
+            lineages += [obj.lineage_id for obj in owned.only("pk", *_lineage_field(model))]
+    invalidate(lineages, using=kwargs.get("using"))
+
+
+def _lineage_field(model: Any) -> list[str]:
+    return ["lineage"] if any(f.name == "lineage" for f in model._meta.fields) else []

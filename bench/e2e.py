@@ -1,0 +1,268 @@
+"""End to end under load: the demo's ``/v1/ping`` under gunicorn against the anchor and the floor.
+
+Each contender is served by gunicorn (3 workers × 8 gthread threads, no access log) with Django's
+standard middleware, persistent database connections and one shared redis-server, and driven by
+wrk over 64 API keys in turn (many clients, each well within its 6000/min, so every contender
+does its admitting work). Rounds are interleaved so a noisy neighbour hurts all three alike.
+
+The figure that counts is **server CPU per request**: user + system time of the gunicorn master
+and its workers, read from ``/proc`` before and after each round and divided by the requests
+wrk completed. It is steadier than requests/s on a shared machine, where wrk and Redis compete
+with the server for the same cores.
+
+* ``ours``: the demo itself (``project.settings``, DEBUG off): ``APIKeyAuthentication``,
+  ``HasScopes``, ``IsAuthenticated``, ``TokenBucketThrottle``, the enterprise plan (a bucket and
+  a daily quota), the demo's own middleware too.
+* ``anchor``: DRF + djangorestframework-api-key ``HasAPIKey`` + ``ScopedRateThrottle`` keyed by
+  the API key on django-redis, 6000/min (``bench/sites/anchor.py``).
+* ``floor``: a plain Django view, one indexed SQL lookup of the key's digest and one EVALSHA
+  token bucket (``bench/sites/floor.py``).
+
+SQLite by default (one file per contender); with ``DATABASE_URL`` set (PostgreSQL), every
+contender uses that database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.common import print_table
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+KEYS = 64
+WRK_SCRIPT = """
+local keys = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/v1/ping", {["%s"] = "%s" .. keys[i %% #keys + 1]})
+end
+"""
+
+
+@dataclass
+class Site:
+    name: str
+    settings: str
+    wsgi: str
+    env: dict[str, str]
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    header: tuple[str, str] = ("X-API-Key", "")
+    keys: list[str] = field(default_factory=list)
+    rps: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def start(self) -> None:
+        self.port = _free_port()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers=3",
+                "--worker-class=gthread",
+                "--threads=8",
+                f"--bind=127.0.0.1:{self.port}",
+                "--log-level=warning",
+                self.wsgi,
+            ],
+            cwd=ROOT,
+            env=self.env,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise SystemExit(f"{self.name}: gunicorn did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the gunicorn master and its workers so far."""
+        assert self.process is not None
+        pids = [self.process.pid, *_children(self.process.pid)]
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / CLOCK_TICKS
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found += [int(child) for child in children]
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_sites(workdir: Path, redis_url: str) -> list[Site]:
+    database_url = os.environ.get("DATABASE_URL")
+    base = {
+        key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE"}
+    }
+    base["REDIS_URL"] = redis_url
+    sites = []
+    for name, settings, wsgi in (
+        ("ours (apiauth demo)", "project.settings", "project.wsgi:application"),
+        ("anchor (DRF + api-key + throttle)", "bench.sites.anchor", "bench.sites.wsgi:application"),
+        ("floor (1 SQL + 1 EVALSHA)", "bench.sites.floor", "bench.sites.wsgi:application"),
+    ):
+        slug = settings.rsplit(".", 1)[-1]
+        env = {
+            **base,
+            "DJANGO_SETTINGS_MODULE": settings,
+            "DATABASE_URL": database_url or f"sqlite:///{workdir / slug}.sqlite3",
+            "DJANGO_DEBUG": "0",
+            "SECRET_KEY": "bench-e2e-" + "s" * 40,
+            "STATIC_ROOT": str(workdir / "static"),
+            "SECURE_COOKIES": "0",
+        }
+        header = ("Authorization", "Api-Key ") if slug == "anchor" else ("X-API-Key", "")
+        sites.append(Site(name, settings, wsgi, env, header=header))
+    return sites
+
+
+def wrk(site: Site, seconds: float, script: Path, connections: int) -> tuple[float, int, int]:
+    """Run wrk; returns (requests/s, requests, non-2xx responses)."""
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{site.port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = result.stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    if errors:
+        print(f"  {site.name}: {errors.group(0)}", file=sys.stderr)
+    return rps, requests, int(bad.group(1)) if bad else 0
+
+
+def run(rounds: int = 5, seconds: float = 5.0, connections: int = 16) -> dict[str, float]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: `make bench-e2e` installs it (apt-get install wrk).")
+    redis_url = os.environ["REDIS_URL"]
+    with tempfile.TemporaryDirectory(prefix="apiauth-e2e-") as tmp:
+        workdir = Path(tmp)
+        sites = make_sites(workdir, redis_url)
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+            cwd=ROOT,
+            env=sites[0].env,
+            check=True,
+        )
+        for site in sites:
+            setup = subprocess.run(
+                [sys.executable, "-m", "bench.sites.setup", str(KEYS)],
+                cwd=ROOT,
+                env=site.env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            site.keys = setup.stdout.split()
+        try:
+            for site in sites:
+                site.start()
+            for site in sites:
+                script = workdir / f"{site.settings}.lua"
+                keys = ", ".join(f'"{key}"' for key in site.keys)
+                script.write_text(WRK_SCRIPT % (keys, *site.header))
+            for round_ in range(rounds + 1):
+                for site in sites:
+                    script = workdir / f"{site.settings}.lua"
+                    before = site.cpu_seconds()
+                    rps, requests, bad = wrk(site, seconds, script, connections)
+                    spent = site.cpu_seconds() - before
+                    if round_ == 0:
+                        continue  # warm-up: imports, connections, compiled lookups
+                    site.rps.append(rps)
+                    site.cpu_us.append(spent / max(requests, 1) * 1e6)
+                    site.errors += bad
+        finally:
+            for site in sites:
+                site.stop()
+    return report(sites, rounds, seconds, connections)
+
+
+def report(sites: list[Site], rounds: int, seconds: float, connections: int) -> dict[str, float]:
+    ours, anchor, floor = (statistics.median(site.cpu_us) for site in sites)
+    rows = []
+    for site in sites:
+        cpu = statistics.median(site.cpu_us)
+        rows.append(
+            [
+                site.name,
+                f"{statistics.median(site.rps):.0f}",
+                f"{cpu:.0f}",
+                f"{min(site.cpu_us):.0f}–{max(site.cpu_us):.0f}",
+                str(site.errors),
+            ]
+        )
+    engine = "PostgreSQL" if "postgres" in os.environ.get("DATABASE_URL", "") else "SQLite"
+    print(
+        f"\nEnd to end: GET /v1/ping, gunicorn 3×8 gthread, wrk -c{connections}, {KEYS} keys, "
+        f"{rounds} interleaved rounds × {seconds:g}s, {engine}, {_machine()}"
+    )
+    print_table(["contender", "req/s", "server CPU µs/req", "range", "non-2xx"], rows)
+    ratios = {"anchor/ours": anchor / ours, "floor/ours": floor / ours}
+    rps = [statistics.median(site.rps) for site in sites]
+    print(
+        f"server CPU per request: anchor/ours {ratios['anchor/ours']:.2f}, "
+        f"floor/ours {ratios['floor/ours']:.2f}  (≥ 2.0 and ≥ 1.0 wanted); "
+        f"throughput: ours/anchor {rps[0] / rps[1]:.2f}, ours/floor {rps[0] / rps[2]:.2f}"
+    )
+    if any(site.errors for site in sites):
+        print("warning: some responses were not 2xx; the figures include them", file=sys.stderr)
+    return ratios
+
+
+def _machine() -> str:
+    import platform
+
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{os.cpu_count()} × {cpu}, Python {platform.python_version()}"

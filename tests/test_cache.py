@@ -1,0 +1,283 @@
+"""Credentials served from a worker's copy: no SQL, and every change still immediate.
+
+"Another worker" is simulated the honest way: the change is made through a fresh instance and
+reaches this process only through Redis, as it would reach any other worker.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import override_settings
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apiauth import cache
+from apiauth.models import APIKey, key_cache
+from apiauth.throttling.backends import RedisBackend
+from tests.conftest import RedisServer
+from tests.factories import make_key, make_user
+
+pytestmark = pytest.mark.django_db
+
+PING = "/v1/ping"
+WHOAMI = "/v1/whoami"
+
+
+def get(raw: str, path: str = PING, **extra: Any) -> Any:
+    return APIClient().get(path, HTTP_X_API_KEY=raw, **extra)
+
+
+def warm(raw: str, path: str = PING) -> None:
+    assert get(raw, path).status_code == 200
+    assert get(raw, path).status_code == 200  # served from the copy
+
+
+class TestChangesTakeEffectAtOnce:
+    """Each change is made elsewhere; the next request through the warm copy sees it."""
+
+    @pytest.mark.parametrize("path", [PING, WHOAMI])
+    def test_revoke(self, path: str) -> None:
+        key, raw = make_key()
+        warm(raw, path)
+        APIKey.objects.get(pk=key.pk).revoke(reason="leaked")
+        response = get(raw, path)
+        assert response.status_code == 401 and response.json()["code"] == "revoked"
+
+    def test_scopes_edited(self) -> None:
+        key, raw = make_key(scopes=["orders:read"])
+        warm(raw)
+        other = APIKey.objects.get(pk=key.pk)
+        other.scopes = ["orders:read", "orders:write"]
+        other.save()
+        assert get(raw).json()["scopes"] == ["orders:read", "orders:write"]
+
+    def test_networks_edited(self) -> None:
+        key, raw = make_key()
+        warm(raw)
+        other = APIKey.objects.get(pk=key.pk)
+        other.allowed_networks = ["192.0.2.0/24"]
+        other.save()
+        response = get(raw, REMOTE_ADDR="198.51.100.1")
+        assert response.status_code == 403 and response.json()["code"] == "ip_not_allowed"
+
+    def test_plan_and_overrides_edited(self) -> None:
+        key, raw = make_key()
+        warm(raw)
+        other = APIKey.objects.get(pk=key.pk)
+        other.rate_limits = {"rate": "2/hour", "burst": 1}
+        other.save()
+        response = get(raw)
+        assert response["X-RateLimit-Limit"] == "1"
+
+    def test_expiry_brought_forward(self) -> None:
+        key, raw = make_key()
+        warm(raw)
+        other = APIKey.objects.get(pk=key.pk)
+        other.expires_at = timezone.now() - datetime.timedelta(seconds=1)
+        other.save(update_fields=["expires_at"])
+        assert get(raw).json()["code"] == "expired"
+
+    def test_rolled_past_its_grace(self) -> None:
+        key, raw = make_key()
+        warm(raw)
+        APIKey.objects.roll(APIKey.objects.get(pk=key.pk), datetime.timedelta(0))
+        assert get(raw).json()["code"] == "expired"
+
+    def test_deleted(self) -> None:
+        key, raw = make_key()
+        warm(raw)
+        APIKey.objects.filter(pk=key.pk).delete()
+        assert get(raw).json()["code"] == "unknown"
+
+    def test_owner_deactivated(self) -> None:
+        user = make_user()
+        _key, raw = make_key(owner=user)
+        warm(raw)
+        other = User.objects.get(pk=user.pk)
+        other.is_active = False
+        other.save()
+        assert get(raw).json()["code"] == "owner_inactive"
+
+    def test_owner_deleted(self) -> None:
+        user = make_user()
+        _key, raw = make_key(owner=user)
+        warm(raw)
+        User.objects.get(pk=user.pk).delete()
+        assert get(raw).json()["code"] == "unknown"
+
+    def test_owner_renamed_reaches_request_user(self) -> None:
+        user = make_user()
+        _key, raw = make_key(owner=user)
+        warm(raw)
+        other = User.objects.get(pk=user.pk)
+        other.username = "renamed"
+        other.save()
+        assert get(raw).json()["owner"] == "renamed"
+
+    def test_a_login_does_not_invalidate(self, django_assert_num_queries: Any) -> None:
+        user = make_user()
+        _key, raw = make_key(owner=user)
+        warm(raw)
+        from django.contrib.auth.models import update_last_login
+
+        update_last_login(User, User.objects.get(pk=user.pk))
+        with django_assert_num_queries(0):
+            assert get(raw).status_code == 200
+
+    def test_a_bulk_update_is_made_immediate_by_invalidate(self) -> None:
+        key, raw = make_key()
+        warm(raw)
+        APIKey.objects.filter(pk=key.pk).update(scopes=[])
+        assert get(raw).json()["scopes"] != []  # no signal: the copy lives until its TTL
+        cache.invalidate([key.lineage_id])
+        assert get(raw).json()["scopes"] == []
+
+
+class TestTheCheck:
+    def test_a_view_without_the_throttle_confirms_the_copy_itself(
+        self, _redis: RedisServer, django_assert_num_queries: Any
+    ) -> None:
+        key, raw = make_key()
+        warm(raw, WHOAMI)
+        _redis.client().delete(cache.version_key(key.lineage_id))  # a change elsewhere
+        with django_assert_num_queries(1):  # found stale: the row again
+            assert get(raw, WHOAMI).status_code == 200
+        with django_assert_num_queries(0):
+            assert get(raw, WHOAMI).status_code == 200
+
+    def test_a_stale_copy_is_never_debited_twice(self, _redis: RedisServer) -> None:
+        key, raw = make_key()
+        warm(raw)
+        remaining = int(get(raw)["X-RateLimit-Remaining"])
+        _redis.client().delete(cache.version_key(key.lineage_id))
+        assert int(get(raw)["X-RateLimit-Remaining"]) == remaining - 1
+
+    def test_each_request_gets_its_own_user(self) -> None:
+        user = make_user()
+        _key, raw = make_key(owner=user)
+        warm(raw, WHOAMI)  # the view sets an attribute on request.user
+        entry = key_cache.entries[next(iter(key_cache.entries))]
+        assert not hasattr(entry.obj.owner, "touched_by_view")
+
+    def test_a_machine_key_is_cached_too(self, django_assert_num_queries: Any) -> None:
+        _key, raw = make_key()
+        warm(raw)
+        with django_assert_num_queries(0):
+            assert get(raw).json()["owner"] is None
+
+    def test_revoked_keys_fail_from_the_copy(self, django_assert_num_queries: Any) -> None:
+        key, raw = make_key()
+        key.revoke()
+        assert get(raw).json()["code"] == "revoked"
+        with django_assert_num_queries(0):  # revocation is final: the copy can say so
+            assert get(raw).json()["code"] == "revoked"
+
+    def test_the_lru_is_bounded(self, settings: Any) -> None:
+        settings.APIAUTH = {**settings.APIAUTH, "CREDENTIAL_CACHE_SIZE": 2}
+        raws = [make_key(name=f"k{i}")[1] for i in range(4)]
+        for raw in raws:
+            assert get(raw).status_code == 200
+        assert len(key_cache.entries) == 2
+
+
+class TestRedisState:
+    def test_one_small_token_per_lineage_and_no_key_material(self, _redis: RedisServer) -> None:
+        key, raw = make_key()
+        warm(raw)
+        client = _redis.client()
+        token_key = cache.version_key(key.lineage_id)
+        assert client.exists(token_key)
+        assert (client.memory_usage(token_key) or 0) < 300
+        assert 0 < client.pttl(token_key) <= 86_400_000
+        names: list[bytes] = client.keys("*")  # type: ignore[assignment]
+        dumps: list[bytes] = [client.dump(name) or b"" for name in names]
+        everything = b" ".join(names + dumps)
+        parsed = raw.split("_")
+        assert parsed[-1].encode() not in everything and key.key_hash.encode() not in everything
+
+    def test_redis_down_falls_back_to_one_query(
+        self, _redis: RedisServer, django_assert_num_queries: Any
+    ) -> None:
+        key, raw = make_key()
+        warm(raw)
+        _redis.stop()
+        with django_assert_num_queries(1):
+            assert get(raw).status_code == 200  # limits fail open, the key from the database
+        APIKey.objects.get(pk=key.pk).revoke()  # its token cannot be deleted now
+        assert get(raw).json()["code"] == "revoked"
+        _redis.start()
+        from apiauth.throttling.backends import get_backend
+
+        backend = get_backend()
+        assert isinstance(backend, RedisBackend)
+        backend.breaker.record_success()
+        # The outage dropped every copy: nothing from before it is trusted again.
+        assert get(raw).json()["code"] == "revoked"
+
+    @override_settings(APIAUTH={"RATELIMIT_BACKEND": "local"})
+    def test_no_copies_without_redis(self, django_assert_num_queries: Any) -> None:
+        _key, raw = make_key()
+        get(raw)
+        with django_assert_num_queries(1):
+            assert get(raw).status_code == 200
+        assert not key_cache.entries
+
+
+class TestEdges:
+    def test_first_request_while_redis_is_down(
+        self, _redis: RedisServer, django_assert_max_num_queries: Any
+    ) -> None:
+        _key, raw = make_key()
+        _redis.stop()  # the breaker is still closed: the fill finds out
+        with django_assert_max_num_queries(3):
+            assert get(raw).status_code == 200
+        assert not key_cache.entries
+
+    def test_a_change_inside_a_transaction_is_announced_again_on_commit(
+        self, _redis: RedisServer, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        from django.db import transaction
+
+        key, raw = make_key()
+        warm(raw)
+        token_key = cache.version_key(key.lineage_id)
+        with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+            APIKey.objects.get(pk=key.pk).revoke()
+        assert not _redis.client().exists(token_key)  # deleted at once...
+        assert get(raw).json()["code"] == "revoked"
+        get(raw)  # a fill between the change and its commit
+        assert _redis.client().exists(token_key)
+        for callback in callbacks:
+            callback()
+        assert not _redis.client().exists(token_key)  # ... and again after the commit
+
+    @override_settings(APIAUTH={"RATELIMIT_BACKEND": "local"})
+    def test_invalidate_without_redis_is_harmless(self) -> None:
+        cache.invalidate(["00000000-0000-0000-0000-000000000000"])
+
+    def test_invalidate_nothing(self, _redis: RedisServer) -> None:
+        cache.invalidate([])
+
+    def test_a_failed_usage_write_is_logged_not_raised(self, caplog: Any) -> None:
+        from apiauth import usage
+
+        class Broken:
+            def write_last_used(self, now: Any, ip: Any) -> None:
+                raise RuntimeError("database went away")
+
+        usage.defer(Broken(), timezone.now(), None)
+        usage.flush()
+        assert "could not record the use" in caplog.text
+        usage.flush()  # nothing left
+
+    def test_outside_a_view_the_copy_is_confirmed_at_once(self) -> None:
+        from django.test import RequestFactory
+        from rest_framework.request import Request
+
+        from apiauth.authentication import APIKeyAuthentication
+
+        assert not APIKeyAuthentication().check_is_deferred(Request(RequestFactory().get("/")))
