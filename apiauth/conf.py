@@ -1,7 +1,8 @@
 """Settings for apiauth, read from the single ``APIAUTH`` dict on every access.
 
-Reading on access (never at import time) keeps ``override_settings`` working in tests and lets
-a project change a value without restarting anything that imported this module.
+Reading on access (never at import time) keeps ``override_settings`` working in tests. The dict
+itself is looked up once and forgotten when Django announces a change (``setting_changed``,
+sent by ``override_settings``): a dozen reads per request then cost a dict lookup each.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     # API keys.
@@ -45,9 +47,18 @@ DEFAULTS: dict[str, Any] = {
 class Settings:
     """Typed, read-through access to ``settings.APIAUTH``."""
 
+    _user: dict[str, Any] | None = None
+
     def _get(self, name: str) -> Any:
-        user: dict[str, Any] = getattr(settings, "APIAUTH", None) or {}
+        user = self._user
+        if user is None:
+            user = self._user = getattr(settings, "APIAUTH", None) or {}
         return user.get(name, DEFAULTS[name])
+
+    def reload(self, *, setting: str = "APIAUTH", **kwargs: Any) -> None:
+        """``setting_changed`` receiver."""
+        if setting == "APIAUTH":
+            self._user = None
 
     @property
     def KEY_PREFIX(self) -> str:
@@ -149,3 +160,4 @@ class Settings:
 
 
 conf = Settings()
+setting_changed.connect(conf.reload, dispatch_uid="apiauth-conf")

@@ -54,7 +54,8 @@ class FrozenClockLua:
         self, keys: list[str], limits: list[Limit], cost: int, debit: bool, now_us: int
     ) -> gcra.Decision:
         argv = [*_argv(limits, cost, debit), now_us]
-        values = [int(v) for v in self.client.eval(self.script, len(keys), *keys, *argv)]
+        result = self.client.eval(self.script, len(keys), *keys, *argv)
+        values = [int(v) for v in result.split()]
         states = tuple(
             gcra.LimitState(limit, *values[1 + i * 3 : 4 + i * 3]) for i, limit in enumerate(limits)
         )

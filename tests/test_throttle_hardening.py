@@ -136,7 +136,7 @@ class FrozenClockScript:
         from apiauth.throttling.backends import _argv
 
         result = self.client.eval(self.script, len(keys), *keys, *_argv(limits, cost, True), now_us)
-        values = [int(v) for v in result]
+        values = [int(v) for v in result.split()]
         states = tuple(
             gcra.LimitState(limit, *values[1 + i * 3 : 4 + i * 3]) for i, limit in enumerate(limits)
         )

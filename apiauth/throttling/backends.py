@@ -126,15 +126,43 @@ class RedisBackend:
 
         def script() -> Any:
             try:
-                return self.client.evalsha(sha, len(keys), *keys, *argv)
+                return self._evalsha(sha, keys, argv)
             except redis.exceptions.NoScriptError:
                 # After a restart or SCRIPT FLUSH: EVAL runs and caches it, in the same trip.
                 return self.client.eval(source, len(keys), *keys, *argv)
 
         return self._call(script)
 
+    def _evalsha(self, sha: str, keys: Sequence[str], argv: Sequence[Any]) -> Any:
+        """``EVALSHA`` on a pooled connection, the command encoded here: redis-py's generic
+        encoding, retries and response callbacks cost more than the script on this path.
+
+        No retry: an outage must open the breaker after one timeout, not three.
+        """
+        parts = [b"EVALSHA", sha.encode(), b"%d" % len(keys)]
+        parts += [key.encode() for key in keys]
+        parts += [value if isinstance(value, bytes) else str(value).encode() for value in argv]
+        packed = b"*%d\r\n%s" % (
+            len(parts),
+            b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts),
+        )
+        import redis
+
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command([packed])
+            return connection.read_response()
+        except redis.exceptions.ResponseError:
+            raise  # a whole reply was read: the connection is fine
+        except BaseException:
+            connection.disconnect()  # perhaps mid-reply: unusable
+            raise
+        finally:
+            pool.release(connection)
+
     def _run(self, keys: Sequence[str], argv: Sequence[Any]) -> list[int]:
-        return [int(value) for value in self._script(lua.SHA, lua.SCRIPT, keys, argv)]
+        return [int(value) for value in self._script(lua.SHA, lua.SCRIPT, keys, argv).split()]
 
     def evaluate(
         self,
@@ -154,7 +182,7 @@ class RedisBackend:
             raw = self._script(
                 lua.CHECKED_SHA, lua.CHECKED_SCRIPT, [check.key, *keys], [check.token, *argv]
             )
-            result = [int(value) for value in raw]
+            result = [int(value) for value in raw.split()]
             if result[0] == -1:
                 raise StaleCredential(check.key)
         states = tuple(

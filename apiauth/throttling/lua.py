@@ -2,7 +2,8 @@
 
 KEYS: one per limit. ARGV: cost, debit (1/0), then per limit: kind (``b`` bucket / ``q``
 quota), capacity, interval µs (bucket) or window seconds (quota). Returns
-``{allowed, remaining_1, reset_us_1, retry_us_1, ...}``. A bucket's key holds its TAT, a
+``"allowed remaining_1 reset_us_1 retry_us_1 ..."``: one string of integers, which a client
+parses in one read where an array costs one per element. A bucket's key holds its TAT, a
 quota's ``"<window index>:<used>"`` (see :mod:`apiauth.throttling.gcra`). Using ``TIME`` means
 app servers with skewed clocks agree; every key of a request carries one hash tag, so Redis
 Cluster accepts the script.
@@ -63,27 +64,25 @@ if allowed and debit then
     redis.call('SET', KEYS[i], writes[i][1], 'PX', ttl)
   end
 end
-local out = {allowed and 1 or 0}
+local out = {allowed and '1' or '0'}
 for i = 1, n do
-  out[#out + 1] = chosen[i][1]
-  out[#out + 1] = chosen[i][2]
-  out[#out + 1] = chosen[i][3]
+  for j = 1, 3 do out[#out + 1] = string.format('%d', chosen[i][j]) end
 end
-return out
+return table.concat(out, ' ')
 """
 
 SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
 CHECKED_SCRIPT = (
     """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return '-1' end
 table.remove(KEYS, 1)
 table.remove(ARGV, 1)
 """
     + SCRIPT
 )
 """The same decision, made only if ``KEYS[1]`` still holds the token ``ARGV[1]`` (a cached
-credential's version, :mod:`apiauth.cache`); ``{-1}`` without touching a bucket otherwise."""
+credential's version, :mod:`apiauth.cache`); ``"-1"`` without touching a bucket otherwise."""
 
 CHECKED_SHA = hashlib.sha1(CHECKED_SCRIPT.encode()).hexdigest()
 
