@@ -181,3 +181,25 @@ class TestResilience:
 @override_settings(APIAUTH={"RATELIMIT_BACKEND": "local"})
 def test_local_backend_is_chosen_by_setting() -> None:
     assert isinstance(get_backend(), LocalBackend)
+
+
+class ClientWithoutPool:
+    """A client that routes commands itself, as redis-py's cluster client does."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def evalsha(self, *args: Any) -> Any:
+        return self._client.evalsha(*args)
+
+    def eval(self, *args: Any) -> Any:
+        return self._client.eval(*args)
+
+
+def test_a_client_without_a_connection_pool_gets_plain_commands(_redis: RedisServer) -> None:
+    from apiauth.throttling.rates import parse_limits
+
+    backend = RedisBackend("default", client=ClientWithoutPool(_redis.client()))
+    limits = parse_limits({"rate": "2/hour", "burst": 2})
+    keys = ["rl:{pool}:burst"]
+    assert [backend.evaluate(keys, limits, 1).allowed for _ in range(3)] == [True, True, False]

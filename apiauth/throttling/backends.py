@@ -148,7 +148,9 @@ class RedisBackend:
         )
         import redis
 
-        pool = self.client.connection_pool
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is None:  # a cluster client routes each command itself
+            return self.client.evalsha(sha, len(keys), *keys, *argv)
         connection = pool.get_connection()
         try:
             connection.send_packed_command([packed])
