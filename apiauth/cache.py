@@ -65,9 +65,9 @@ class Entry(Generic[T]):
 
 
 def version_key(lineage: str) -> str:
-    from apiauth.throttling.limiter import key_for
+    from apiauth.throttling.limiter import key_for, lineage_identity
 
-    return key_for(f"k{lineage.replace('-', '')}", VERSION_NAME)
+    return key_for(lineage_identity(lineage), VERSION_NAME)
 
 
 def redis_backend() -> RedisBackend | None:
@@ -105,7 +105,7 @@ class CredentialCache(Generic[T]):
     def get(self, value: str) -> Entry[T] | None:
         """A copy to serve from, a fresh fill, or ``None`` for an unknown value."""
         entry = self.entries.get(value)
-        if entry is not None and entry.expires > self.clock() and entry.check is not None:
+        if entry is not None and entry.expires > self.clock():  # stored copies carry a check
             return entry
         return self.fill(value)
 

@@ -43,9 +43,15 @@ class RateLimitUnavailable(Exception):
     """The store is down and the policy is to fail closed."""
 
 
+def lineage_identity(lineage: str) -> str:
+    """The hash tag of everything a credential lineage owns in Redis: buckets, quotas and its
+    cached copies' version token (one slot, so one script may touch them all)."""
+    return f"k{lineage.replace('-', '')}"
+
+
 def identity(credential: Credential | None, user: Any, client_ip: str | None) -> str:
     if credential is not None:
-        return f"k{credential.lineage.replace('-', '')}"
+        return lineage_identity(credential.lineage)
     if user is not None and getattr(user, "is_authenticated", False) and user.pk is not None:
         return f"u{user.pk}"
     return f"a{client_key(client_ip)}"
