@@ -8,25 +8,39 @@ subclass overrides one step, not the whole method.
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
 
+from django.core.exceptions import RequestDataTooBig
+from django.utils import timezone
+from django.utils.http import http_date
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from apiauth import audit, crypto
-from apiauth.cache import Entry
+from apiauth import audit, crypto, sigv4
+from apiauth.cache import CredentialCache, Entry
 from apiauth.conf import conf
 from apiauth.credentials import Credential, MachinePrincipal
-from apiauth.errors import AuthenticationFailed, TooManyFailures
-from apiauth.models import APIKey, key_cache
+from apiauth.errors import (
+    AuthenticationFailed,
+    PayloadTooLarge,
+    ReplayCheckUnavailable,
+    TooManyFailures,
+)
+from apiauth.models import APIKey, HMACCredential, hmac_cache, key_cache
 from apiauth.net import get_client_ip, in_networks
 from apiauth.throttling import TokenBucketThrottle, lockout
-from apiauth.throttling.backends import StaleCredential
+from apiauth.throttling.backends import BackendUnavailable, StaleCredential, get_backend
 from apiauth.throttling.limiter import Outcome, decide, remember
 
 REFRESH_ATTR = "_apiauth_refresh"
+REPLAY_ATTR = "_apiauth_replay_checked"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+T = TypeVar("T")
 
 
 class CredentialAuthentication(BaseAuthentication):
@@ -137,6 +151,14 @@ class CredentialAuthentication(BaseAuthentication):
             return self.reauthenticate(request)[1]
         return credential
 
+    def cached(self, request: Request, cache: CredentialCache[T], value: str) -> Entry[T] | None:
+        """The worker's copy of a credential, else the database (which fills the copy); after
+        a copy turned out stale (:meth:`reauthenticate`), always the database."""
+        if not getattr(request, REFRESH_ATTR, False):
+            return cache.get(value)
+        entry = cache.fill(value)
+        return None if entry is None else Entry(entry.obj, None, entry.expires)
+
     def reauthenticate(self, request: Request) -> tuple[Any, Credential]:
         """Authenticate again from the database, after a cached copy turned out stale."""
         setattr(request, REFRESH_ATTR, True)
@@ -204,13 +226,250 @@ class APIKeyAuthentication(CredentialAuthentication):
 
     def get_key(self, request: Request, parsed: crypto.ParsedKey) -> Entry[APIKey]:
         """The worker's copy of the key, else one indexed query by digest (the owner joined)
-        that fills it. After a stale copy, always the database."""
-        if getattr(request, REFRESH_ATTR, False):
-            entry = key_cache.fill(parsed.digest)
-            if entry is not None:
-                entry = Entry(entry.obj, None, entry.expires)
-        else:
-            entry = key_cache.get(parsed.digest)
+        that fills it."""
+        entry = self.cached(request, key_cache, parsed.digest)
         if entry is None:
             raise self.fail(request, "unknown", _("Invalid API key."), parsed.public_id)
         return entry
+
+
+class HMACAuthentication(CredentialAuthentication):
+    """Requests signed with AWS Signature Version 4 (``Authorization`` header or presigned URL).
+
+    The scheme's names, service, regions and limits come from ``APIAUTH["HMAC"]``. Cheap
+    checks run first (shape, scope, clock, signed headers), then the credential lookup (the
+    worker's copy, secrets already decrypted), the body hash, the signature, the credential's
+    lifecycle and network, and last the replay check of unsafe methods.
+    """
+
+    kind = "hmac"
+    model = HMACCredential
+    _policy: tuple[dict[str, Any], sigv4.Policy] | None = None
+
+    @property
+    def keyword(self) -> str:  # type: ignore[override]
+        return str(conf.HMAC["ALGORITHM"])
+
+    def get_policy(self) -> sigv4.Policy:
+        settings = conf.HMAC
+        cached = HMACAuthentication._policy
+        if cached is not None and cached[0] is settings:
+            return cached[1]
+        policy = sigv4.Policy(
+            scheme=sigv4.Scheme(
+                algorithm=settings["ALGORITHM"],
+                secret_prefix=settings["SECRET_PREFIX"],
+                header_prefix=settings["HEADER_PREFIX"],
+            ),
+            service=settings["SERVICE"],
+            regions=frozenset(settings["REGIONS"]),
+            max_skew=int(settings["MAX_CLOCK_SKEW"]),
+            max_expires=int(settings["PRESIGNED_MAX_EXPIRES"]),
+            allow_unsigned_payload=bool(settings["ALLOW_UNSIGNED_PAYLOAD"]),
+        )
+        HMACAuthentication._policy = (settings, policy)
+        return policy
+
+    def fail(
+        self, request: Request, code: str, detail: str, credential_id: str | None = None
+    ) -> exceptions.APIException:
+        exc = super().fail(request, code, detail, credential_id)
+        # The server's clock, so a client refused for skew can correct its own.
+        exc.extra_headers = {"Date": http_date()}  # type: ignore[attr-defined]
+        return exc
+
+    def authenticate(self, request: Request) -> tuple[Any, Credential] | None:
+        policy = self.get_policy()
+        presented = self.get_presented(request, policy)
+        if presented is None:
+            return None
+        self.check_lockout(request)
+        akid = presented.credential.access_key_id
+        signed = self.get_signed_request(request, policy, presented)
+        try:
+            payload_hash = policy.check(presented, signed, timezone.now())
+        except sigv4.SignatureError as exc:
+            raise self.fail(request, exc.code, exc.detail, akid) from None
+        entry = self.cached(request, hmac_cache, akid)
+        if entry is None:
+            raise self.fail(request, "unknown_access_key", _("Unknown access key id."), akid)
+        if not self.signature_matches(policy, presented, signed, payload_hash, entry.obj):
+            # The copy may predate a rotation: the database decides before a refusal.
+            entry = hmac_cache.fill(akid) if entry.check is not None else None
+            if entry is None or not self.signature_matches(
+                policy, presented, signed, payload_hash, entry.obj
+            ):
+                detail = _("The signature does not match the request.")
+                raise self.fail(request, "signature_mismatch", detail, akid)
+        result = self.accept(request, entry, akid)
+        self.check_replay(request, policy, presented)
+        return result
+
+    def get_presented(self, request: Request, policy: sigv4.Policy) -> sigv4.Presented | None:
+        meta = request.META
+        authorization = meta.get("HTTP_AUTHORIZATION")
+        query = meta.get("QUERY_STRING", "")
+        scheme = policy.scheme
+        ours = authorization is not None and authorization.partition(" ")[0] == scheme.algorithm
+        if (
+            not ours
+            and scheme.param("Signature") not in query
+            and (scheme.param("Credential") not in query)
+        ):
+            return None
+        limit = int(conf.HMAC["MAX_HEADER_SIZE"])
+        try:
+            if len(authorization or "") > limit or len(query) > 4 * limit:
+                raise sigv4.SignatureError("malformed", _("The signature is too large."))
+            amz_date = meta.get("HTTP_" + scheme.date_header.upper().replace("-", "_"))
+            presented = policy.presented(
+                authorization if ours else None, amz_date, sigv4.parse_query(_wsgi_bytes(query))
+            )
+        except sigv4.SignatureError as exc:
+            raise self.fail(request, exc.code, exc.detail) from None
+        except UnicodeError:  # a non-ASCII value where SigV4 has only ASCII
+            raise self.fail(request, "malformed", _("Malformed signature.")) from None
+        if presented is not None and presented.presigned and request.method not in ("GET", "HEAD"):
+            raise self.fail(
+                request,
+                "presigned_method",
+                _("Presigned URLs are for GET and HEAD requests."),
+                presented.credential.access_key_id,
+            )
+        return presented
+
+    def get_signed_request(
+        self, request: Request, policy: sigv4.Policy, presented: sigv4.Presented
+    ) -> sigv4.SignedRequest:
+        akid = presented.credential.access_key_id
+        path = wire_path(request)
+        if sigv4.normalize_path(path) != path:
+            # The signature would cover the normalised path while Django routes this one.
+            raise self.fail(
+                request,
+                "non_canonical_path",
+                _("Paths with '.', '..' or empty segments cannot be signed."),
+                akid,
+            )
+        try:
+            headers = request_headers(request, presented, policy.scheme)
+        except UnicodeError:
+            raise self.fail(
+                request, "malformed_header", _("A header is not UTF-8."), akid
+            ) from None
+        limit = int(conf.HMAC["MAX_HEADER_SIZE"])
+        if any(len(v) > limit for values in headers.values() for v in values):
+            raise self.fail(request, "malformed_header", _("A signed header is too large."), akid)
+        return sigv4.SignedRequest(
+            method=request.method or "GET",
+            path=path,
+            query=presented.query,
+            headers=headers,
+            body_sha256=self.body_sha256(request),
+        )
+
+    def body_sha256(self, request: Request) -> str:
+        """SHA-256 of the body as received: computed here, never taken from the client."""
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > int(conf.HMAC["MAX_BODY_SIZE"]):
+            raise PayloadTooLarge()
+        try:
+            body = request._request.body
+        except RequestDataTooBig:
+            raise PayloadTooLarge() from None
+        if len(body) > int(conf.HMAC["MAX_BODY_SIZE"]):
+            raise PayloadTooLarge()
+        return hashlib.sha256(body).hexdigest()
+
+    def signature_matches(
+        self,
+        policy: sigv4.Policy,
+        presented: sigv4.Presented,
+        signed: sigv4.SignedRequest,
+        payload_hash: str,
+        obj: HMACCredential,
+    ) -> bool:
+        credential = presented.credential
+        _canonical, to_sign = policy.string_to_sign(presented, signed, payload_hash)
+        keys = obj.signing_keys(
+            policy.scheme, credential.date, credential.region, credential.service
+        )
+        # Each key is tried, even after a match: the time taken does not say which one matched.
+        matched = [policy.matches(presented, to_sign, key) for key in keys]
+        return any(matched)
+
+    def check_replay(
+        self, request: Request, policy: sigv4.Policy, presented: sigv4.Presented
+    ) -> None:
+        """An unsafe request's signature is accepted once (``SET NX``, kept twice the clock
+        window, after which the date check refuses it anyway). Safe methods may be retried."""
+        if request.method in SAFE_METHODS or not conf.HMAC["REPLAY_PROTECTION"]:
+            return
+        if getattr(request._request, REPLAY_ATTR, False):
+            return  # authenticated again after a stale copy: this request claimed it already
+        setattr(request._request, REPLAY_ATTR, True)
+        key = (
+            f"{conf.RATELIMIT_KEY_PREFIX}replay:"
+            f"{presented.credential.access_key_id}:{presented.signature}"
+        )
+        try:
+            first = get_backend().claim(key, 2 * policy.max_skew * 1000)
+        except BackendUnavailable:
+            raise ReplayCheckUnavailable() from None
+        if not first:
+            raise self.fail(
+                request,
+                "replayed",
+                _("This signed request was already received; sign each request anew."),
+                presented.credential.access_key_id,
+            )
+
+
+def _wsgi_bytes(value: str) -> bytes:
+    """WSGI hands over the request's bytes as latin-1 text (PEP 3333)."""
+    return value.encode("latin-1")
+
+
+def wire_path(request: Request) -> bytes:
+    """The path as the client sent it, still percent-encoded: gunicorn's ``RAW_URI``,
+    uwsgi's ``REQUEST_URI``, ASGI's ``raw_path``; else the decoded path encoded again."""
+    meta = request.META
+    raw = meta.get("RAW_URI") or meta.get("REQUEST_URI")
+    if raw:
+        path = raw.split("?", 1)[0]
+        if "://" in path[:8]:  # absolute-form request target
+            path = urlsplit(path).path
+        return _wsgi_bytes(path or "/")
+    scope = getattr(request._request, "scope", None)
+    if isinstance(scope, dict) and isinstance(scope.get("raw_path"), bytes):
+        return scope["raw_path"] or b"/"
+    decoded = _wsgi_bytes(meta.get("SCRIPT_NAME", "") + meta.get("PATH_INFO", "/"))
+    return quote(decoded, safe="/~").encode("ascii")
+
+
+def request_headers(
+    request: Request, presented: sigv4.Presented, scheme: sigv4.Scheme
+) -> dict[str, list[str]]:
+    """The headers the policy looks at (signed ones, the scheme's own, ``content-type``),
+    lowercased. Repeated headers arrive joined with ``,``, as SigV4 joins them."""
+    meta = request.META
+    prefix = scheme.header_prefix.lower()
+    wanted = set(presented.signed_headers) | {"content-type"}
+    headers: dict[str, list[str]] = {}
+    for name, value in meta.items():
+        if name.startswith("HTTP_"):
+            header = name[5:].lower().replace("_", "-")
+        elif name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            header = name.lower().replace("_", "-")
+        else:
+            continue
+        if header == "authorization":
+            continue
+        if header in wanted or header.startswith(prefix):
+            if header in ("content-type", "content-length") and not value:
+                continue  # WSGI servers set these empty when the client sent none
+            headers[header] = [_wsgi_bytes(value).decode("utf-8")]
+    return headers

@@ -219,9 +219,5 @@ def owner_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     for model in apps.get_app_config("apiauth").get_models():
         if issubclass(model, AbstractCredential):
             owned = model._default_manager.filter(owner_id=instance.pk)
-            lineages += [obj.lineage_id for obj in owned.only("pk", *_lineage_field(model))]
+            lineages += [str(lineage) for lineage in owned.values_list("lineage", flat=True)]
     invalidate(lineages, using=kwargs.get("using"))
-
-
-def _lineage_field(model: Any) -> list[str]:
-    return ["lineage"] if any(f.name == "lineage" for f in model._meta.fields) else []

@@ -88,6 +88,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_scope_registry(user.get("SCOPES", DEFAULTS["SCOPES"]))
     messages += _check_limits(user)
     messages += _check_credential_cache(user)
+    messages += _check_encryption_keys(user)
+    messages += _check_hmac(user.get("HMAC") or {})
     if user.get("KEY_QUERY_PARAM"):
         messages.append(
             Warning(
@@ -156,6 +158,112 @@ def _check_credential_cache(user: dict[str, Any]) -> list[CheckMessage]:
             id="apiauth.E017",
         )
     ]
+
+
+def _check_encryption_keys(user: dict[str, Any]) -> list[CheckMessage]:
+    from apiauth.encryption import decode_key
+
+    keys = user.get("ENCRYPTION_KEYS", [])
+    hint = (
+        "List base64url-encoded 32-byte keys, the one that encrypts first; generate one with "
+        "`manage.py apiauth_encryptionkey` and keep them out of the database and the code "
+        "(an environment variable or a secrets manager)."
+    )
+    if not isinstance(keys, (list, tuple)):
+        return [Error("APIAUTH['ENCRYPTION_KEYS'] must be a list.", hint=hint, id="apiauth.E018")]
+    if not keys:
+        if not _authentication_in_use("apiauth.authentication.HMACAuthentication"):
+            return []
+        return [
+            Error(
+                "HMACAuthentication is enabled but APIAUTH['ENCRYPTION_KEYS'] is empty: HMAC "
+                "secrets cannot be stored encrypted.",
+                hint=hint,
+                id="apiauth.E018",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for index, key in enumerate(keys):
+        try:
+            decode_key(key)
+        except ValueError as exc:
+            messages.append(
+                Error(f"APIAUTH['ENCRYPTION_KEYS'][{index}]: {exc}.", hint=hint, id="apiauth.E018")
+            )
+            continue
+        if key == getattr(settings, "SECRET_KEY", None):
+            messages.append(
+                Error(
+                    f"APIAUTH['ENCRYPTION_KEYS'][{index}] is the SECRET_KEY.",
+                    hint="An encryption key must be a key of its own: SECRET_KEY signs cookies "
+                    "and reaches places (error reports, settings dumps) an encryption key must "
+                    "not. " + hint,
+                    id="apiauth.E018",
+                )
+            )
+    if len(set(map(str, keys))) != len(keys):
+        messages.append(
+            Error("APIAUTH['ENCRYPTION_KEYS'] lists a key twice.", hint=hint, id="apiauth.E018")
+        )
+    return messages
+
+
+def _check_hmac(value: Any) -> list[CheckMessage]:
+    from apiauth.conf import HMAC_DEFAULTS
+
+    def error(message: str, hint: str) -> list[CheckMessage]:
+        return [Error(f"APIAUTH['HMAC']: {message}", hint=hint, id="apiauth.E019")]
+
+    if not isinstance(value, dict):
+        return error("must be a dict.", "See the HMAC section of the settings reference.")
+    unknown = sorted(set(value) - set(HMAC_DEFAULTS))
+    if unknown:
+        return error(
+            f"unknown key(s) {', '.join(map(str, unknown))}.",
+            f"Known keys: {', '.join(sorted(HMAC_DEFAULTS))}.",
+        )
+    merged = {**HMAC_DEFAULTS, **value}
+    scope_part = re.compile(r"[a-z0-9][a-z0-9-]{0,63}", re.ASCII)
+    name = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}", re.ASCII)
+    regions = merged["REGIONS"]
+    if not isinstance(merged["SERVICE"], str) or not scope_part.fullmatch(merged["SERVICE"]):
+        return error(
+            "SERVICE must be lowercase letters, digits and '-'.", "The default: 'apiauth'."
+        )
+    if (
+        not isinstance(regions, (list, tuple))
+        or not regions
+        or not all(isinstance(r, str) and scope_part.fullmatch(r) for r in regions)
+    ):
+        return error("REGIONS must list lowercase region names.", "The default: ['global'].")
+    if not isinstance(merged["ALGORITHM"], str) or not name.fullmatch(merged["ALGORITHM"]):
+        return error("ALGORITHM must be uppercase letters, digits and '-'.", "'AWS4-HMAC-SHA256'")
+    if not isinstance(merged["SECRET_PREFIX"], str) or not name.fullmatch(merged["SECRET_PREFIX"]):
+        return error("SECRET_PREFIX must be uppercase letters, digits and '-'.", "'AWS4'")
+    prefix = merged["HEADER_PREFIX"]
+    if not isinstance(prefix, str) or not re.fullmatch(r"X-[A-Za-z0-9]{1,16}-", prefix):
+        return error("HEADER_PREFIX must read like 'X-Amz-'.", "For example 'X-Acme-'.")
+    bounds = {
+        "MAX_CLOCK_SKEW": (1, 900),
+        "MAX_BODY_SIZE": (0, 1 << 31),
+        "MAX_HEADER_SIZE": (256, 65536),
+        "PRESIGNED_MAX_EXPIRES": (1, 604_800),
+        "ROTATION_GRACE": (0, 30 * 86_400),
+    }
+    for key, (low, high) in bounds.items():
+        number = merged[key]
+        if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+            return error(
+                f"{key} must be a whole number from {low} to {high}.",
+                "MAX_CLOCK_SKEW is seconds either way of the server's clock (SigV4 uses 300, "
+                "15 minutes at most); PRESIGNED_MAX_EXPIRES at most 7 days, as AWS.",
+            )
+    return []
+
+
+def _authentication_in_use(path: str) -> bool:
+    rest = getattr(settings, "REST_FRAMEWORK", {}) or {}
+    return path in list(rest.get("DEFAULT_AUTHENTICATION_CLASSES", []))
 
 
 def _check_scope_registry(registry: Any) -> list[CheckMessage]:

@@ -22,6 +22,10 @@ DEFAULTS: dict[str, Any] = {
     "CREDENTIAL_CACHE_TTL": 60.0,
     "CREDENTIAL_CACHE_SIZE": 10_000,
     "SCOPES": {},
+    # Secrets kept encrypted at rest (HMAC secrets, signing keys): the first key encrypts.
+    "ENCRYPTION_KEYS": [],
+    # HMAC request signing (AWS Signature Version 4), merged over HMAC_DEFAULTS.
+    "HMAC": {},
     # Network.
     "TRUSTED_PROXIES": [],
     "CLIENT_IP_HEADER": "X-Forwarded-For",
@@ -43,11 +47,27 @@ DEFAULTS: dict[str, Any] = {
     "REALM": "api",
 }
 
+HMAC_DEFAULTS: dict[str, Any] = {
+    "SERVICE": "apiauth",
+    "REGIONS": ["global"],
+    "ALGORITHM": "AWS4-HMAC-SHA256",
+    "SECRET_PREFIX": "AWS4",
+    "HEADER_PREFIX": "X-Amz-",
+    "MAX_CLOCK_SKEW": 300,
+    "MAX_BODY_SIZE": 10 * 1024 * 1024,
+    "MAX_HEADER_SIZE": 8192,
+    "ALLOW_UNSIGNED_PAYLOAD": False,
+    "PRESIGNED_MAX_EXPIRES": 3600,
+    "REPLAY_PROTECTION": True,
+    "ROTATION_GRACE": 86_400,
+}
+
 
 class Settings:
     """Typed, read-through access to ``settings.APIAUTH``."""
 
     _user: dict[str, Any] | None = None
+    _hmac: dict[str, Any] | None = None
 
     def _get(self, name: str) -> Any:
         user = self._user
@@ -58,7 +78,7 @@ class Settings:
     def reload(self, *, setting: str = "APIAUTH", **kwargs: Any) -> None:
         """``setting_changed`` receiver."""
         if setting == "APIAUTH":
-            self._user = None
+            self._user = self._hmac = None
 
     @property
     def KEY_PREFIX(self) -> str:
@@ -92,6 +112,18 @@ class Settings:
     @property
     def SCOPES(self) -> dict[str, str]:
         return dict(self._get("SCOPES") or {})
+
+    @property
+    def ENCRYPTION_KEYS(self) -> list[str]:
+        return list(self._get("ENCRYPTION_KEYS") or [])
+
+    @property
+    def HMAC(self) -> dict[str, Any]:
+        """``APIAUTH["HMAC"]`` merged over :data:`HMAC_DEFAULTS` (validated by system checks)."""
+        merged = self._hmac
+        if merged is None:
+            merged = self._hmac = {**HMAC_DEFAULTS, **(self._get("HMAC") or {})}
+        return merged
 
     @property
     def TRUSTED_PROXIES(self) -> list[str]:

@@ -41,6 +41,18 @@ class RateLimitServiceUnavailable(exceptions.APIException):
         self.wait = conf.RATELIMIT_BREAKER_SECONDS
 
 
+class ReplayCheckUnavailable(exceptions.APIException):
+    """A signed unsafe request cannot be checked for replay: the store is down (fail closed)."""
+
+    status_code = 503
+    default_detail = "Signed writes cannot be checked for replay right now; try again shortly."
+    default_code = "replay_check_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = conf.RATELIMIT_BREAKER_SECONDS
+
+
 class CostExceedsLimit(exceptions.APIException):
     """429 for a request costing more than a limit can ever hold.
 
@@ -170,6 +182,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     challenge = getattr(api_exc, "challenge", None) or getattr(api_exc, "auth_header", None)
     if challenge:
         headers["WWW-Authenticate"] = challenge
+    headers.update(getattr(api_exc, "extra_headers", {}))
     wait = getattr(api_exc, "wait", None)
     if wait is not None:
         # Rounded up: a client that waits exactly this long is admitted.

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import secrets
 import unicodedata
 import uuid
 from typing import Any, ClassVar
@@ -12,7 +13,7 @@ from django.db import IntegrityError, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apiauth import cache, crypto, usage
+from apiauth import cache, crypto, encryption, usage
 from apiauth.cache import Check, CredentialCache
 from apiauth.compiled import CompiledLookup
 from apiauth.conf import conf
@@ -174,7 +175,11 @@ class AbstractCredential(models.Model):
         help_text=_("Set by the form that issued it, so a resubmission cannot issue another."),
     )
 
+    lineage = models.UUIDField(_("lineage"), default=uuid.uuid4, db_index=True, editable=False)
+
     kind: ClassVar[str]
+    public_id: str
+    """Names the credential in the admin, logs, audit records and commands."""
 
     class Meta:
         abstract = True
@@ -270,7 +275,20 @@ class AbstractCredential(models.Model):
     @property
     def lineage_id(self) -> str:
         """What the credential's rate limits, usage and cached copies belong to."""
-        return str(getattr(self, "lineage", None) or self.pk)
+        return str(self.lineage)
+
+    def to_credential(self, check: Check | None = None) -> Credential:
+        return Credential(
+            kind=self.kind,
+            id=self.public_id,
+            scopes=frozenset(self.scopes),
+            plan=self.plan or conf.DEFAULT_PLAN,
+            owner=private_copy(self.owner),
+            expires_at=self.expires_at,
+            lineage=self.lineage_id,
+            limits=self.rate_limits or None,
+            check=check,
+        )
 
     def touch(self, ip: str | None, *, defer: bool = False) -> None:
         """Record use, writing at most once per ``LAST_USED_INTERVAL`` seconds per credential.
@@ -377,7 +395,6 @@ class APIKey(AbstractCredential):
         _("public id"), max_length=crypto.PUBLIC_ID_LENGTH, unique=True, editable=False
     )
     key_hash = models.CharField(_("key digest"), max_length=64, unique=True, editable=False)
-    lineage = models.UUIDField(_("lineage"), default=uuid.uuid4, db_index=True, editable=False)
     rolled_from = models.OneToOneField(
         "self",
         verbose_name=_("rolled from"),
@@ -406,19 +423,6 @@ class APIKey(AbstractCredential):
         self.public_id, self.key_hash = parsed.public_id, parsed.digest
         return parsed.raw
 
-    def to_credential(self, check: Check | None = None) -> Credential:
-        return Credential(
-            kind=self.kind,
-            id=self.public_id,
-            scopes=frozenset(self.scopes),
-            plan=self.plan or conf.DEFAULT_PLAN,
-            owner=private_copy(self.owner),
-            expires_at=self.expires_at,
-            lineage=str(self.lineage),
-            limits=self.rate_limits or None,
-            check=check,
-        )
-
 
 def private_copy(user: Any) -> Any:
     """A request's own copy of a cached owner: what one request sets on ``request.user``
@@ -442,6 +446,164 @@ key_cache: CredentialCache[APIKey] = cache.register(
 """Copies of the API keys this worker has seen, by digest (see :mod:`apiauth.cache`)."""
 
 
+ACCESS_KEY_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+ACCESS_KEY_ID_LENGTH = 20
+HMAC_SECRET_LENGTH = 43
+
+
+class HMACCredentialManager(models.Manager["HMACCredential"]):
+    def get_queryset(self) -> CredentialQuerySet:
+        return CredentialQuerySet(self.model, using=self._db)
+
+    def usable(self) -> CredentialQuerySet:
+        return self.get_queryset().usable()
+
+    def create_credential(self, **fields: Any) -> tuple[HMACCredential, str]:
+        """Create a credential and return it with its secret, which is shown once: only its
+        encryption is stored. Trusted code, as ``APIKey.objects.create_key``."""
+        credential = self.model(**fields)
+        secret = credential.assign_new_secret()
+        credential.full_clean()
+        credential.save(force_insert=True)
+        return credential, secret
+
+    def get_by_access_key_id(self, access_key_id: str) -> HMACCredential | None:
+        """The credential, its owner joined, in one query compiled once per thread."""
+        return _access_key_lookup.get(access_key_id, using=router.db_for_read(self.model))
+
+    def rotate_secret(
+        self, credential: HMACCredential, grace: datetime.timedelta, *, by: Any = None
+    ) -> str:
+        """A new secret; the current one keeps verifying for ``grace``, then stops. A previous
+        secret still in its grace period is dropped: two secrets at most."""
+        if credential.is_revoked:
+            raise RevokedCredential("A revoked credential cannot be rotated.")
+        secret = generate_hmac_secret()
+        credential.previous_secret = credential.secret
+        credential.previous_secret_expires_at = timezone.now() + grace
+        credential.secret = credential.encrypt_secret(secret)
+        credential.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+        credential.forget_secrets()
+        return secret
+
+    def reencrypt(self) -> int:
+        """Encrypt every secret again with the first of ``ENCRYPTION_KEYS``; returns how many
+        credentials changed. Run after putting a new key first, before removing the old one."""
+        changed = 0
+        for credential in self.filter(revoked_at__isnull=True).iterator():
+            tokens = [credential.secret, credential.previous_secret]
+            if not any(t and encryption.needs_reencryption(t) for t in tokens):
+                continue
+            fields = ["secret"]
+            credential.secret = credential.encrypt_secret(credential.decrypt(credential.secret))
+            if credential.previous_secret:
+                credential.previous_secret = credential.encrypt_secret(
+                    credential.decrypt(credential.previous_secret)
+                )
+                fields.append("previous_secret")
+            credential.save(update_fields=fields)
+            changed += 1
+        return changed
+
+
+def generate_access_key_id() -> str:
+    return "".join(secrets.choice(ACCESS_KEY_ID_ALPHABET) for _ in range(ACCESS_KEY_ID_LENGTH))
+
+
+def generate_hmac_secret() -> str:
+    return "".join(secrets.choice(crypto.ALPHABET) for _ in range(HMAC_SECRET_LENGTH))
+
+
+class HMACCredential(AbstractCredential):
+    """A public access key id and a shared secret for signing requests (AWS SigV4).
+
+    The secret must be readable to verify signatures, so it is stored encrypted
+    (:mod:`apiauth.encryption`, bound to this access key id). After a rotation the previous
+    secret verifies too until ``previous_secret_expires_at``.
+    """
+
+    kind = "hmac"
+
+    access_key_id = models.CharField(
+        _("access key id"), max_length=ACCESS_KEY_ID_LENGTH, unique=True, editable=False
+    )
+    secret = models.TextField(_("secret (encrypted)"), editable=False)
+    previous_secret = models.TextField(
+        _("previous secret (encrypted)"), blank=True, default="", editable=False
+    )
+    previous_secret_expires_at = models.DateTimeField(
+        _("previous secret valid until"), null=True, blank=True, editable=False
+    )
+
+    objects = HMACCredentialManager()
+
+    class Meta:
+        verbose_name = _("HMAC credential")
+        verbose_name_plural = _("HMAC credentials")
+        ordering = ["-created_at"]
+
+    @property
+    def public_id(self) -> str:  # type: ignore[override]
+        return self.access_key_id
+
+    def assign_new_secret(self) -> str:
+        if self.pk is not None:
+            raise ValueError("Only a new credential gets a secret; rotate an existing one.")
+        self.access_key_id = generate_access_key_id()
+        secret = generate_hmac_secret()
+        self.secret = self.encrypt_secret(secret)
+        return secret
+
+    def encrypt_secret(self, secret: str) -> str:
+        return encryption.encrypt(secret.encode(), f"hmac:{self.access_key_id}")
+
+    def decrypt(self, token: str) -> str:
+        return encryption.decrypt(token, f"hmac:{self.access_key_id}").decode()
+
+    def forget_secrets(self) -> None:
+        self.__dict__.pop("_secrets", None)
+        self.__dict__.pop("_signing_keys", None)
+
+    def signing_keys(self, scheme: Any, date: str, region: str, service: str) -> list[bytes]:
+        """The derived SigV4 keys to try, current secret first: decrypted once per copy and
+        derived once per day, region and service (a worker's copy serves many requests)."""
+        now = timezone.now()
+        cache_key = (scheme, date, region, service)
+        memo: dict[Any, list[bytes]] = self.__dict__.setdefault("_signing_keys", {})
+        keys = memo.get(cache_key)
+        if keys is None:
+            from apiauth import sigv4
+
+            keys = [sigv4.signing_key(scheme, s, date, region, service) for s in self.secrets()]
+            if len(memo) > 16:
+                memo.clear()
+            memo[cache_key] = keys
+        expires = self.previous_secret_expires_at
+        if len(keys) > 1 and (expires is None or expires <= now):
+            return keys[:1]
+        return list(keys)
+
+    def secrets(self) -> list[str]:
+        """The plaintext secrets, current first (the previous one while it is kept)."""
+        cached = self.__dict__.get("_secrets")
+        if cached is None:
+            cached = [self.decrypt(self.secret)]
+            if self.previous_secret:
+                cached.append(self.decrypt(self.previous_secret))
+            self.__dict__["_secrets"] = cached
+        return list(cached)
+
+
+_access_key_lookup: CompiledLookup[HMACCredential] = CompiledLookup(
+    lambda akid: HMACCredential._default_manager.select_related("owner").filter(access_key_id=akid)
+)
+
+hmac_cache: CredentialCache[HMACCredential] = cache.register(
+    CredentialCache(HMACCredential.objects.get_by_access_key_id, lambda c: c.lineage_id)
+)
+"""Copies of the HMAC credentials this worker has seen, secrets decrypted, by access key id."""
+
+
 class AuditEvent(models.Model):
     """An operator action on a credential. Read-only once written."""
 
@@ -449,6 +611,7 @@ class AuditEvent(models.Model):
         ISSUE = "issue", _("issued")
         UPDATE = "update", _("updated")
         ROLL = "roll", _("rolled")
+        ROTATE = "rotate", _("secret rotated")
         REVOKE = "revoke", _("revoked")
         DELETE = "delete", _("deleted")
         RESET_LIMITS = "reset_limits", _("rate limits reset")

@@ -1,7 +1,8 @@
 """Settings for the apiauth demo project, configured from the environment.
 
 ``DATABASE_URL`` (``sqlite:///path`` or ``postgres://user:pass@host:port/name``), ``REDIS_URL``,
-``DJANGO_DEBUG``, ``SECRET_KEY``, ``ALLOWED_HOSTS`` and ``CORS_ALLOWED_ORIGINS`` (comma separated).
+``DJANGO_DEBUG``, ``SECRET_KEY``, ``APIAUTH_ENCRYPTION_KEYS``, ``ALLOWED_HOSTS`` and
+``CORS_ALLOWED_ORIGINS`` (the last three comma separated).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or (
 if not SECRET_KEY:
     raise RuntimeError("Set SECRET_KEY (or DJANGO_DEBUG=1 for a local demo).")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+# HMAC secrets are encrypted with these (the first encrypts); a fixed one only for a local demo.
+ENCRYPTION_KEYS = env_list("APIAUTH_ENCRYPTION_KEYS") or (
+    ["ZGVtby1vbmx5LWVuY3J5cHRpb24ta2V5LW5vdC1zZWM="] if DEBUG else []
+)
+if not ENCRYPTION_KEYS:
+    raise RuntimeError("Set APIAUTH_ENCRYPTION_KEYS (or DJANGO_DEBUG=1 for a local demo).")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -140,7 +147,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["apiauth.authentication.APIKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apiauth.authentication.APIKeyAuthentication",
+        "apiauth.authentication.HMACAuthentication",
+    ],
     # HasScopes first: it runs the throttle before deciding, so refused requests are limited
     # (and carry rate-limit headers) too.
     "DEFAULT_PERMISSION_CLASSES": [
@@ -168,6 +178,9 @@ APIAUTH: dict[str, Any] = {
     "SCOPE_RATES": {"orders": {"rate": "120/min", "burst": 20}},
     # A write costs five reads.
     "UNSAFE_METHOD_COST": 5,
+    "ENCRYPTION_KEYS": ENCRYPTION_KEYS,
+    # SigV4 with its defaults: service "apiauth", region "global".
+    "HMAC": {},
 }
 
 # Django's own refusals answer problem+json too.

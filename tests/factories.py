@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from apiauth.models import APIKey
+from apiauth.models import APIKey, HMACCredential
 
 
 def make_user(username: str = "alice", **fields: Any) -> User:
@@ -45,3 +45,9 @@ def add_key(client: Client, **data: Any) -> Any:
         **data,
     }
     return client.post(reverse("admin:apiauth_apikey_add"), payload)
+
+
+def make_hmac(**fields: Any) -> tuple[HMACCredential, str]:
+    fields.setdefault("name", "test signer")
+    fields.setdefault("scopes", ["orders:read", "orders:write"])
+    return HMACCredential.objects.create_credential(**fields)

@@ -58,7 +58,10 @@ CACHES: dict[str, Any] = {"default": {"BACKEND": "django.core.cache.backends.loc
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["apiauth.authentication.APIKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apiauth.authentication.APIKeyAuthentication",
+        "apiauth.authentication.HMACAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": [
         "apiauth.permissions.HasScopes",
         "rest_framework.permissions.IsAuthenticated",
@@ -82,6 +85,8 @@ APIAUTH: dict[str, Any] = {
     "FAILED_AUTH_LIMITS": {"rate": "10/min", "burst": 20},
     "SCOPE_RATES": {"orders": {"rate": "20/hour", "burst": 20}},
     "UNSAFE_METHOD_COST": 5,
+    # Tests only: real deployments read theirs from the environment.
+    "ENCRYPTION_KEYS": ["dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ="],
 }
 
 CORS_URLS_REGEX = r"^/(v1/|health$).*"

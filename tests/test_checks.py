@@ -220,3 +220,54 @@ def test_e017_credential_cache() -> None:
         {"CREDENTIAL_CACHE_SIZE": 10_000_000},
     ):
         assert "apiauth.E017" not in ids(APIAUTH=good), good
+
+
+KEY = "dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ="
+HMAC_ON = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apiauth.authentication.HMACAuthentication"],
+}
+
+
+def test_e018_encryption_keys() -> None:
+    from django.conf import settings
+
+    for bad in ("not a list", ["too-short"], ["%%%%"], [KEY, KEY], [42]):
+        assert "apiauth.E018" in ids(APIAUTH={"ENCRYPTION_KEYS": bad}), bad
+    # A key equal to SECRET_KEY (here a SECRET_KEY that happens to be a valid key).
+    assert "apiauth.E018" in ids(SECRET_KEY=KEY, APIAUTH={"ENCRYPTION_KEYS": [KEY]})
+    # Missing: an error only when HMAC authentication is on.
+    assert "apiauth.E018" in ids(APIAUTH={}, REST_FRAMEWORK={**settings.REST_FRAMEWORK, **HMAC_ON})
+    keys_only = {"DEFAULT_AUTHENTICATION_CLASSES": ["apiauth.authentication.APIKeyAuthentication"]}
+    assert "apiauth.E018" not in ids(
+        APIAUTH={}, REST_FRAMEWORK={**settings.REST_FRAMEWORK, **keys_only}
+    )
+    assert "apiauth.E018" not in ids(APIAUTH={"ENCRYPTION_KEYS": [KEY, "A" * 43 + "="]})
+
+
+def test_e019_hmac_settings() -> None:
+    bad: Any
+    for bad in (
+        "x",
+        {"SERVCE": "x"},
+        {"SERVICE": "Upper"},
+        {"REGIONS": []},
+        {"REGIONS": "global"},
+        {"ALGORITHM": "aws4 hmac"},
+        {"SECRET_PREFIX": ""},
+        {"HEADER_PREFIX": "Amz-"},
+        {"MAX_CLOCK_SKEW": 901},
+        {"MAX_CLOCK_SKEW": True},
+        {"PRESIGNED_MAX_EXPIRES": 604_801},
+        {"MAX_HEADER_SIZE": 10},
+        {"ROTATION_GRACE": -1},
+    ):
+        assert "apiauth.E019" in ids(APIAUTH={"HMAC": bad}), bad
+    good = {
+        "SERVICE": "orders",
+        "REGIONS": ["eu-west-1", "global"],
+        "ALGORITHM": "ACME-HMAC-SHA256",
+        "SECRET_PREFIX": "ACME",
+        "HEADER_PREFIX": "X-Acme-",
+        "MAX_CLOCK_SKEW": 900,
+    }
+    assert "apiauth.E019" not in ids(APIAUTH={"HMAC": good})

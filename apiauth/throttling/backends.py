@@ -197,6 +197,10 @@ class RedisBackend:
         value = self._script(lua.VERSION_SHA, lua.VERSION_SCRIPT, [key], [token, VERSION_TTL_MS])
         return value.decode() if isinstance(value, bytes) else str(value)
 
+    def claim(self, key: str, ttl_ms: int) -> bool:
+        """``SET key NX PX ttl``: whether this call was the first to claim ``key``."""
+        return bool(self._call(lambda: self.client.set(key, b"1", nx=True, px=ttl_ms)))
+
     def delete(self, keys: Sequence[str]) -> int:
         # One command per key: keys of different lineages may live in different cluster slots.
         def delete() -> int:
@@ -233,6 +237,7 @@ class LocalBackend:
         self.clock = clock or (lambda: time.time_ns() // 1000)
         self.lock = threading.Lock()
         self.store: dict[str, tuple[gcra.Value, int]] = {}  # key → (value, expires at µs)
+        self.claims: dict[str, int] = {}  # key → expires at µs
 
     def evaluate(
         self,
@@ -259,6 +264,17 @@ class LocalBackend:
             if len(self.store) > self.max_entries:
                 self.store = {k: v for k, v in self.store.items() if v[1] > now}
             return decision
+
+    def claim(self, key: str, ttl_ms: int) -> bool:
+        with self.lock:
+            now = self.clock()
+            held = self.claims.get(key)
+            if held is not None and held > now:
+                return False
+            if len(self.claims) > self.max_entries:
+                self.claims = {k: v for k, v in self.claims.items() if v > now}
+            self.claims[key] = now + ttl_ms * 1000
+            return True
 
     def reset(self, tag: str) -> int:
         with self.lock:

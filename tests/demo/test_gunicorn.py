@@ -39,6 +39,7 @@ class Demo:
             "DJANGO_SETTINGS_MODULE": "project.settings",
             "DJANGO_DEBUG": "0",
             "SECRET_KEY": "demo-test-" + "s" * 40,
+            "APIAUTH_ENCRYPTION_KEYS": "ZGVtby10ZXN0LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
             "STATIC_ROOT": str(tmp / "static"),

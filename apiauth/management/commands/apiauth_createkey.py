@@ -71,17 +71,26 @@ class Command(BaseCommand):
         }
         try:
             with transaction.atomic():
-                key, raw = APIKey.objects.create_key(**fields)
-                audit.record("issue", key, reason="apiauth_createkey")
+                credential, secret = self.issue(fields)
+                audit.record("issue", credential, reason=self.command_name)
         except ValidationError as exc:
             messages = "; ".join(
                 f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()
             )
             raise CommandError(printable(messages)) from None
         self.stdout.write(
-            f"Issued {key.public_id} ({printable(key.name)}); shown once, store it now:"
+            f"Issued {credential.public_id} ({printable(credential.name)}); "
+            "shown once, store it now:"
         )
-        self.stdout.write(raw)
+        self.stdout.write(self.last_line(credential, secret))
+
+    command_name = "apiauth_createkey"
+
+    def issue(self, fields: dict[str, Any]) -> tuple[Any, str]:
+        return APIKey.objects.create_key(**fields)
+
+    def last_line(self, credential: Any, secret: str) -> str:
+        return secret
 
     def get_owner(self, username: str | None, allow_staff: bool = False) -> Any:
         if not username:
