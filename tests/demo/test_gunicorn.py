@@ -151,3 +151,34 @@ def test_behind_a_unix_socket(demo: Demo) -> None:
 def test_health_is_never_throttled(demo: Demo) -> None:
     for _ in range(40):
         assert demo.request("/health", unix=True)[0] == 200
+
+
+def test_signed_requests_under_gunicorn(demo: Demo) -> None:
+    """The wire path comes from gunicorn's RAW_URI: signed by botocore and by our client."""
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from apiauth.client import RequestsAuth
+
+    akid, secret = (
+        demo.manage(
+            "apiauth_createhmac", "--name", "partner", "--scopes", "orders:read,orders:write"
+        )
+        .splitlines()[-1]
+        .split(" ")
+    )
+    base = f"http://127.0.0.1:{demo.port}"
+    auth = RequestsAuth(akid, secret)
+    response = requests.get(f"{base}/v1/orders", params={"q": "a b/c"}, auth=auth, timeout=10)
+    assert response.status_code == 200, response.text
+    request = AWSRequest(method="GET", url=f"{base}/v1/ping?x=%C3%BC%20y")
+    SigV4Auth(Credentials(akid, secret), "apiauth", "global").add_auth(request)
+    prepared = request.prepare()
+    response = requests.get(prepared.url, headers=dict(prepared.headers), timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["kind"] == "hmac" and response.json()["id"] == akid
+    demo.manage("apiauth_revokehmac", akid)
+    refused = requests.get(f"{base}/v1/ping", auth=auth, timeout=10)
+    assert refused.status_code == 401 and refused.json()["code"] == "revoked"
