@@ -26,8 +26,15 @@ from django.utils.translation import ngettext
 
 from apiauth import audit
 from apiauth.conf import conf
-from apiauth.forms import APIKeyForm, RevokeForm, RollForm
-from apiauth.models import AlreadyRolled, APIKey, AuditEvent, RevokedCredential, may_act_as
+from apiauth.forms import APIKeyForm, HMACCredentialForm, RevokeForm, RollForm, RotateForm
+from apiauth.models import (
+    AlreadyRolled,
+    APIKey,
+    AuditEvent,
+    HMACCredential,
+    RevokedCredential,
+    may_act_as,
+)
 from apiauth.net import get_client_ip
 from apiauth.throttling.backends import BackendUnavailable
 from apiauth.throttling.limiter import credential_state, reset_credential
@@ -199,7 +206,7 @@ class APIKeyAdmin(APIKeyModelAdmin):
                 fields=sorted(form.changed_data),
             )
             return
-        setattr(request, RAW_KEY_ATTR, obj.assign_new_key())
+        setattr(request, RAW_KEY_ATTR, self.assign_secret(obj))
         obj.created_by = request.user  # type: ignore[assignment]
         obj.idempotency_key = form.cleaned_data["form_token"]
         try:
@@ -210,13 +217,20 @@ class APIKeyAdmin(APIKeyModelAdmin):
             raise PermissionDenied("This form was already submitted.") from None
         audit.record("issue", obj, actor=request.user, client_ip=get_client_ip(request))
 
+    def assign_secret(self, obj: Any) -> str:
+        """Give the new credential its secret; returns it (shown once, never stored)."""
+        return str(obj.assign_new_key())
+
+    issued_title = _("API key issued")
+    issued_template = "admin/apiauth/apikey/key_issued.html"
+
     def response_add(
         self, request: HttpRequest, obj: APIKey, post_url_continue: str | None = None
     ) -> HttpResponse:
         raw = getattr(request, RAW_KEY_ATTR, None)
         if raw is None:  # pragma: no cover - save_model always sets it for a new key
             return super().response_add(request, obj, post_url_continue)
-        return self.render_key_issued(request, obj, raw, _("API key issued"))
+        return self.render_key_issued(request, obj, raw, self.issued_title)
 
     def render_key_issued(
         self, request: HttpRequest, obj: APIKey, raw: str, title: Any
@@ -228,7 +242,7 @@ class APIKeyAdmin(APIKeyModelAdmin):
             "key": obj,
             "raw_key": raw,
         }
-        response = TemplateResponse(request, "admin/apiauth/apikey/key_issued.html", context)
+        response = TemplateResponse(request, self.issued_template, context)
         response["Cache-Control"] = "no-store"
         return response
 
@@ -272,9 +286,8 @@ class APIKeyAdmin(APIKeyModelAdmin):
         return self.roll_key(request, queryset) or self._back_to(queryset[0])
 
     def _back_to(self, key: APIKey) -> HttpResponse:
-        return HttpResponseRedirect(
-            reverse("admin:apiauth_apikey_change", args=[key.pk], current_app=self.admin_site.name)
-        )
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return HttpResponseRedirect(reverse(name, args=[key.pk], current_app=self.admin_site.name))
 
     def change_view(
         self,
@@ -456,6 +469,84 @@ class APIKeyAdmin(APIKeyModelAdmin):
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, template, context)
+
+
+@admin.register(HMACCredential)
+class HMACCredentialAdmin(APIKeyAdmin):
+    """As for keys: issue (the secret shown once, on the response page), revoke with a reason,
+    and rotate the secret (the previous one verifies for a grace period) instead of rolling."""
+
+    form = HMACCredentialForm
+    change_form_template = "admin/apiauth/hmaccredential/change_form.html"
+    list_display = [
+        "name",
+        "access_key_id",
+        "owner",
+        "scope_list",
+        "status_badge",
+        "last_used_at",
+        "expires_at",
+    ]
+    search_fields = ["name", "=access_key_id", f"owner__{get_user_model().USERNAME_FIELD}"]
+    actions = ["revoke_keys", "roll_key", "reset_rate_limits"]
+    readonly_on_change = [
+        "access_key_id",
+        "status_badge",
+        "rate_limit_state",
+        "previous_secret_expires_at",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+        "revoked_by",
+        "revoked_reason",
+    ]
+    issued_title = _("HMAC credential issued")
+    issued_template = "admin/apiauth/hmaccredential/secret_issued.html"
+
+    def assign_secret(self, obj: Any) -> str:
+        return str(obj.assign_new_secret())
+
+    @admin.action(description=_("Rotate the selected credential's secret…"), permissions=["change"])
+    def roll_key(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+        credentials = list(queryset)
+        if len(credentials) != 1 or credentials[0].is_revoked:
+            self.message_user(
+                request,
+                _("Select exactly one credential that is not revoked to rotate."),
+                messages.ERROR,
+            )
+            return None
+        credential = credentials[0]
+        if not may_act_as(request.user, credential.owner):
+            raise PermissionDenied
+        form = RotateForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                secret = HMACCredential.objects.rotate_secret(
+                    credential, form.grace_period, by=request.user
+                )
+            except RevokedCredential:
+                raise PermissionDenied("This credential was revoked meanwhile.") from None
+            audit.record(
+                "rotate",
+                credential,
+                actor=request.user,
+                client_ip=get_client_ip(request),
+                grace_seconds=form.cleaned_data["grace"],
+            )
+            return self.render_key_issued(
+                request, credential, secret, _("HMAC credential secret rotated")
+            )
+        return self.render_action_page(
+            request,
+            queryset,
+            "roll_key",
+            form,
+            "admin/apiauth/hmaccredential/rotate_confirmation.html",
+            _("Rotate the secret"),
+        )
 
 
 @admin.register(AuditEvent)

@@ -11,7 +11,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apiauth.conf import conf
-from apiauth.models import APIKey, may_act_as
+from apiauth.models import APIKey, HMACCredential, may_act_as
 from apiauth.net import parse_networks
 from apiauth.parsers import is_text, nesting_exceeds
 from apiauth.scopes import parse_scopes
@@ -118,7 +118,7 @@ class APIKeyForm(APIKeyModelForm):
 
     def clean_form_token(self) -> str:
         value: str = self.cleaned_data["form_token"]
-        issued = APIKey.objects.filter(idempotency_key=value).first()
+        issued = self._meta.model._default_manager.filter(idempotency_key=value).first()
         if issued is not None:
             raise forms.ValidationError(
                 _(
@@ -147,7 +147,8 @@ class APIKeyForm(APIKeyModelForm):
     def clean(self) -> dict[str, Any]:
         super().clean()
         pk = self.instance.pk
-        if pk is not None and APIKey.objects.filter(pk=pk, revoked_at__isnull=False).exists():
+        manager = self._meta.model._default_manager
+        if pk is not None and manager.filter(pk=pk, revoked_at__isnull=False).exists():
             raise forms.ValidationError(
                 _("This key was revoked while you edited it; revoked keys cannot be changed."),
                 code="revoked",
@@ -175,6 +176,13 @@ class APIKeyForm(APIKeyModelForm):
                 _('Enter limits such as {"rate": "120/min", "burst": 20}.'), code="invalid_json"
             )
         return value
+
+
+class HMACCredentialForm(APIKeyForm):
+    """The same fields and checks as for keys; the secret is generated on save."""
+
+    class Meta(APIKeyForm.Meta):
+        model = HMACCredential  # type: ignore[assignment]
 
 
 class RevokeForm(forms.Form):
@@ -205,3 +213,12 @@ class RollForm(forms.Form):
     @property
     def grace_period(self) -> datetime.timedelta:
         return datetime.timedelta(seconds=self.cleaned_data["grace"])
+
+
+class RotateForm(RollForm):
+    grace = forms.TypedChoiceField(
+        label=_("The old secret stops verifying"),
+        choices=GRACE_CHOICES,
+        coerce=int,
+        initial="86400",
+    )
