@@ -174,8 +174,16 @@ def format_date(moment: datetime.datetime) -> str:
 def parse_date(value: str) -> datetime.datetime:
     if not AMZ_DATE_RE.fullmatch(value):
         raise SignatureError("malformed_date", "The request date must read YYYYMMDDTHHMMSSZ.")
-    try:
-        return datetime.datetime.strptime(value, DATE_FORMAT).replace(tzinfo=datetime.UTC)
+    try:  # by hand: strptime costs more than the rest of the date checks together
+        return datetime.datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[9:11]),
+            int(value[11:13]),
+            int(value[13:15]),
+            tzinfo=datetime.UTC,
+        )
     except ValueError:
         raise SignatureError("malformed_date", "The request date is not a valid date.") from None
 

@@ -1,6 +1,6 @@
-"""``python -m bench [NAME ...] [--n N]``: run the in-process benchmarks (``auth`` and
-``throttle``) by default; ``python -m bench e2e [--rounds R] [--seconds S]`` serves the demo and
-its rivals under gunicorn and drives them with wrk."""
+"""``python -m bench [NAME ...] [--n N]``: run the in-process benchmarks (``auth``,
+``throttle`` and ``hmac``) by default; ``python -m bench e2e [--rounds R] [--seconds S]``
+serves the demo and its rivals under gunicorn and drives them with wrk."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bench import auth, e2e, throttle
+from bench import auth, e2e, hmac, throttle
 from bench.redis_server import temporary_redis
 
 BENCHMARKS: dict[str, Callable[..., Any]] = {
     "auth": auth.run,
     "throttle": throttle.run,
+    "hmac": hmac.run,
     "e2e": e2e.run,
 }
-DEFAULT = ["auth", "throttle"]
+DEFAULT = ["auth", "throttle", "hmac"]
 
 
 def main() -> None:

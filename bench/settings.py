@@ -44,5 +44,8 @@ REST_FRAMEWORK = {
 }
 # Authentication is measured alone: the failed-authentication lockout would answer the
 # rejection rows with 429s after twenty attempts.
-APIAUTH: dict[str, Any] = {"FAILED_AUTH_LIMITS": None}
+APIAUTH: dict[str, Any] = {
+    "FAILED_AUTH_LIMITS": None,
+    "ENCRYPTION_KEYS": ["YmVuY2gtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ="],
+}
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}

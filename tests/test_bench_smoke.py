@@ -44,6 +44,15 @@ def test_throttle_benchmark_runs(tmp_path: Path) -> None:
     assert over.split()[-1] == "0"  # apiauth never admits more than the limit
 
 
+def test_hmac_benchmark_runs(tmp_path: Path) -> None:
+    output = run_bench(tmp_path, "hmac", "--n", "20")
+    assert "HMAC (SigV4) verification" in output
+    assert "apiauth HMACAuthentication, 64 KB POST" in output
+    # No query per request once the worker holds the credential.
+    rows = [line for line in output.splitlines() if line.startswith("apiauth")]
+    assert rows and all(line.rstrip().endswith(" 0") for line in rows)
+
+
 def test_e2e_benchmark_runs(tmp_path: Path) -> None:
     """Three gunicorn sites, wrk, /proc: one short round each (`make test` installs wrk)."""
     output = run_bench(tmp_path, "e2e", "--rounds", "1", "--seconds", "1")

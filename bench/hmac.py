@@ -1,0 +1,140 @@
+"""Per-request cost of HMAC (SigV4) verification, against the floor: hashing the body plus one
+HMAC with a derived key already in hand.
+
+Requests are WSGI environs signed beforehand; each call builds the request (the baseline,
+subtracted) and runs ``HMACAuthentication.authenticate`` on it, credential served from the
+worker's copy. Rows with replay protection use a distinct signature per call (one ``SET NX``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import logging
+import os
+from typing import Any
+
+from bench.common import Timing, machine, print_table, setup_django, time_per_call
+
+BODY = os.urandom(48 * 1024).hex()[: 64 * 1024].encode()
+
+
+def run(n: int = 2000) -> list[Timing]:
+    setup_django()
+
+    from django.core.handlers.wsgi import WSGIRequest
+    from django.db import connection
+    from django.test import override_settings
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+    from apiauth import sigv4
+    from apiauth.authentication import HMACAuthentication
+    from apiauth.models import HMACCredential
+    from apiauth.throttling import TokenBucketThrottle
+
+    obj, secret = HMACCredential.objects.create_credential(name="bench", scopes=["orders:read"])
+    signer = sigv4.Signer(obj.access_key_id, secret)
+    auth = HMACAuthentication()
+
+    def environ(method: str, query: str, body: bytes) -> dict[str, Any]:
+        url = f"http://bench.test/v1/orders{'?' + query if query else ''}"
+        headers = {"Host": "bench.test"}
+        if body:
+            headers["Content-Type"] = "application/json"
+        headers.update(signer.sign(method, url, headers, body))
+        env: dict[str, Any] = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": "/v1/orders",
+            "RAW_URI": "/v1/orders" + ("?" + query if query else ""),
+            "QUERY_STRING": query,
+            "SERVER_NAME": "bench.test",
+            "SERVER_PORT": "80",
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.url_scheme": "http",
+            "CONTENT_LENGTH": str(len(body)),
+        }
+        for name, value in headers.items():
+            key = name.upper().replace("-", "_")
+            env[key if key == "CONTENT_TYPE" else "HTTP_" + key] = value
+        env["__body"] = body
+        return env
+
+    class View(APIView):
+        # As in production: the throttle confirms the worker's copy in its own round trip,
+        # which belongs to the rate limiter's cost, not to verification.
+        throttle_classes = [TokenBucketThrottle]
+
+    view = View()
+
+    def build(env: dict[str, Any]) -> Request:
+        wsgi = dict(env)
+        wsgi["wsgi.input"] = io.BytesIO(wsgi.pop("__body"))
+        return Request(WSGIRequest(wsgi), parser_context={"view": view})
+
+    get_env = environ("GET", "page=2", b"")
+    post_env = environ("POST", "", BODY)
+    distinct = iter([environ("POST", f"n={i}", BODY) for i in range(n * 7 + 500)])
+
+    key = sigv4.signing_key(sigv4.AWS, secret, "20261123", "global", "apiauth")
+    to_sign = sigv4.string_to_sign(
+        sigv4.AWS, "20261123T120000Z", "20261123/global/apiauth/aws4_request", "x" * 300
+    ).encode()
+
+    def floor(body: bytes) -> Any:
+        def call() -> Any:
+            hashlib.sha256(body).hexdigest()
+            return hmac.digest(key, to_sign, "sha256").hex()
+
+        return call
+
+    def ours(env: dict[str, Any]) -> Any:
+        return lambda: auth.authenticate(build(env))
+
+    def ours_fresh() -> Any:
+        return auth.authenticate(build(next(distinct)))
+
+    logging.disable(logging.CRITICAL)
+    rows_in: list[tuple[str, Any, Any, str]] = [
+        ("build the request (baseline, subtracted)", lambda: build(get_env), None, ""),
+        ("floor: empty GET (SHA-256 of b'' + 1 HMAC)", floor(b""), None, ""),
+        ("apiauth HMACAuthentication, GET", ours(get_env), "GET", "floor: empty GET"),
+        ("floor: 64 KB POST (SHA-256 of the body + 1 HMAC)", floor(BODY), None, ""),
+        ("apiauth HMACAuthentication, 64 KB POST", ours(post_env), "POST", "floor: 64 KB POST"),
+    ]
+    results: dict[str, tuple[Timing, int | str]] = {}
+    with override_settings(APIAUTH={**_apiauth(), "HMAC": {"REPLAY_PROTECTION": False}}):
+        for label, call, _method, _floor in rows_in:
+            call()
+            call()  # the second is served from the worker's copy
+            with CaptureQueriesContext(connection) as captured:
+                call()
+            results[label] = (time_per_call(label, call, n), len(captured))
+    label = "apiauth, 64 KB POST + replay check (1 SET NX)"
+    ours_fresh()
+    with CaptureQueriesContext(connection) as captured:
+        ours_fresh()
+    results[label] = (time_per_call(label, ours_fresh, n), len(captured))
+
+    baseline = results[rows_in[0][0]][0].median_us
+    floors = {
+        "GET": results[rows_in[1][0]][0].median_us,
+        "POST": results[rows_in[3][0]][0].median_us,
+    }
+    rows = []
+    for label, (timing, queries) in results.items():
+        net = timing.median_us - (0 if label.startswith(("floor", "build")) else baseline)
+        kind = "GET" if "GET" in label else "POST"
+        ratio = "" if label.startswith(("floor", "build")) else f"{net / floors[kind]:.2f}×"
+        rows.append([label, f"{timing.median_us:.1f}", f"{net:.1f}", ratio, str(queries)])
+    print(f"\nHMAC (SigV4) verification, {n} requests × 5 rounds, median ({machine()})")
+    print_table(["case", "µs/call", "µs net", "ours / floor", "DB queries"], rows)
+    return [timing for timing, _ in results.values()]
+
+
+def _apiauth() -> dict[str, Any]:
+    from django.conf import settings
+
+    return dict(settings.APIAUTH)
