@@ -302,7 +302,7 @@ class HMACAuthentication(CredentialAuthentication):
                 detail = _("The signature does not match the request.")
                 raise self.fail(request, "signature_mismatch", detail, akid)
         result = self.accept(request, entry, akid)
-        self.check_replay(request, policy, presented)
+        self.check_replay(request, policy, presented, entry.obj.access_key_id)
         return result
 
     def get_presented(self, request: Request, policy: sigv4.Policy) -> sigv4.Presented | None:
@@ -354,9 +354,11 @@ class HMACAuthentication(CredentialAuthentication):
         try:
             headers = request_headers(request, presented, policy.scheme)
         except UnicodeError:
-            raise self.fail(
-                request, "malformed_header", _("A header is not UTF-8."), akid
-            ) from None
+            detail = _("A header is not UTF-8, or is sent under two spellings.")
+            raise self.fail(request, "malformed_header", detail, akid) from None
+        if not repeated_in_order(presented.query):
+            detail = _("Send a repeated query parameter's values in sorted order.")
+            raise self.fail(request, "malformed_query", detail, akid)
         limit = int(conf.HMAC["MAX_HEADER_SIZE"])
         if any(len(v) > limit for values in headers.values() for v in values):
             raise self.fail(request, "malformed_header", _("A signed header is too large."), akid)
@@ -402,7 +404,7 @@ class HMACAuthentication(CredentialAuthentication):
         return any(matched)
 
     def check_replay(
-        self, request: Request, policy: sigv4.Policy, presented: sigv4.Presented
+        self, request: Request, policy: sigv4.Policy, presented: sigv4.Presented, akid: str
     ) -> None:
         """An unsafe request's signature is accepted once (``SET NX``, kept twice the clock
         window, after which the date check refuses it anyway). Safe methods may be retried."""
@@ -411,10 +413,9 @@ class HMACAuthentication(CredentialAuthentication):
         if getattr(request._request, REPLAY_ATTR, False):
             return  # authenticated again after a stale copy: this request claimed it already
         setattr(request._request, REPLAY_ATTR, True)
-        key = (
-            f"{conf.RATELIMIT_KEY_PREFIX}replay:"
-            f"{presented.credential.access_key_id}:{presented.signature}"
-        )
+        # The stored id, not the one sent: under a case-insensitive collation one signature
+        # must not be claimable under two spellings of the id.
+        key = f"{conf.RATELIMIT_KEY_PREFIX}replay:{akid}:{presented.signature}"
         try:
             first = get_backend().claim(key, 2 * policy.max_skew * 1000)
         except BackendUnavailable:
@@ -426,6 +427,23 @@ class HMACAuthentication(CredentialAuthentication):
                 _("This signed request was already received; sign each request anew."),
                 presented.credential.access_key_id,
             )
+
+
+def repeated_in_order(pairs: list[tuple[bytes, bytes]]) -> bool:
+    """Whether every repeated parameter's values come in canonical (sorted) order.
+
+    SigV4 sorts the query before signing, so the order of a parameter's values is not signed,
+    while ``request.GET[name]`` reads the last one: reordering them after signing would change
+    what the view reads. Sending them sorted makes the order sent the order signed.
+    """
+    seen: dict[bytes, str] = {}
+    for name, value in pairs:
+        encoded = quote(value, safe="~")
+        previous = seen.get(name)
+        if previous is not None and encoded < previous:
+            return False
+        seen[name] = encoded
+    return True
 
 
 def _wsgi_bytes(value: str) -> bytes:
@@ -461,6 +479,10 @@ def request_headers(
     headers: dict[str, list[str]] = {}
     for name, value in meta.items():
         if name.startswith("HTTP_"):
+            if name in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                # A "Content_Type:" header, where the server passes underscores: never the
+                # Content-Type that Django parses the body with (CONTENT_TYPE).
+                raise UnicodeError("ambiguous header")
             header = name[5:].lower().replace("_", "-")
         elif name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             header = name.lower().replace("_", "-")
@@ -471,5 +493,8 @@ def request_headers(
         if header in wanted or header.startswith(prefix):
             if header in ("content-type", "content-length") and not value:
                 continue  # WSGI servers set these empty when the client sent none
+            if header in headers:
+                # Two spellings of one header (X-Amz-Date, X_Amz_Date) cannot both be signed.
+                raise UnicodeError("ambiguous header")
             headers[header] = [_wsgi_bytes(value).decode("utf-8")]
     return headers

@@ -494,7 +494,8 @@ class Policy:
             raise SignatureError(
                 "scope_date_mismatch", "The credential scope date is not the request's date."
             )
-        skew = datetime.timedelta(seconds=self.max_skew)
+        # In seconds, not datetimes: a date in the year 9999 plus the window would overflow.
+        signed_at, current = when.timestamp(), now.timestamp()
         if presented.presigned:
             assert presented.expires is not None
             if not 1 <= presented.expires <= self.max_expires:
@@ -502,12 +503,12 @@ class Policy:
                     "expires_out_of_range",
                     f"A presigned URL may be valid for 1 to {self.max_expires} seconds.",
                 )
-            not_after = when + datetime.timedelta(seconds=presented.expires)
+            not_after = signed_at + presented.expires
         else:
-            not_after = when + skew
-        if now > not_after:
+            not_after = signed_at + self.max_skew
+        if current > not_after:
             raise SignatureError("signature_expired", "The signature has expired.")
-        if now < when - skew:
+        if current < signed_at - self.max_skew:
             raise SignatureError(
                 "signature_not_yet_valid", "The request date is ahead of the server's clock."
             )

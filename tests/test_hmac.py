@@ -455,3 +455,32 @@ class TestAtRest:
             if client.type(key) == b"string":
                 value = client.get(key)
                 assert isinstance(value, bytes) and secret.encode() not in value
+
+
+class TestReviewFindings:
+    """Found by an outside review of the verifier; each was accepted or a 500 before."""
+
+    FAR = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
+
+    def test_a_date_in_the_year_9999_is_refused_not_a_500(self) -> None:
+        refused(send(make_hmac(), when=self.FAR), "signature_not_yet_valid")
+        obj, secret = make_hmac()
+        url = sigv4.Signer(obj.access_key_id, secret).presign(
+            f"http://{HOST}/v1/ping", expires=1, when=self.FAR
+        )
+        refused(
+            Client().get(url.split(HOST, 1)[1], headers={"Host": HOST}), "signature_not_yet_valid"
+        )
+
+    def test_a_second_spelling_of_content_type_is_refused(self) -> None:
+        def swap(request: dict[str, Any]) -> None:
+            request["headers"]["Content-Type"] = "text/plain"  # what Django parses with
+            request["extra"]["HTTP_CONTENT_TYPE"] = "application/json"  # "Content_Type:"
+
+        refused(send(make_hmac(), "POST", "/v1/orders", ORDER, tamper=swap), "malformed_header")
+
+    def test_repeated_parameters_cannot_be_reordered(self) -> None:
+        credential = make_hmac()
+        assert send(credential, path="/v1/whoami?id=1&id=2").status_code == 200
+        reorder = lambda r: r.__setitem__("path", "/v1/whoami?id=2&id=1")  # noqa: E731
+        refused(send(credential, path="/v1/whoami?id=1&id=2", tamper=reorder), "malformed_query")
