@@ -293,12 +293,11 @@ class HMACAuthentication(CredentialAuthentication):
         entry = self.cached(request, hmac_cache, akid)
         if entry is None:
             raise self.fail(request, "unknown_access_key", _("Unknown access key id."), akid)
-        if not self.signature_matches(policy, presented, signed, payload_hash, entry.obj):
+        _canonical, to_sign = policy.string_to_sign(presented, signed, payload_hash)
+        if not self.signature_matches(policy, presented, to_sign, entry.obj):
             # The copy may predate a rotation: the database decides before a refusal.
             entry = hmac_cache.fill(akid) if entry.check is not None else None
-            if entry is None or not self.signature_matches(
-                policy, presented, signed, payload_hash, entry.obj
-            ):
+            if entry is None or not self.signature_matches(policy, presented, to_sign, entry.obj):
                 detail = _("The signature does not match the request.")
                 raise self.fail(request, "signature_mismatch", detail, akid)
         result = self.accept(request, entry, akid)
@@ -353,8 +352,10 @@ class HMACAuthentication(CredentialAuthentication):
             )
         try:
             headers = request_headers(request, presented, policy.scheme)
+        except sigv4.SignatureError as exc:
+            raise self.fail(request, exc.code, exc.detail, akid) from None
         except UnicodeError:
-            detail = _("A header is not UTF-8, or is sent under two spellings.")
+            detail = _("A header is not UTF-8.")
             raise self.fail(request, "malformed_header", detail, akid) from None
         if not repeated_in_order(presented.query):
             detail = _("Send a repeated query parameter's values in sorted order.")
@@ -390,12 +391,10 @@ class HMACAuthentication(CredentialAuthentication):
         self,
         policy: sigv4.Policy,
         presented: sigv4.Presented,
-        signed: sigv4.SignedRequest,
-        payload_hash: str,
+        to_sign: str,
         obj: HMACCredential,
     ) -> bool:
         credential = presented.credential
-        _canonical, to_sign = policy.string_to_sign(presented, signed, payload_hash)
         keys = obj.signing_keys(
             policy.scheme, credential.date, credential.region, credential.service
         )
@@ -446,6 +445,10 @@ def repeated_in_order(pairs: list[tuple[bytes, bytes]]) -> bool:
     return True
 
 
+def _two_spellings() -> sigv4.SignatureError:
+    return sigv4.SignatureError("malformed_header", _("A header is sent under two spellings."))
+
+
 def _wsgi_bytes(value: str) -> bytes:
     """WSGI hands over the request's bytes as latin-1 text (PEP 3333)."""
     return value.encode("latin-1")
@@ -482,7 +485,7 @@ def request_headers(
             if name in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
                 # A "Content_Type:" header, where the server passes underscores: never the
                 # Content-Type that Django parses the body with (CONTENT_TYPE).
-                raise UnicodeError("ambiguous header")
+                raise _two_spellings()
             header = name[5:].lower().replace("_", "-")
         elif name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             header = name.lower().replace("_", "-")
@@ -495,6 +498,6 @@ def request_headers(
                 continue  # WSGI servers set these empty when the client sent none
             if header in headers:
                 # Two spellings of one header (X-Amz-Date, X_Amz_Date) cannot both be signed.
-                raise UnicodeError("ambiguous header")
+                raise _two_spellings()
             headers[header] = [_wsgi_bytes(value).decode("utf-8")]
     return headers

@@ -5,7 +5,7 @@ import datetime
 import secrets
 import unicodedata
 import uuid
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -314,13 +314,20 @@ class AbstractCredential(models.Model):
         ).update(last_used_at=now, last_used_ip=ip)
 
 
-class APIKeyManager(models.Manager["APIKey"]):
+CredentialT = TypeVar("CredentialT", bound="AbstractCredential")
+
+
+class CredentialManager(models.Manager[CredentialT]):
+    """What every credential kind's manager offers: the lifecycle filters."""
+
     def get_queryset(self) -> CredentialQuerySet:
         return CredentialQuerySet(self.model, using=self._db)
 
     def usable(self) -> CredentialQuerySet:
         return self.get_queryset().usable()
 
+
+class APIKeyManager(CredentialManager["APIKey"]):
     def create_key(self, **fields: Any) -> tuple[APIKey, str]:
         """Create a key and return it with its raw value, which is never stored or shown again.
 
@@ -451,13 +458,7 @@ ACCESS_KEY_ID_LENGTH = 20
 HMAC_SECRET_LENGTH = 43
 
 
-class HMACCredentialManager(models.Manager["HMACCredential"]):
-    def get_queryset(self) -> CredentialQuerySet:
-        return CredentialQuerySet(self.model, using=self._db)
-
-    def usable(self) -> CredentialQuerySet:
-        return self.get_queryset().usable()
-
+class HMACCredentialManager(CredentialManager["HMACCredential"]):
     def create_credential(self, **fields: Any) -> tuple[HMACCredential, str]:
         """Create a credential and return it with its secret, which is shown once: only its
         encryption is stored. Trusted code, as ``APIKey.objects.create_key``."""

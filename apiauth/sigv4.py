@@ -351,6 +351,13 @@ class Signer:
         date = format_date(when)[:8]
         return f"{self.access_key_id}/{date}/{self.region}/{self.service}/{self.scheme.terminator}"
 
+    def signature(self, when: datetime.datetime, canonical: str) -> str:
+        """The signature of a canonical request made at ``when``."""
+        amz_date = format_date(when)
+        scope = self.credential(when).partition("/")[2]
+        key = signing_key(self.scheme, self.secret, amz_date[:8], self.region, self.service)
+        return signature(key, string_to_sign(self.scheme, amz_date, scope, canonical))
+
     def sign(
         self,
         method: str,
@@ -389,9 +396,7 @@ class Signer:
             signed,
             payload_hash,
         )
-        scope = self.credential(when).partition("/")[2]
-        key = signing_key(self.scheme, self.secret, amz_date[:8], self.region, self.service)
-        sig = signature(key, string_to_sign(self.scheme, amz_date, scope, canonical))
+        sig = self.signature(when, canonical)
         added["Authorization"] = (
             f"{self.scheme.algorithm} Credential={self.credential(when)}, "
             f"SignedHeaders={';'.join(signed)}, Signature={sig}"
@@ -430,9 +435,7 @@ class Signer:
             ["host"],
             EMPTY_SHA256,
         )
-        scope = self.credential(when).partition("/")[2]
-        key = signing_key(self.scheme, self.secret, amz_date[:8], self.region, self.service)
-        sig = signature(key, string_to_sign(self.scheme, amz_date, scope, canonical))
+        sig = self.signature(when, canonical)
         signed_query = f"{query}&{self.scheme.param('Signature')}={sig}"
         return parts._replace(query=signed_query).geturl()
 
