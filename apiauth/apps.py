@@ -12,8 +12,8 @@ class ApiAuthConfig(AppConfig):
         from django.core.signals import request_finished
         from django.db.models.signals import post_delete, post_save, pre_delete
 
-        from apiauth import audit, cache, checks, usage  # noqa: F401  (checks registers)
-        from apiauth.models import AbstractCredential
+        from apiauth import audit, cache, checks, keyring, usage  # noqa: F401  (checks registers)
+        from apiauth.models import AbstractCredential, SigningKey
 
         for model in self.get_models():
             if issubclass(model, AbstractCredential):
@@ -21,6 +21,8 @@ class ApiAuthConfig(AppConfig):
                 pre_delete.connect(audit.record_deletion, sender=model, dispatch_uid=uid)
                 post_save.connect(cache.credential_changed, sender=model, dispatch_uid=uid)
                 post_delete.connect(cache.credential_changed, sender=model, dispatch_uid=uid)
+        post_save.connect(keyring.changed, sender=SigningKey, dispatch_uid="apiauth-keyring")
+        post_delete.connect(keyring.changed, sender=SigningKey, dispatch_uid="apiauth-keyring")
         user = get_user_model()
         post_save.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")
         post_delete.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")

@@ -46,7 +46,7 @@ def record_deletion(sender: Any, instance: AbstractCredential, **kwargs: Any) ->
 
 def record(
     action: str,
-    credential: AbstractCredential,
+    credential: AbstractCredential | Any,
     *,
     actor: Any = None,
     client_ip: str | None = None,

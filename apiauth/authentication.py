@@ -8,6 +8,8 @@ subclass overrides one step, not the whole method.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import hashlib
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -20,21 +22,30 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from apiauth import audit, crypto, sigv4
-from apiauth.cache import CredentialCache, Entry
+from apiauth import audit, crypto, issuers, jose, revocation, sigv4
+from apiauth.cache import Check, CredentialCache, Entry, version_key
 from apiauth.conf import conf
 from apiauth.credentials import Credential, MachinePrincipal
 from apiauth.errors import (
     AuthenticationFailed,
+    IssuerKeysUnavailable,
     PayloadTooLarge,
     ReplayCheckUnavailable,
+    RevocationCheckUnavailable,
     TooManyFailures,
 )
-from apiauth.models import APIKey, HMACCredential, hmac_cache, key_cache
+from apiauth.models import APIKey, HMACCredential, client_cache, hmac_cache, key_cache
 from apiauth.net import get_client_ip, in_networks
+from apiauth.scopes import scope_granted
 from apiauth.throttling import TokenBucketThrottle, lockout
-from apiauth.throttling.backends import BackendUnavailable, StaleCredential, get_backend
+from apiauth.throttling.backends import (
+    BackendUnavailable,
+    StaleCredential,
+    TokenRevoked,
+    get_backend,
+)
 from apiauth.throttling.limiter import Outcome, decide, remember
+from apiauth.tokens import TokenVerifier
 
 REFRESH_ATTR = "_apiauth_refresh"
 REPLAY_ATTR = "_apiauth_replay_checked"
@@ -149,7 +160,13 @@ class CredentialAuthentication(BaseAuthentication):
             decide("", (), (), 1, check=credential.check)
         except StaleCredential:
             return self.reauthenticate(request)[1]
+        except TokenRevoked:
+            raise self.revoked(request, credential) from None
         return credential
+
+    def revoked(self, request: Request, credential: Credential) -> exceptions.APIException:
+        """The exception for a credential that a revocation mark covers (checked in Redis)."""
+        return self.fail(request, "revoked", _("This credential has been revoked."), credential.id)
 
     def cached(self, request: Request, cache: CredentialCache[T], value: str) -> Entry[T] | None:
         """The worker's copy of a credential, else the database (which fills the copy); after
@@ -426,6 +443,183 @@ class HMACAuthentication(CredentialAuthentication):
                 _("This signed request was already received; sign each request anew."),
                 presented.credential.access_key_id,
             )
+
+
+class JWTAuthentication(CredentialAuthentication):
+    """Bearer JWTs from the issuers in ``APIAUTH["JWT"]["ISSUERS"]`` (RFC 6750, RFC 9068).
+
+    A bearer value with our API-key prefix, or not shaped like a compact JWS, is not ours.
+    Verification needs no I/O but a key lookup (our key ring or an identity provider's cached
+    JWKS); a token we issued then resolves its API key from the worker's copy, so it costs no
+    SQL query, and its revocation marks ride the rate limiter's Redis round trip.
+    """
+
+    kind = "jwt"
+    keyword = "Bearer"
+    verifier = TokenVerifier()
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'Bearer realm="{conf.REALM}"'
+
+    def fail(
+        self, request: Request, code: str, detail: str, credential_id: str | None = None
+    ) -> exceptions.APIException:
+        exc = super().fail(request, code, detail, credential_id)
+        if isinstance(exc, AuthenticationFailed):
+            # RFC 6750 §3: error_description is printable ASCII without quote or backslash.
+            text = "".join(c for c in detail if " " <= c <= "~" and c not in '"\\')
+            exc.challenge = (
+                f'Bearer realm="{conf.REALM}", error="invalid_token", error_description="{text}"'
+            )
+        return exc
+
+    def authenticate(self, request: Request) -> tuple[Any, Credential] | None:
+        token = self.get_token(request)
+        if token is None:
+            return None
+        self.check_lockout(request)
+        issuer, claims = self.verify(request, token)
+        return self.get_principal(request, issuer, claims)
+
+    def get_token(self, request: Request) -> str | None:
+        """The bearer token, or ``None`` when the request carries none of ours."""
+        authorization = str(request.META.get("HTTP_AUTHORIZATION", ""))
+        scheme, _sep, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        token = token.strip()
+        if crypto.looks_like_key(token, conf.KEY_PREFIX):
+            return None  # an API key: APIKeyAuthentication's
+        if not jose.looks_like_jws(token, int(conf.JWT["MAX_TOKEN_LENGTH"])):
+            return None
+        return token
+
+    def verify(self, request: Request, token: str) -> tuple[issuers.Issuer, dict[str, Any]]:
+        """The issuer and claims of a valid token (``verifier`` does the work)."""
+        try:
+            verified = self.verifier.verify(token)
+        except jose.TokenError as exc:
+            raise self.fail(request, exc.code, exc.detail) from None
+        except issuers.KeysUnavailable:
+            raise IssuerKeysUnavailable() from None
+        return verified.issuer, verified.claims
+
+    def get_principal(
+        self, request: Request, issuer: issuers.Issuer, claims: dict[str, Any]
+    ) -> tuple[Any, Credential]:
+        """A token we issued acts as its API key; another issuer's as a user or a machine."""
+        if issuer.local:
+            return self.client_principal(request, claims)
+        return self.external_principal(request, issuer, claims)
+
+    def client_principal(self, request: Request, claims: dict[str, Any]) -> tuple[Any, Credential]:
+        client_id = claims.get("client_id")
+        if not isinstance(client_id, str) or not crypto.PUBLIC_ID_RE.fullmatch(client_id):
+            raise self.fail(request, "invalid_claim", _("The token names no client."))
+        entry = self.cached(request, client_cache, client_id)
+        if entry is None:
+            raise self.fail(
+                request, "unknown_client", _("The token's client is unknown."), client_id
+            )
+        key = entry.obj
+        # The key's state decides: revoking it, rolling it past its grace or its expiry ends
+        # every token obtained with it, as does its owner's deactivation.
+        self.validate_credential(request, key, client_id)
+        key.touch(get_client_ip(request), defer=True)
+        granted = frozenset(s for s in jose.scopes(claims) if scope_granted(s, key.scopes))
+        base = key.to_credential()
+        lineage = base.lineage
+        check = entry.check
+        credential = Credential(
+            kind=self.kind,
+            id=client_id,
+            scopes=granted,
+            plan=base.plan,
+            owner=base.owner,
+            expires_at=_earliest(base.expires_at, claims["exp"]),
+            lineage=lineage,
+            limits=base.limits,
+            check=Check(
+                key=check.key if check is not None else version_key(lineage),
+                token=check.token if check is not None else "",
+                marks=revocation.marks_for(lineage, claims),
+                issued_at=int(claims["iat"]),
+            ),
+        )
+        return self.finish(request, credential)
+
+    def external_principal(
+        self, request: Request, issuer: issuers.Issuer, claims: dict[str, Any]
+    ) -> tuple[Any, Credential]:
+        subject = claims.get(issuer.user_claim)
+        if not isinstance(subject, str) or not subject:
+            raise self.fail(request, "missing_claim", _("The token names no subject."))
+        user = None
+        if issuer.user_field is not None:
+            user = self.get_user_for_claims(issuer, claims)
+            if user is None:
+                raise self.fail(request, "unknown_user", _("The token's user is unknown."))
+            if not user.is_active:
+                raise self.fail(request, "owner_inactive", _("The token's user is inactive."))
+            lineage = revocation.user_lineage(user.pk)
+        else:
+            digest = hashlib.sha256(f"{issuer.iss}\0{subject}".encode()).hexdigest()
+            lineage = f"sub-{digest[:24]}"
+        marks = revocation.marks_for(lineage, claims)
+        credential = Credential(
+            kind=self.kind,
+            id=subject[:64],
+            scopes=jose.scopes(claims),
+            plan=issuer.plan or conf.DEFAULT_PLAN,
+            owner=user,
+            expires_at=_earliest(None, claims.get("exp")),
+            lineage=lineage,
+            check=Check(key=marks[0], token="", marks=marks, issued_at=int(claims.get("iat", 0))),
+        )
+        return self.finish(request, credential)
+
+    def get_user_for_claims(self, issuer: issuers.Issuer, claims: dict[str, Any]) -> Any:
+        """The user the token names: ``USER_FIELD`` equal to the ``USER_CLAIM`` claim (one
+        query). Override to map identities differently (create users on first sight, ...)."""
+        from django.contrib.auth import get_user_model
+
+        model = get_user_model()
+        value = claims[issuer.user_claim]
+        return model._default_manager.filter(**{str(issuer.user_field): value}).first()
+
+    def finish(self, request: Request, credential: Credential) -> tuple[Any, Credential]:
+        """Check revocation now unless the throttle's round trip will (see ``confirm``)."""
+        if getattr(request, REFRESH_ATTR, False):
+            credential = self.check_revocation(request, credential)
+        elif not self.check_is_deferred(request):
+            credential = self.confirm(request, credential)
+        return self.get_user(None, credential), credential
+
+    def check_revocation(self, request: Request, credential: Credential) -> Credential:
+        """Ask Redis directly, after the throttle's check could not (a stale copy, or Redis
+        unreachable): ``REVOCATION_FAILURE_MODE`` decides when it cannot answer."""
+        check = credential.check
+        assert check is not None
+        try:
+            revoked = revocation.is_revoked(check.marks, check.issued_at)
+        except BackendUnavailable:
+            if conf.JWT["REVOCATION_FAILURE_MODE"] != "open":
+                raise RevocationCheckUnavailable() from None
+            revocation.logger.warning("token revocation unchecked: the store is unavailable")
+            revoked = False
+        if revoked:
+            raise self.revoked(request, credential)
+        return dataclasses.replace(credential, check=None)
+
+    def revoked(self, request: Request, credential: Credential) -> exceptions.APIException:
+        return self.fail(request, "revoked", _("This token has been revoked."), credential.id)
+
+
+def _earliest(expires_at: Any, exp: Any) -> Any:
+    moment = datetime.datetime.fromtimestamp(float(exp), tz=datetime.UTC) if exp else None
+    if expires_at is None or moment is None:
+        return expires_at or moment
+    return min(expires_at, moment)
 
 
 def repeated_in_order(pairs: list[tuple[bytes, bytes]]) -> bool:

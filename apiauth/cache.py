@@ -55,6 +55,10 @@ class Check:
 
     key: str
     token: str
+    """``""`` when there is no copy to confirm, only revocation marks."""
+    marks: tuple[str, ...] = ()
+    """Revocation marks that must not cover ``issued_at`` (a JWT's, :mod:`apiauth.revocation`)."""
+    issued_at: int = 0
 
 
 @dataclass(slots=True)

@@ -90,6 +90,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_credential_cache(user)
     messages += _check_encryption_keys(user)
     messages += _check_hmac(user.get("HMAC") or {})
+    messages += _check_jwt(user.get("JWT") or {})
     if user.get("KEY_QUERY_PARAM"):
         messages.append(
             Warning(
@@ -172,12 +173,16 @@ def _check_encryption_keys(user: dict[str, Any]) -> list[CheckMessage]:
     if not isinstance(keys, (list, tuple)):
         return [Error("APIAUTH['ENCRYPTION_KEYS'] must be a list.", hint=hint, id="apiauth.E018")]
     if not keys:
-        if not _authentication_in_use("apiauth.authentication.HMACAuthentication"):
+        if _authentication_in_use("apiauth.authentication.HMACAuthentication"):
+            what = "HMACAuthentication is enabled"
+        elif _issues_tokens(user):
+            what = "an issuer in APIAUTH['JWT'] signs with our own keys"
+        else:
             return []
         return [
             Error(
-                "HMACAuthentication is enabled but APIAUTH['ENCRYPTION_KEYS'] is empty: HMAC "
-                "secrets cannot be stored encrypted.",
+                f"{what} but APIAUTH['ENCRYPTION_KEYS'] is empty: HMAC secrets and private "
+                "signing keys cannot be stored encrypted.",
                 hint=hint,
                 id="apiauth.E018",
             )
@@ -259,6 +264,120 @@ def _check_hmac(value: Any) -> list[CheckMessage]:
                 "15 minutes at most); PRESIGNED_MAX_EXPIRES at most 7 days, as AWS.",
             )
     return []
+
+
+def _issues_tokens(user: dict[str, Any]) -> bool:
+    jwt = user.get("JWT")
+    entries = jwt.get("ISSUERS") if isinstance(jwt, dict) else None
+    return isinstance(entries, list) and any(
+        isinstance(entry, dict) and entry.get("KEYS") == "local" for entry in entries
+    )
+
+
+def _check_jwt(value: Any) -> list[CheckMessage]:
+    from apiauth import issuers, jose
+    from apiauth.conf import JWT_DEFAULTS
+
+    def error(message: str, hint: str, id: str = "apiauth.E020") -> list[CheckMessage]:
+        return [Error(f"APIAUTH['JWT']: {message}", hint=hint, id=id)]
+
+    if not isinstance(value, dict):
+        return error("must be a dict.", "See the JWT section of the settings reference.")
+    unknown = sorted(set(value) - set(JWT_DEFAULTS))
+    if unknown:
+        return error(
+            f"unknown key(s) {', '.join(map(str, unknown))}.",
+            f"Known keys: {', '.join(sorted(JWT_DEFAULTS))}.",
+        )
+    merged = {**JWT_DEFAULTS, **value}
+    bounds = {
+        "LEEWAY": (0, 300),
+        "MAX_TOKEN_LENGTH": (512, 65_536),
+        "MAX_TOKEN_LIFETIME": (60, 30 * 86_400),
+        "ACCESS_TOKEN_LIFETIME": (30, 86_400),
+        "KEY_RING_TTL": (0, 3600),
+        "JWKS_MAX_AGE": (0, 86_400),
+        "REFRESH_TOKEN_LIFETIME": (60, 365 * 86_400),
+        "REFRESH_FAMILY_LIFETIME": (60, 365 * 86_400),
+        "JWKS_MIN_CACHE": (0, 86_400),
+        "JWKS_MAX_CACHE": (60, 7 * 86_400),
+        "JWKS_REFRESH_INTERVAL": (1, 3600),
+        "JWKS_MAX_BYTES": (1024, 10 * 1024 * 1024),
+    }
+    for key, (low, high) in bounds.items():
+        number = merged[key]
+        if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+            return error(f"{key} must be a whole number from {low} to {high}.", "In seconds.")
+    if merged["ACCESS_TOKEN_LIFETIME"] > merged["MAX_TOKEN_LIFETIME"]:
+        return error(
+            "ACCESS_TOKEN_LIFETIME exceeds MAX_TOKEN_LIFETIME.",
+            "Our own tokens would be refused: raise MAX_TOKEN_LIFETIME or shorten them.",
+        )
+    if merged["SIGNING_ALGORITHM"] not in jose.SIGNING_ALGORITHMS:
+        return error(
+            "SIGNING_ALGORITHM must be one of " + ", ".join(jose.SIGNING_ALGORITHMS) + ".",
+            "ES256 is the default: small tokens, fast to verify.",
+        )
+    if merged["RSA_KEY_SIZE"] not in (2048, 3072):
+        return error("RSA_KEY_SIZE must be 2048 or 3072.", "2048 is the default.")
+    if merged["REVOCATION_FAILURE_MODE"] not in ("open", "closed"):
+        return error("REVOCATION_FAILURE_MODE must be 'open' or 'closed'.", "'closed' (503).")
+    entries = merged["ISSUERS"]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return error("ISSUERS must be a list of dicts.", "See the settings reference.")
+    messages: list[CheckMessage] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        where = f"ISSUERS[{index}]"
+        if not isinstance(entry.get("ISSUER"), str) or not entry["ISSUER"]:
+            messages += error(f"{where} has no ISSUER.", "The exact 'iss' of its tokens.")
+            continue
+        if entry["ISSUER"] in seen:
+            messages += error(f"{where} repeats {entry['ISSUER']!r}.", "One entry per issuer.")
+        seen.add(entry["ISSUER"])
+        unknown_keys = sorted(set(entry) - ISSUER_KEYS)
+        if unknown_keys:
+            messages += error(
+                f"{where}: unknown key(s) {', '.join(unknown_keys)}.",
+                f"Known keys: {', '.join(sorted(ISSUER_KEYS))}.",
+            )
+            continue
+        try:
+            issuers.build(entry)
+        except jose.InvalidKey as exc:
+            if "SECRET" in entry:
+                messages += error(
+                    f"{where}: the HS256 secret is unusable: {exc}.",
+                    "Use at least 32 random bytes, never a public key; prefer an asymmetric "
+                    "algorithm so verifiers hold no secret.",
+                    id="apiauth.E021",
+                )
+            else:
+                messages += error(f"{where}: {exc}.", "Keys must fit their algorithm.")
+        except (ValueError, KeyError, TypeError) as exc:
+            messages += error(f"{where}: {exc}.", "See the JWT section of the settings reference.")
+    if sum(1 for entry in entries if entry.get("KEYS") == "local") > 1:
+        messages += error(
+            "more than one issuer has KEYS 'local'.", "Our signing keys make one issuer."
+        )
+    return messages
+
+
+ISSUER_KEYS = frozenset(
+    {
+        "ISSUER",
+        "AUDIENCES",
+        "ALGORITHMS",
+        "KEYS",
+        "JWKS_URL",
+        "SECRET",
+        "TYP",
+        "REQUIRED_CLAIMS",
+        "USER_FIELD",
+        "USER_CLAIM",
+        "PLAN",
+    }
+)
 
 
 def _authentication_in_use(path: str) -> bool:

@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "ENCRYPTION_KEYS": [],
     # HMAC request signing (AWS Signature Version 4), merged over HMAC_DEFAULTS.
     "HMAC": {},
+    # JSON Web Tokens: trusted issuers, our signing keys and the token endpoint, merged over
+    # JWT_DEFAULTS.
+    "JWT": {},
     # Network.
     "TRUSTED_PROXIES": [],
     "CLIENT_IP_HEADER": "X-Forwarded-For",
@@ -63,11 +66,40 @@ HMAC_DEFAULTS: dict[str, Any] = {
 }
 
 
+JWT_DEFAULTS: dict[str, Any] = {
+    # Trusted issuers, each a dict: ISSUER, AUDIENCES, and KEYS ("local": our signing keys;
+    # or a list of JWKs / {"kid", "alg", "pem"}), JWKS_URL, or SECRET (HS256 only). See README.
+    "ISSUERS": [],
+    "LEEWAY": 30,
+    "MAX_TOKEN_LENGTH": 8192,
+    "MAX_TOKEN_LIFETIME": 86_400,
+    # Tokens we issue (the issuer whose KEYS is "local").
+    "ACCESS_TOKEN_LIFETIME": 900,
+    "SIGNING_ALGORITHM": "ES256",
+    "RSA_KEY_SIZE": 2048,
+    "KEY_RING_TTL": 10,
+    "JWKS_MAX_AGE": 300,
+    "REFRESH_TOKENS": False,
+    "REFRESH_TOKEN_LIFETIME": 14 * 86_400,
+    "REFRESH_FAMILY_LIFETIME": 30 * 86_400,
+    "INTROSPECTION_SCOPE": "tokens:introspect",
+    # External issuers' key sets.
+    "JWKS_TIMEOUT": 3.0,
+    "JWKS_MIN_CACHE": 60,
+    "JWKS_MAX_CACHE": 86_400,
+    "JWKS_REFRESH_INTERVAL": 30,
+    "JWKS_MAX_BYTES": 512 * 1024,
+    # When Redis cannot say whether a token was revoked: "closed" (503) or "open".
+    "REVOCATION_FAILURE_MODE": "closed",
+}
+
+
 class Settings:
     """Typed, read-through access to ``settings.APIAUTH``."""
 
     _user: dict[str, Any] | None = None
     _hmac: dict[str, Any] | None = None
+    _jwt: dict[str, Any] | None = None
 
     def _get(self, name: str) -> Any:
         user = self._user
@@ -78,7 +110,7 @@ class Settings:
     def reload(self, *, setting: str = "APIAUTH", **kwargs: Any) -> None:
         """``setting_changed`` receiver."""
         if setting == "APIAUTH":
-            self._user = self._hmac = None
+            self._user = self._hmac = self._jwt = None
 
     @property
     def KEY_PREFIX(self) -> str:
@@ -123,6 +155,14 @@ class Settings:
         merged = self._hmac
         if merged is None:
             merged = self._hmac = {**HMAC_DEFAULTS, **(self._get("HMAC") or {})}
+        return merged
+
+    @property
+    def JWT(self) -> dict[str, Any]:
+        """``APIAUTH["JWT"]`` merged over :data:`JWT_DEFAULTS` (validated by system checks)."""
+        merged = self._jwt
+        if merged is None:
+            merged = self._jwt = {**JWT_DEFAULTS, **(self._get("JWT") or {})}
         return merged
 
     @property

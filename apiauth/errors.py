@@ -53,6 +53,27 @@ class ReplayCheckUnavailable(exceptions.APIException):
         self.wait = conf.RATELIMIT_BREAKER_SECONDS
 
 
+class RevocationCheckUnavailable(exceptions.APIException):
+    """Redis cannot say whether a token was revoked and ``REVOCATION_FAILURE_MODE`` is
+    ``"closed"``."""
+
+    status_code = 503
+    default_detail = "Tokens cannot be checked for revocation right now; try again shortly."
+    default_code = "revocation_check_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = conf.RATELIMIT_BREAKER_SECONDS
+
+
+class IssuerKeysUnavailable(exceptions.APIException):
+    """An identity provider's keys could not be fetched yet: the token cannot be judged."""
+
+    status_code = 503
+    default_detail = "The token issuer's keys are unavailable; try again shortly."
+    default_code = "issuer_keys_unavailable"
+
+
 class CostExceedsLimit(exceptions.APIException):
     """429 for a request costing more than a limit can ever hold.
 

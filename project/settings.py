@@ -51,6 +51,23 @@ ENCRYPTION_KEYS = env_list("APIAUTH_ENCRYPTION_KEYS") or (
 if not ENCRYPTION_KEYS:
     raise RuntimeError("Set APIAUTH_ENCRYPTION_KEYS (or DJANGO_DEBUG=1 for a local demo).")
 
+# The demo's own URL, its tokens' issuer.
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# An external identity provider to trust as well, e.g. Auth0 or Keycloak:
+# JWT_ISSUER=https://tenant.eu.auth0.com/ JWT_AUDIENCE=https://api.example.com
+# JWT_JWKS_URL=https://tenant.eu.auth0.com/.well-known/jwks.json
+EXTERNAL_ISSUERS: list[dict[str, Any]] = (
+    [
+        {
+            "ISSUER": os.environ["JWT_ISSUER"],
+            "AUDIENCES": env_list("JWT_AUDIENCE"),
+            "JWKS_URL": os.environ["JWT_JWKS_URL"],
+        }
+    ]
+    if os.environ.get("JWT_ISSUER")
+    else []
+)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -150,6 +167,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apiauth.authentication.APIKeyAuthentication",
         "apiauth.authentication.HMACAuthentication",
+        "apiauth.authentication.JWTAuthentication",
     ],
     # HasScopes first: it runs the throttle before deciding, so refused requests are limited
     # (and carry rate-limit headers) too.
@@ -181,6 +199,18 @@ APIAUTH: dict[str, Any] = {
     "ENCRYPTION_KEYS": ENCRYPTION_KEYS,
     # SigV4 with its defaults: service "apiauth", region "global".
     "HMAC": {},
+    # We issue access tokens (POST /auth/token) signed with our own keys, and refresh tokens.
+    "JWT": {
+        "ISSUERS": [
+            {
+                "ISSUER": PUBLIC_URL,
+                "AUDIENCES": [f"{PUBLIC_URL}/v1"],
+                "KEYS": "local",
+            },
+            *EXTERNAL_ISSUERS,
+        ],
+        "REFRESH_TOKENS": True,
+    },
 }
 
 # Django's own refusals answer problem+json too.

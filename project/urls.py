@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apiauth.views import JWKSView
 from project.demo import views
 
 v1 = [
@@ -13,6 +14,8 @@ urlpatterns = [
     path("", views.IndexView.as_view(), name="index"),
     path("health", views.HealthView.as_view(), name="health"),
     path("v1/", include((v1, "v1"))),
+    path("auth/", include("apiauth.urls")),
+    path(".well-known/jwks.json", JWKSView.as_view(), name="jwks"),
     path("admin/", admin.site.urls),
 ]
 

@@ -13,7 +13,7 @@ import redis
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
-from apiauth import cache, net
+from apiauth import cache, keyring, net
 from apiauth.throttling import limiter, lockout, rates
 from apiauth.throttling.backends import reset_backends
 
@@ -112,6 +112,7 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     rates._parse_cached.cache_clear()
     net._networks.cache_clear()
     cache.clear_all()
+    keyring.ring.clear()  # the database rolls back between tests; no signal says so
     limiter._warned_at, limiter._unwarned = -limiter.WARNING_INTERVAL, 0
     yield redis_server
 

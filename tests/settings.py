@@ -61,6 +61,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apiauth.authentication.APIKeyAuthentication",
         "apiauth.authentication.HMACAuthentication",
+        "apiauth.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "apiauth.permissions.HasScopes",
@@ -87,6 +88,16 @@ APIAUTH: dict[str, Any] = {
     "UNSAFE_METHOD_COST": 5,
     # Tests only: real deployments read theirs from the environment.
     "ENCRYPTION_KEYS": ["dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ="],
+    "JWT": {
+        "ISSUERS": [
+            {
+                "ISSUER": "https://testserver",
+                "AUDIENCES": ["https://testserver/v1"],
+                "KEYS": "local",
+            }
+        ],
+        "REFRESH_TOKENS": True,
+    },
 }
 
 CORS_URLS_REGEX = r"^/(v1/|health$).*"

@@ -57,9 +57,11 @@ class TestPresentation:
         assert client.get(PING, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
 
     def test_bearer_without_our_prefix_is_not_ours(self, client: APIClient) -> None:
-        # A JWT: the API key class steps aside, nothing else accepts it, so "not authenticated".
+        # JWT-shaped: the API key class steps aside and JWTAuthentication refuses it.
         response = client.get(PING, HTTP_AUTHORIZATION="Bearer eyJhbGciOi.eyJzdWIiOiIxIn0.sig")
-        assert_problem(response, 401, "not_authenticated")
+        assert response.status_code == 401
+        assert response.json()["code"] == "malformed"
+        assert response["WWW-Authenticate"].startswith('Bearer realm="api", error="invalid_token"')
 
     def test_no_credentials(self, client: APIClient) -> None:
         assert_problem(client.get(PING), 401, "not_authenticated")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import Tags, run_checks
 from django.test import override_settings
 
@@ -229,7 +230,6 @@ HMAC_ON = {
 
 
 def test_e018_encryption_keys() -> None:
-    from django.conf import settings
 
     for bad in ("not a list", ["too-short"], ["%%%%"], [KEY, KEY], [42]):
         assert "apiauth.E018" in ids(APIAUTH={"ENCRYPTION_KEYS": bad}), bad
@@ -242,6 +242,11 @@ def test_e018_encryption_keys() -> None:
         APIAUTH={}, REST_FRAMEWORK={**settings.REST_FRAMEWORK, **keys_only}
     )
     assert "apiauth.E018" not in ids(APIAUTH={"ENCRYPTION_KEYS": [KEY, "A" * 43 + "="]})
+    # Missing, with an issuer signing with our own keys (whose private halves are encrypted).
+    local = {"ISSUERS": [{"ISSUER": "https://a", "AUDIENCES": ["b"], "KEYS": "local"}]}
+    assert "apiauth.E018" in ids(
+        APIAUTH={"JWT": local}, REST_FRAMEWORK={**settings.REST_FRAMEWORK, **keys_only}
+    )
 
 
 def test_e019_hmac_settings() -> None:
@@ -271,3 +276,52 @@ def test_e019_hmac_settings() -> None:
         "MAX_CLOCK_SKEW": 900,
     }
     assert "apiauth.E019" not in ids(APIAUTH={"HMAC": good})
+
+
+def test_e020_jwt_settings() -> None:
+    def issuer(**entry: Any) -> dict[str, Any]:
+        return {"ISSUERS": [{"ISSUER": "https://idp", "AUDIENCES": ["api"], **entry}]}
+
+    pem = (
+        "-----BEGIN PUBLIC KEY-----\n"
+        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\n"
+        "q9UU8I5mEovUf86QZ7kOBIjJwqnzD1omageEHWwHdBO6B+dFabmdT9POxg==\n"
+        "-----END PUBLIC KEY-----\n"
+    )
+    bad: Any
+    for bad in (
+        "x",
+        {"NOPE": 1},
+        {"LEEWAY": -1},
+        {"ACCESS_TOKEN_LIFETIME": 90_000, "MAX_TOKEN_LIFETIME": 3600},
+        {"SIGNING_ALGORITHM": "HS256"},
+        {"RSA_KEY_SIZE": 1024},
+        {"REVOCATION_FAILURE_MODE": "maybe"},
+        {"ISSUERS": "x"},
+        {"ISSUERS": [{"AUDIENCES": ["a"], "KEYS": "local"}]},
+        issuer(KEYS="local", BOGUS=1),
+        issuer(),
+        issuer(KEYS="local", AUDIENCES=[]),
+        issuer(KEYS="local", AUDIENCES="api"),
+        issuer(JWKS_URL="https://idp/jwks", ALGORITHMS=["RS256", "HS256"]),
+        issuer(JWKS_URL="https://idp/jwks", ALGORITHMS=["none"]),
+        issuer(KEYS=[{"pem": pem, "alg": "RS256"}]),
+        issuer(KEYS=[{"pem": pem, "alg": "ES256"}], ALGORITHMS=["RS256"]),
+        {"ISSUERS": [*issuer(KEYS="local")["ISSUERS"], *issuer(KEYS="local")["ISSUERS"]]},
+    ):
+        assert "apiauth.E020" in ids(APIAUTH={**settings.APIAUTH, "JWT": bad}), bad
+    for good in (
+        issuer(KEYS="local"),
+        issuer(JWKS_URL="https://idp/jwks", ALGORITHMS=["RS256"], USER_FIELD="username"),
+        issuer(KEYS=[{"pem": pem, "alg": "ES256", "kid": "k1"}]),
+        issuer(SECRET="s" * 32),
+    ):
+        assert not {"apiauth.E020", "apiauth.E021"} & ids(
+            APIAUTH={**settings.APIAUTH, "JWT": good}
+        ), good
+
+
+def test_e021_hs256_secret() -> None:
+    for secret in ("short", "-----BEGIN PUBLIC KEY-----" + "x" * 40):
+        jwt = {"ISSUERS": [{"ISSUER": "legacy", "AUDIENCES": ["api"], "SECRET": secret}]}
+        assert "apiauth.E021" in ids(APIAUTH={**settings.APIAUTH, "JWT": jwt}), secret

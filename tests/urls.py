@@ -13,6 +13,7 @@ urlpatterns = [
     path("health", views.HealthView.as_view(), name="health"),
     path("crash", views.CrashView.as_view(), name="crash"),
     path("v1/", include((v1, "v1"))),
+    path("auth/", include("apiauth.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -29,6 +29,10 @@ class StaleCredential(Exception):
     """The cached credential's version token has changed: re-read it before deciding."""
 
 
+class TokenRevoked(Exception):
+    """A revocation mark covers the token being checked (:mod:`apiauth.revocation`)."""
+
+
 VERSION_TTL_MS = 86_400_000
 """A token outlives every copy made with it (their TTL); Redis may still evict it early, which
 only costs a refill."""
@@ -182,11 +186,16 @@ class RedisBackend:
             result = self._run(keys, argv)
         else:
             raw = self._script(
-                lua.CHECKED_SHA, lua.CHECKED_SCRIPT, [check.key, *keys], [check.token, *argv]
+                lua.CHECKED_SHA,
+                lua.CHECKED_SCRIPT,
+                [check.key, *check.marks, *keys],
+                [check.token, len(check.marks), check.issued_at, *argv],
             )
             result = [int(value) for value in raw.split()]
             if result[0] == -1:
                 raise StaleCredential(check.key)
+            if result[0] == -2:
+                raise TokenRevoked(check.key)
         states = tuple(
             gcra.LimitState(limit, *result[1 + i * 3 : 4 + i * 3]) for i, limit in enumerate(limits)
         )
@@ -200,6 +209,15 @@ class RedisBackend:
     def claim(self, key: str, ttl_ms: int) -> bool:
         """``SET key NX PX ttl``: whether this call was the first to claim ``key``."""
         return bool(self._call(lambda: self.client.set(key, b"1", nx=True, px=ttl_ms)))
+
+    def mark(self, key: str, value: int, ttl_ms: int) -> None:
+        """Set a revocation mark (a time; tokens issued at or before it are revoked)."""
+        self._call(lambda: self.client.set(key, str(value).encode(), px=max(1, ttl_ms)))
+
+    def revoked(self, marks: Sequence[str], issued_at: int) -> bool:
+        """Whether a mark covers a token issued at ``issued_at`` (outside a decision)."""
+        values = self._call(lambda: self.client.mget(list(marks))) if marks else []
+        return any(value is not None and int(value) >= issued_at for value in values)
 
     def delete(self, keys: Sequence[str]) -> int:
         # One command per key: keys of different lineages may live in different cluster slots.
@@ -238,6 +256,7 @@ class LocalBackend:
         self.lock = threading.Lock()
         self.store: dict[str, tuple[gcra.Value, int]] = {}  # key → (value, expires at µs)
         self.claims: dict[str, int] = {}  # key → expires at µs
+        self.marks: dict[str, tuple[int, int]] = {}  # key → (mark, expires at µs)
 
     def evaluate(
         self,
@@ -248,9 +267,12 @@ class LocalBackend:
         debit: bool = True,
         check: Any = None,
     ) -> gcra.Decision:
-        # Credentials are never cached without Redis (apiauth.cache), so there is no check.
+        # Credentials are never cached without Redis (apiauth.cache): a check here carries
+        # revocation marks only.
         with self.lock:
             now = self.clock()
+            if check is not None and self._revoked(check.marks, check.issued_at, now):
+                raise TokenRevoked(check.key)
             current = {
                 key: entry[0]
                 for key in keys
@@ -275,6 +297,24 @@ class LocalBackend:
                 self.claims = {k: v for k, v in self.claims.items() if v > now}
             self.claims[key] = now + ttl_ms * 1000
             return True
+
+    def mark(self, key: str, value: int, ttl_ms: int) -> None:
+        with self.lock:
+            now = self.clock()
+            if len(self.marks) > self.max_entries:
+                self.marks = {k: v for k, v in self.marks.items() if v[1] > now}
+            self.marks[key] = (value, now + max(1, ttl_ms) * 1000)
+
+    def revoked(self, marks: Sequence[str], issued_at: int) -> bool:
+        with self.lock:
+            return self._revoked(marks, issued_at, self.clock())
+
+    def _revoked(self, marks: Sequence[str], issued_at: int, now: int) -> bool:
+        for key in marks:
+            held = self.marks.get(key)
+            if held is not None and held[1] > now and held[0] >= issued_at:
+                return True
+        return False
 
     def reset(self, tag: str) -> int:
         with self.lock:

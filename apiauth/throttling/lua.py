@@ -75,14 +75,23 @@ SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
 CHECKED_SCRIPT = (
     """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return '-1' end
-table.remove(KEYS, 1)
-table.remove(ARGV, 1)
+local marks = tonumber(ARGV[2])
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return '-1' end
+local issued = tonumber(ARGV[3])
+for i = 2, marks + 1 do
+  local mark = tonumber(redis.call('GET', KEYS[i]))
+  if mark and mark >= issued then return '-2' end
+end
+for i = 1, marks + 1 do table.remove(KEYS, 1) end
+for i = 1, 3 do table.remove(ARGV, 1) end
 """
     + SCRIPT
 )
 """The same decision, made only if ``KEYS[1]`` still holds the token ``ARGV[1]`` (a cached
-credential's version, :mod:`apiauth.cache`); ``"-1"`` without touching a bucket otherwise."""
+credential's version, :mod:`apiauth.cache`; ``""`` not to look) and none of the ``ARGV[2]``
+revocation marks that follow holds a time at or after ``ARGV[3]`` (a token's ``iat``,
+:mod:`apiauth.revocation`). ``"-1"`` for a stale copy, ``"-2"`` for a revoked token, in
+either case without touching a bucket."""
 
 CHECKED_SHA = hashlib.sha1(CHECKED_SCRIPT.encode()).hexdigest()
 

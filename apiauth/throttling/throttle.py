@@ -12,7 +12,7 @@ from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.errors import CostExceedsLimit, RateLimitServiceUnavailable
 from apiauth.net import get_client_ip
-from apiauth.throttling.backends import StaleCredential
+from apiauth.throttling.backends import StaleCredential, TokenRevoked
 from apiauth.throttling.limiter import (
     Outcome,
     RateLimitUnavailable,
@@ -75,6 +75,9 @@ class TokenBucketThrottle(BaseThrottle):
                 # again from the database (a 401 now if it was revoked), then decide.
                 self.reauthenticate(request)
                 memo = self.decide(request, view)
+            except TokenRevoked:
+                authenticator = request.successful_authenticator
+                raise authenticator.revoked(request, request.auth) from None  # type: ignore[union-attr]
             setattr(request, MEMO_ATTR, memo)
             remember(request._request, memo)
         self.outcome = memo

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from apiauth import audit
-from apiauth.models import APIKey
+from apiauth.models import APIKey, SigningKey
 
 DEMO_KEY_NAME = "demo key (make run)"
 
@@ -46,6 +46,14 @@ class Command(BaseCommand):
         audit.record("issue", key, reason="make run")
         self.stdout.write(f"Demo API key ({key.public_id}, scopes orders:read orders:write):")
         self.stdout.write(f"  {raw}")
+        if not SigningKey.objects.filter(state=SigningKey.State.ACTIVE).exists():
+            SigningKey.objects.rotate()
+            self.stdout.write("Generated the first JWT signing key (and the next one).")
         self.stdout.write("Try it:")
         self.stdout.write(f'  curl -H "X-API-Key: {raw}" http://127.0.0.1:8000/v1/ping')
+        self.stdout.write("Or exchange it for an access token (OAuth 2.0 client credentials):")
+        self.stdout.write(
+            f'  curl -H "X-API-Key: {raw}" -d grant_type=client_credentials '
+            "http://127.0.0.1:8000/auth/token"
+        )
         self.stdout.write("Admin: http://127.0.0.1:8000/admin/")

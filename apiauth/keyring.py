@@ -1,0 +1,151 @@
+"""Our signing keys as this process sees them: parsed once, reloaded on a short bound.
+
+The ring holds the verification keys of every *next*, *active* and *retired*
+:class:`~apiauth.models.SigningKey` by ``kid``, and the active key's private half (decrypted
+and parsed on first use). It is reloaded from the database when it is older than
+``JWT["KEY_RING_TTL"]`` seconds, at once in the process that changed a key (signals), and on a
+``kid`` it does not know at most once a second (a key promoted by another server; a flood of
+made-up ``kid``\\ s costs one query a second, not one each). A revoked signing key therefore
+stops verifying in every process within ``KEY_RING_TTL`` seconds (docs/jwt.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from apiauth import jose
+from apiauth.conf import conf
+
+MISS_RELOAD_INTERVAL = 1.0
+
+
+def generate_pair(algorithm: str, key_size: int | None = None) -> tuple[bytes, bytes]:
+    """A fresh key pair for ``algorithm``: (private PKCS#8 PEM, public SubjectPublicKeyInfo PEM)."""
+    private: Any
+    if algorithm == "RS256":
+        if key_size not in (2048, 3072):
+            raise ValueError("RS256 keys are 2048 or 3072 bits.")
+        private = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    elif algorithm == "ES256":
+        private = ec.generate_private_key(ec.SECP256R1())
+    elif algorithm == "EdDSA":
+        private = ed25519.Ed25519PrivateKey.generate()
+    else:
+        raise ValueError(f"We sign with {', '.join(jose.SIGNING_ALGORITHMS)}, not {algorithm}.")
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private_pem, public_pem
+
+
+# RFC 7638 §3.2: the required members of each key type, in lexicographic order.
+_THUMBPRINT_MEMBERS = {
+    "RSA": ("e", "kty", "n"),
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+}
+
+
+def thumbprint(algorithm: str, public_pem: bytes) -> str:
+    """The key's RFC 7638 JWK thumbprint (SHA-256), which we use as its ``kid``."""
+    jwk = jose.VerificationKey.from_pem(public_pem, algorithm).to_jwk()
+    members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
+    return jose.b64encode(hashlib.sha256(canonical.encode()).digest())
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    kid: str
+    alg: str
+    private_key: Any
+
+    def sign(self, claims: dict[str, Any], typ: str = "at+jwt") -> str:
+        return jwt.encode(
+            claims, self.private_key, algorithm=self.alg, headers={"kid": self.kid, "typ": typ}
+        )
+
+
+class NoSigningKey(Exception):
+    """There is no active signing key: promote one (``manage.py apiauth_rotatesigningkey``)."""
+
+
+class KeyRing:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.loaded_at = float("-inf")
+        self.missed_at = float("-inf")
+        self.keys = jose.KeySet()
+        self.active: Any = None  # the active SigningKey row
+        self.signer: Signer | None = None
+
+    def clear(self) -> None:
+        with self.lock:
+            self.loaded_at = float("-inf")
+            self.signer = None
+
+    def current(self) -> jose.KeySet:
+        if self.clock() - self.loaded_at > float(conf.JWT["KEY_RING_TTL"]):
+            self.load()
+        return self.keys
+
+    def find(self, kid: str | None, alg: str) -> jose.VerificationKey | None:
+        key = self.current().find(kid, alg)
+        if key is None and kid is not None:
+            now = self.clock()
+            if now - self.missed_at >= MISS_RELOAD_INTERVAL:
+                self.missed_at = now
+                self.load()
+                key = self.keys.find(kid, alg)
+        return key
+
+    def get_signer(self) -> Signer:
+        """The active key, ready to sign (decrypted and parsed once per load)."""
+        self.current()
+        signer = self.signer
+        if signer is None:
+            active = self.active
+            if active is None:
+                raise NoSigningKey("There is no active signing key.")
+            private = serialization.load_pem_private_key(active.decrypt_private_key(), None)
+            signer = self.signer = Signer(active.kid, active.algorithm, private)
+        return signer
+
+    def load(self) -> None:
+        from apiauth.models import SigningKey
+
+        rows = list(SigningKey.objects.exclude(state=SigningKey.State.REVOKED))
+        keys = [
+            jose.VerificationKey.from_pem(row.public_key, row.algorithm, row.kid) for row in rows
+        ]
+        active = next((row for row in rows if row.state == SigningKey.State.ACTIVE), None)
+        with self.lock:
+            if self.active is None or active is None or self.active.kid != active.kid:
+                self.signer = None
+            self.keys, self.active = jose.KeySet(keys), active
+            self.loaded_at = self.clock()
+
+
+ring = KeyRing()
+
+
+def changed(**kwargs: Any) -> None:
+    """A signing key changed in this process: forget the ring (other processes reload within
+    ``KEY_RING_TTL``). Connected to the model's signals."""
+    ring.clear()

@@ -1,0 +1,228 @@
+"""Issuing our tokens: access tokens (RFC 9068 JWTs) and rotating refresh tokens in families.
+
+The views in :mod:`apiauth.views` speak OAuth 2.0 over HTTP; this module is what they do, so
+code and management commands can do it too. A refresh token is opaque
+(``<prefix>rt_<43 random characters>``), stored as its SHA-256, spent once, and belongs to a
+family (RFC 9700 §4.14): presenting a spent one revokes the family and, through a revocation
+mark on its ``sid``, every access token issued in it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import secrets
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import router, transaction
+from django.utils import timezone
+
+from apiauth import audit, issuers, jose, revocation
+from apiauth.conf import conf
+from apiauth.keyring import NoSigningKey, ring
+from apiauth.models import REFRESH_TOKEN_MARKER, APIKey, RefreshToken, TokenFamily
+from apiauth.scopes import scope_granted
+
+__all__ = ["GrantError", "NoSigningKey", "Issued"]
+
+
+class GrantError(Exception):
+    """An OAuth 2.0 error (RFC 6749 §5.2): ``error`` is its code."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    access_token: str
+    expires_in: int
+    scope: str
+    refresh_token: str | None = None
+
+    def as_response(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+        }
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        return body
+
+
+def local_issuer() -> issuers.Issuer:
+    issuer = issuers.local_issuer()
+    if issuer is None:
+        raise NoSigningKey('No issuer in APIAUTH["JWT"]["ISSUERS"] has KEYS "local".')
+    return issuer
+
+
+def requested_scopes(value: str | None, allowed: Iterable[str]) -> list[str]:
+    """The scopes asked for, each granted by ``allowed``; all of ``allowed`` when none are
+    asked for. Raises ``invalid_scope``."""
+    allowed = list(allowed)
+    if value is None:
+        return sorted(allowed)
+    asked = value.split(" ")
+    if not value or any(not scope or not scope.isprintable() for scope in asked):
+        raise GrantError("invalid_scope", "The scope parameter is malformed.")
+    refused = [scope for scope in asked if not scope_granted(scope, allowed)]
+    if refused:
+        raise GrantError("invalid_scope", "The client may not have these scopes.")
+    return sorted(set(asked))
+
+
+def access_token(key: APIKey, scopes: list[str], sid: str | None = None) -> tuple[str, int]:
+    """A signed ``at+jwt`` for ``key`` (RFC 9068 §2.2); its lifetime in seconds."""
+    issuer = local_issuer()
+    lifetime = int(conf.JWT["ACCESS_TOKEN_LIFETIME"])
+    now = int(time.time())
+    exp = now + lifetime
+    if key.expires_at is not None:
+        # Never outlive the key: its expiry ends its tokens anyway, say so in exp.
+        exp = min(exp, int(key.expires_at.timestamp()))
+    claims: dict[str, Any] = {
+        "iss": issuer.iss,
+        "sub": key.public_id,
+        "aud": issuer.audience,
+        "exp": exp,
+        "iat": now,
+        "jti": uuid.uuid4().hex,
+        "client_id": key.public_id,
+        "scope": " ".join(scopes),
+    }
+    if sid is not None:
+        claims["sid"] = sid
+    return ring.get_signer().sign(claims), max(0, exp - now)
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def new_refresh_token(family: TokenFamily, now: datetime.datetime) -> str:
+    raw = f"{conf.KEY_PREFIX}{REFRESH_TOKEN_MARKER}{secrets.token_urlsafe(32)}"
+    lifetime = datetime.timedelta(seconds=int(conf.JWT["REFRESH_TOKEN_LIFETIME"]))
+    RefreshToken.objects.create(
+        family=family,
+        token_hash=_hash(raw),
+        created_at=now,
+        expires_at=min(now + lifetime, family.expires_at),
+    )
+    return raw
+
+
+def client_credentials(key: APIKey, scope: str | None) -> Issued:
+    """``grant_type=client_credentials`` for an authenticated API key."""
+    scopes = requested_scopes(scope, key.scopes)
+    if not conf.JWT["REFRESH_TOKENS"]:
+        token, expires_in = access_token(key, scopes)
+        return Issued(token, expires_in, " ".join(scopes))
+    now = timezone.now()
+    lifetime = datetime.timedelta(seconds=int(conf.JWT["REFRESH_FAMILY_LIFETIME"]))
+    ends = now + lifetime if key.expires_at is None else min(now + lifetime, key.expires_at)
+    with transaction.atomic(using=router.db_for_write(TokenFamily)):
+        family = TokenFamily.objects.create(
+            api_key=key, scopes=scopes, created_at=now, expires_at=ends
+        )
+        refresh = new_refresh_token(family, now)
+    token, expires_in = access_token(key, scopes, sid=str(family.id))
+    return Issued(token, expires_in, " ".join(scopes), refresh)
+
+
+def refresh(key: APIKey, raw: str, scope: str | None) -> Issued:
+    """``grant_type=refresh_token``: spend ``raw`` and issue the family's next pair."""
+    now = timezone.now()
+    reused: TokenFamily | None = None
+    with transaction.atomic(using=router.db_for_write(RefreshToken)):
+        token = find_refresh_token(raw)
+        if token is None or token.family.api_key_id != key.pk:
+            raise GrantError("invalid_grant", "The refresh token is invalid.")
+        family = token.family
+        if not family.is_live:
+            raise GrantError("invalid_grant", "The refresh token's grant has ended.")
+        spent = RefreshToken.objects.filter(pk=token.pk, used_at__isnull=True).update(used_at=now)
+        if not spent:
+            reused = family
+        elif token.expires_at <= now:
+            raise GrantError("invalid_grant", "The refresh token has expired.")
+        else:
+            scopes = requested_scopes(
+                scope, [s for s in family.scopes if scope_granted(s, key.scopes)]
+            )
+            family.refreshed_at = now
+            family.save(update_fields=["refreshed_at"])
+            new_raw = new_refresh_token(family, now)
+    if reused is not None:
+        # Outside the transaction above: the revocation stands although the grant fails.
+        revoke_family(reused, reason="refresh token reused")
+        audit.record("reuse", reused, reason="a spent refresh token was presented")
+        raise GrantError("invalid_grant", "The refresh token was already used.")
+    token_value, expires_in = access_token(key, scopes, sid=str(family.id))
+    return Issued(token_value, expires_in, " ".join(scopes), new_raw)
+
+
+def find_refresh_token(raw: str) -> RefreshToken | None:
+    if not raw.startswith(f"{conf.KEY_PREFIX}{REFRESH_TOKEN_MARKER}") or len(raw) > 200:
+        return None
+    return (
+        RefreshToken.objects.select_related("family__api_key").filter(token_hash=_hash(raw)).first()
+    )
+
+
+def revoke_family(family: TokenFamily, *, reason: str, by: Any = None) -> bool:
+    """End a family: its refresh tokens and its access tokens (a mark on their ``sid``).
+    Returns ``False`` when it had ended already."""
+    updated = TokenFamily.objects.filter(pk=family.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason[:500]
+    )
+    family.refresh_from_db(fields=["revoked_at", "revoked_reason"])
+    revocation.revoke_family(str(family.api_key.lineage), str(family.id))
+    return bool(updated)
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    issuer: issuers.Issuer
+    claims: dict[str, Any]
+
+
+class TokenVerifier:
+    """Shape → issuer → key → signature → claims, with each step a hook. Used by
+    :class:`~apiauth.authentication.JWTAuthentication` (its ``verifier`` attribute) and by
+    introspection. Raises :class:`jose.TokenError`, or :class:`issuers.KeysUnavailable`."""
+
+    clock = staticmethod(time.time)
+
+    def verify(self, token: str) -> Verified:
+        jws = jose.parse(token, int(conf.JWT["MAX_TOKEN_LENGTH"]))
+        claims = jose.decode_claims(jws)
+        issuer = self.get_issuer(claims)
+        jose.verify_signature(jws, self.get_verifying_key(issuer, jws))
+        issuer.policy.check(jws.header, claims, self.clock())
+        return Verified(issuer, claims)
+
+    def get_issuer(self, claims: dict[str, Any]) -> issuers.Issuer:
+        """The trusted issuer that the token's ``iss`` names."""
+        iss = claims.get("iss")
+        issuer = issuers.registry().get(iss) if isinstance(iss, str) else None
+        if issuer is None:
+            raise jose.TokenError("invalid_issuer", "The token's issuer is not trusted.")
+        return issuer
+
+    def get_verifying_key(self, issuer: issuers.Issuer, jws: jose.JWS) -> jose.VerificationKey:
+        """The issuer's key for the token's ``kid``, bound to one algorithm."""
+        if jws.alg not in issuer.algorithms:
+            raise jose.TokenError("alg_not_allowed", "The token's algorithm is not accepted.")
+        key = issuer.keys.find(jws.kid, jws.alg)
+        if key is None:
+            raise jose.TokenError("unknown_kid", "The token's signing key is unknown.")
+        return key

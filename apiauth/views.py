@@ -1,0 +1,245 @@
+"""OAuth 2.0 endpoints for the tokens we issue, and our JWKS.
+
+``POST token`` (RFC 6749: ``client_credentials`` and ``refresh_token``; no password grant),
+``POST revoke`` (RFC 7009), ``POST introspect`` (RFC 7662) and ``GET .well-known/jwks.json``.
+Clients authenticate with an API key, as on every other view, and every endpoint is rate limited
+like any view. Errors are problem+json bodies that also carry RFC 6749 §5.2's ``error`` and
+``error_description``, so OAuth client libraries read them as they expect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
+from django.views import View
+from rest_framework import exceptions
+from rest_framework.parsers import FormParser
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apiauth import audit, jose, revocation, tokens
+from apiauth.authentication import APIKeyAuthentication
+from apiauth.conf import conf
+from apiauth.credentials import Credential
+from apiauth.issuers import KeysUnavailable
+from apiauth.keyring import NoSigningKey, ring
+from apiauth.models import APIKey
+from apiauth.net import get_client_ip
+from apiauth.scopes import scope_granted
+from apiauth.throttling import TokenBucketThrottle
+from apiauth.throttling.backends import BackendUnavailable
+
+
+class OAuthError(exceptions.APIException):
+    """An RFC 6749 §5.2 error, rendered as problem+json with ``error`` members."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(detail=description, code=error)
+        self.status_code = status
+        self.problem_extra = {"error": error, "error_description": description}
+
+
+class ClientAuthenticated(BasePermission):
+    """The request must carry an API key (``invalid_client`` otherwise)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        for throttle in view.get_throttles():
+            if isinstance(throttle, TokenBucketThrottle) and not throttle.allow_request(
+                request, view
+            ):
+                view.throttled(request, throttle.wait())
+        if not isinstance(request.auth, Credential) or request.auth.kind != "api_key":
+            challenge = APIKeyAuthentication().authenticate_header(request)
+            exc = OAuthError("invalid_client", _("Authenticate with your API key."), 401)
+            exc.challenge = challenge  # type: ignore[attr-defined]
+            raise exc
+        return True
+
+
+class OAuthView(APIView):
+    authentication_classes = [APIKeyAuthentication]
+    permission_classes = [ClientAuthenticated]
+    throttle_classes = [TokenBucketThrottle]
+    parser_classes = [FormParser]
+    throttle_scope = "oauth"
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
+            # A failed client authentication is an invalid_client (and a failed attempt, which
+            # APIKeyAuthentication has already counted).
+            detail = getattr(exc, "detail", "")
+            wrapped = OAuthError("invalid_client", str(detail), 401)
+            wrapped.challenge = getattr(exc, "challenge", None) or (  # type: ignore[attr-defined]
+                APIKeyAuthentication().authenticate_header(self.request)
+            )
+            exc = wrapped
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # RFC 6749 §5.1: token responses are never cached.
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        return response
+
+    def param(self, request: Request, name: str, *, required: bool = False) -> str | None:
+        """One form parameter; sent twice is ``invalid_request`` (RFC 6749 §3.1)."""
+        values = request.data.getlist(name) if hasattr(request.data, "getlist") else []
+        if len(values) > 1:
+            raise OAuthError("invalid_request", _("A parameter was sent more than once."))
+        if not values or values[0] == "":
+            if required:
+                raise OAuthError("invalid_request", _("A required parameter is missing."))
+            return None
+        return str(values[0])
+
+    def client_key(self, request: Request) -> APIKey:
+        credential = request.auth
+        assert isinstance(credential, Credential)
+        return APIKey.objects.select_related("owner").get(public_id=credential.id)
+
+
+class TokenView(OAuthView):
+    """``POST /token``: exchange an API key for an access token, or refresh one."""
+
+    grants = {"client_credentials": "client_credentials", "refresh_token": "refresh_token"}
+
+    def post(self, request: Request) -> Response:
+        grant_type = self.param(request, "grant_type", required=True)
+        handler = self.grants.get(grant_type or "")
+        if handler is None:
+            raise OAuthError("unsupported_grant_type", _("This grant type is not supported."))
+        try:
+            issued: tokens.Issued = getattr(self, handler)(request)
+        except tokens.GrantError as exc:
+            raise OAuthError(exc.error, exc.description) from None
+        except NoSigningKey:
+            raise OAuthError(
+                "temporarily_unavailable", _("No signing key is active; try again later."), 503
+            ) from None
+        return Response(issued.as_response())
+
+    def client_credentials(self, request: Request) -> tokens.Issued:
+        return tokens.client_credentials(self.client_key(request), self.param(request, "scope"))
+
+    def refresh_token(self, request: Request) -> tokens.Issued:
+        if not conf.JWT["REFRESH_TOKENS"]:
+            raise OAuthError("unsupported_grant_type", _("Refresh tokens are not issued here."))
+        raw = self.param(request, "refresh_token", required=True)
+        assert raw is not None
+        return tokens.refresh(self.client_key(request), raw, self.param(request, "scope"))
+
+
+class RevokeView(OAuthView):
+    """``POST /revoke`` (RFC 7009): a refresh token ends its family; an access token is denied
+    by ``jti`` until it expires. Unknown tokens, and other clients' tokens, answer 200 too."""
+
+    def post(self, request: Request) -> Response:
+        token = self.param(request, "token", required=True)
+        assert token is not None
+        key = self.client_key(request)
+        family = self.refresh_family(token, key)
+        if family is not None:
+            tokens.revoke_family(family, reason="revoked by its client")
+            audit.record("revoke", family, client_ip=get_client_ip(request), reason="RFC 7009")
+            return Response(status=200)
+        try:
+            verified = tokens.TokenVerifier().verify(token)
+        except (jose.TokenError, KeysUnavailable):
+            return Response(status=200)
+        claims = verified.claims
+        if verified.issuer.local and claims.get("client_id") == key.public_id and "jti" in claims:
+            try:
+                revocation.revoke_jti(str(key.lineage), claims["jti"], float(claims["exp"]))
+            except BackendUnavailable:
+                raise OAuthError(
+                    "temporarily_unavailable", _("Revocation is unavailable; try again."), 503
+                ) from None
+        return Response(status=200)
+
+    def refresh_family(self, token: str, key: APIKey) -> Any:
+        found = tokens.find_refresh_token(token)
+        if found is None or found.family.api_key_id != key.pk:
+            return None
+        return found.family
+
+
+class IntrospectView(OAuthView):
+    """``POST /introspect`` (RFC 7662) for resource servers holding the introspection scope.
+    An inactive token answers ``{"active": false}`` and nothing else."""
+
+    def post(self, request: Request) -> Response:
+        credential = request.auth
+        assert isinstance(credential, Credential)
+        scope = str(conf.JWT["INTROSPECTION_SCOPE"])
+        if not scope_granted(scope, credential.scopes):
+            raise OAuthError(
+                "insufficient_scope",
+                _("Introspection needs the %(scope)s scope.") % {"scope": scope},
+                403,
+            )
+        token = self.param(request, "token", required=True)
+        assert token is not None
+        return Response(self.introspect(token))
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        inactive = {"active": False}
+        found = tokens.find_refresh_token(token)
+        if found is not None:
+            family = found.family
+            if (
+                found.used_at is not None
+                or not family.is_live
+                or found.expires_at <= timezone.now()
+            ):
+                return inactive
+            return {
+                "active": True,
+                "token_type": "refresh_token",
+                "client_id": family.api_key.public_id,
+                "scope": " ".join(family.scopes),
+                "exp": int(found.expires_at.timestamp()),
+                "iat": int(found.created_at.timestamp()),
+            }
+        try:
+            verified = tokens.TokenVerifier().verify(token)
+        except (jose.TokenError, KeysUnavailable):
+            return inactive
+        claims = verified.claims
+        if not self.access_token_active(verified):
+            return inactive
+        body = {"active": True, "token_type": "Bearer"}
+        for name in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti"):
+            if name in claims:
+                body[name] = claims[name]
+        return body
+
+    def access_token_active(self, verified: tokens.Verified) -> bool:
+        """One of our tokens (we do not speak for other issuers), its API key still usable,
+        and no revocation mark covering it."""
+        claims = verified.claims
+        if not verified.issuer.local:
+            return False
+        key = APIKey.objects.filter(public_id=claims.get("client_id")).first()
+        if key is None or key.status != "active" or (key.owner and not key.owner.is_active):
+            return False
+        marks = revocation.marks_for(str(key.lineage), claims)
+        try:
+            return not revocation.is_revoked(marks, int(claims["iat"]))
+        except BackendUnavailable:
+            return False
+
+
+class JWKSView(View):
+    """``GET .well-known/jwks.json``: the public halves of our next, active and retired keys."""
+
+    def get(self, request: HttpRequest) -> JsonResponse:
+        response = JsonResponse(ring.current().jwks())
+        patch_cache_control(response, public=True, max_age=int(conf.JWT["JWKS_MAX_AGE"]))
+        return response

@@ -1,0 +1,697 @@
+"""JWT authentication and the OAuth 2.0 token endpoint over HTTP, with a real Redis and database."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from apiauth import jose
+from apiauth.models import APIKey, AuditEvent, SigningKey, TokenFamily
+from tests.factories import make_key, make_user
+
+pytestmark = pytest.mark.django_db
+
+ISS = "https://testserver"
+AUD = "https://testserver/v1"
+
+
+@pytest.fixture
+def signing_key() -> SigningKey:
+    return SigningKey.objects.generate("ES256", state="active")
+
+
+@pytest.fixture
+def client_key() -> tuple[APIKey, str]:
+    # The "pro" plan: a token request is a POST (5 units in the test settings).
+    return make_key(scopes=["orders:read", "orders:write"], plan="pro")
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def form(path: str, client: Client, raw: str | None, **data: str) -> Any:
+    from urllib.parse import urlencode
+
+    headers = {"X-API-Key": raw} if raw else {}
+    return client.post(path, urlencode(data), content_type=FORM, headers=headers)
+
+
+def obtain(client: Client, raw: str, **data: str) -> Any:
+    return form("/auth/token", client, raw, grant_type="client_credentials", **data)
+
+
+def call(client: Client, token: str, path: str = "/v1/ping") -> Any:
+    return client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def private_key(key: SigningKey) -> Any:
+    return serialization.load_pem_private_key(key.decrypt_private_key(), None)
+
+
+def forge(
+    key: SigningKey | None = None,
+    *,
+    claims: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
+    signing: Any = None,
+    alg: str = "ES256",
+) -> str:
+    """A token as an attacker (or an honest issuer) would make one."""
+    now = int(time.time())
+    body = {
+        "iss": ISS,
+        "sub": "x",
+        "aud": AUD,
+        "exp": now + 300,
+        "iat": now,
+        "jti": "j1",
+        **(claims or {}),
+    }
+    head = {"typ": "at+jwt", **({"kid": key.kid} if key else {}), **(headers or {})}
+    if signing is None:
+        assert key is not None
+        signing = private_key(key)
+    return jwt.encode(body, signing, alg, head)
+
+
+def segments(token: str) -> list[str]:
+    return token.split(".")
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TestClientCredentials:
+    def test_exchange_then_call(
+        self, client: Client, signing_key: SigningKey, client_key: Any
+    ) -> None:
+        key, raw = client_key
+        response = obtain(client, raw, scope="orders:read")
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert response["Cache-Control"] == "no-store"
+        assert body["token_type"] == "Bearer"
+        assert body["scope"] == "orders:read"
+        assert 0 < body["expires_in"] <= 900
+        assert body["refresh_token"].startswith("apkrt_")
+        header = jwt.get_unverified_header(body["access_token"])
+        assert header == {"alg": "ES256", "kid": signing_key.kid, "typ": "at+jwt"}
+        claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+        assert claims["client_id"] == claims["sub"] == key.public_id
+        assert claims["iss"] == ISS and claims["aud"] == AUD
+        ping = call(client, body["access_token"])
+        assert ping.status_code == 200, ping.content
+        assert ping.json() == {
+            "kind": "jwt",
+            "id": key.public_id,
+            "scopes": ["orders:read"],
+            "plan": "pro",
+            "owner": None,
+        }
+
+    def test_no_sql_per_request(
+        self, client: Client, signing_key: SigningKey, client_key: Any
+    ) -> None:
+        token = obtain(client, client_key[1]).json()["access_token"]
+        assert call(client, token).status_code == 200
+        with CaptureQueriesContext(connection) as queries:
+            assert call(client, token).status_code == 200
+        assert len(queries) == 0, [q["sql"] for q in queries]
+
+
+def refused(response: Any, code: str) -> dict[str, Any]:
+    assert response.status_code == 401, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    challenge = response["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="api", error="invalid_token", error_description="')
+    assert challenge.isascii()
+    return body
+
+
+def hs256(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
+    import hashlib
+    import hmac
+
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def claims_now(**extra: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {"iss": ISS, "sub": "x", "aud": AUD, "exp": now + 300, "iat": now, **extra}
+
+
+class TestRejections:
+    """Every rejection the issue lists, over HTTP through the test API."""
+
+    @pytest.fixture
+    def token(self, client: Client, signing_key: SigningKey, client_key: Any) -> str:
+        return str(obtain(client, client_key[1]).json()["access_token"])
+
+    def test_tampered_payload(self, client: Client, token: str) -> None:
+        head, payload, sig = segments(token)
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+        claims["scope"] = "orders:read orders:write admin"
+        refused(call(client, f"{head}.{b64(json.dumps(claims).encode())}.{sig}"), "bad_signature")
+
+    def test_tampered_signature(self, client: Client, token: str) -> None:
+        head, payload, sig = segments(token)
+        raw = bytearray(base64.urlsafe_b64decode(sig + "=="))
+        raw[5] ^= 1
+        refused(call(client, f"{head}.{payload}.{b64(bytes(raw))}"), "bad_signature")
+
+    def test_alg_none(self, client: Client, token: str) -> None:
+        _head, payload, _sig = segments(token)
+        head = b64(json.dumps({"alg": "none", "typ": "at+jwt"}).encode())
+        refused(call(client, f"{head}.{payload}.{b64(b'sig')}"), "alg_not_allowed")
+        # With an empty signature it is not even shaped like a signed token.
+        assert call(client, f"{head}.{payload}.").status_code == 401
+
+    @pytest.mark.parametrize("form", ["pem", "jwk"])
+    def test_hs256_forged_with_our_public_key(
+        self, client: Client, signing_key: SigningKey, client_key: Any, form: str
+    ) -> None:
+        if form == "pem":
+            secret = signing_key.public_key.encode()
+        else:
+            verification = jose.VerificationKey.from_pem(signing_key.public_key, "ES256")
+            secret = json.dumps(verification.to_jwk()).encode()
+        header = {"alg": "HS256", "typ": "at+jwt", "kid": signing_key.kid}
+        forged = hs256(header, claims_now(client_id=client_key[0].public_id), secret)
+        refused(call(client, forged), "alg_not_allowed")
+
+    def test_unknown_kid(self, client: Client, signing_key: SigningKey) -> None:
+        refused(call(client, forge(signing_key, headers={"kid": "nope"})), "unknown_kid")
+
+    @pytest.mark.parametrize("kid", ["../../etc/passwd", "' OR 1=1 --", "a\\u0000b", "x" * 201])
+    def test_kid_with_path_or_sql(self, client: Client, signing_key: SigningKey, kid: str) -> None:
+        response = call(client, forge(signing_key, headers={"kid": kid}))
+        assert response.json()["code"] in ("unknown_kid", "malformed")
+        refused(response, response.json()["code"])
+
+    def test_foreign_key_claiming_our_kid(
+        self, client: Client, signing_key: SigningKey, client_key: Any
+    ) -> None:
+        foreign = ec.generate_private_key(ec.SECP256R1())
+        token = forge(signing_key, signing=foreign, claims={"client_id": client_key[0].public_id})
+        refused(call(client, token), "bad_signature")
+
+    def test_embedded_jwk(self, client: Client, signing_key: SigningKey) -> None:
+        foreign = ec.generate_private_key(ec.SECP256R1())
+        jwk = jose.VerificationKey("ES256", foreign.public_key()).to_jwk()
+        token = forge(signing_key, signing=foreign, headers={"jwk": jwk})
+        refused(call(client, token), "header_not_allowed")
+
+    @pytest.mark.parametrize("header", ["jku", "x5u"])
+    def test_key_urls_are_never_followed(
+        self, client: Client, signing_key: SigningKey, header: str
+    ) -> None:
+        token = forge(signing_key, headers={header: "http://127.0.0.1:9/keys"})
+        refused(call(client, token), "header_not_allowed")
+
+    def test_wrong_issuer(self, client: Client, signing_key: SigningKey) -> None:
+        token = forge(signing_key, claims={"iss": "https://evil.example"})
+        refused(call(client, token), "invalid_issuer")
+
+    @pytest.mark.parametrize("aud", ["https://other.example", ["a", "b"]])
+    def test_wrong_audience(self, client: Client, signing_key: SigningKey, aud: Any) -> None:
+        refused(call(client, forge(signing_key, claims={"aud": aud})), "invalid_audience")
+
+    @pytest.mark.parametrize("claim", ["aud", "exp", "iat", "sub"])
+    def test_missing_claim(self, client: Client, signing_key: SigningKey, claim: str) -> None:
+        now = int(time.time())
+        body = {"iss": ISS, "sub": "x", "aud": AUD, "exp": now + 60, "iat": now}
+        del body[claim]
+        token = jwt.encode(
+            body, private_key(signing_key), "ES256", {"kid": signing_key.kid, "typ": "at+jwt"}
+        )
+        refused(call(client, token), "missing_claim")
+
+    def test_expired(self, client: Client, signing_key: SigningKey) -> None:
+        past = int(time.time()) - 120
+        token = forge(signing_key, claims={"exp": past, "iat": past - 60})
+        refused(call(client, token), "expired")
+
+    def test_within_leeway_is_accepted_as_expiry_goes(
+        self, client: Client, signing_key: SigningKey, client_key: Any
+    ) -> None:
+        now = int(time.time())
+        token = forge(
+            signing_key,
+            claims={"exp": now - 10, "iat": now - 70, "client_id": client_key[0].public_id},
+        )
+        assert call(client, token).status_code == 200
+
+    def test_not_before_ahead(self, client: Client, signing_key: SigningKey) -> None:
+        token = forge(signing_key, claims={"nbf": int(time.time()) + 600})
+        refused(call(client, token), "not_yet_valid")
+
+    def test_wrong_typ(self, client: Client, signing_key: SigningKey) -> None:
+        refused(call(client, forge(signing_key, headers={"typ": "JWT"})), "invalid_type")
+
+    def test_typ_application_form_accepted(
+        self, client: Client, signing_key: SigningKey, client_key: Any
+    ) -> None:
+        token = forge(
+            signing_key,
+            headers={"typ": "application/AT+JWT"},
+            claims={"client_id": client_key[0].public_id},
+        )
+        assert call(client, token).status_code == 200
+
+    def test_unknown_crit(self, client: Client, signing_key: SigningKey) -> None:
+        token = forge(signing_key, headers={"crit": ["exp"], "exp": 1})
+        refused(call(client, token), "unsupported_crit")
+
+    @pytest.mark.parametrize("where", [0, 1, 2])
+    def test_padding_inside_segments(self, client: Client, token: str, where: int) -> None:
+        parts = segments(token)
+        parts[where] += "=="
+        response = call(client, ".".join(parts))
+        # Not shaped like a JWS: no class claims it, so the request is unauthenticated.
+        assert response.status_code == 401
+        assert response.json()["code"] == "not_authenticated"
+
+    def test_spaces_inside_segments(self, client: Client, token: str) -> None:
+        head, payload, sig = segments(token)
+        response = call(client, f"{head}.{payload[:10]} {payload[10:]}.{sig}")
+        assert response.status_code == 401
+
+    def test_non_canonical_base64(self, client: Client, token: str) -> None:
+        head, payload, sig = segments(token)
+        # The last character of a 43-character signature segment carries two unused bits.
+        last = sig[-1]
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        twin = alphabet[alphabet.index(last) ^ 1]
+        refused(call(client, f"{head}.{payload}.{sig[:-1]}{twin}"), "malformed")
+
+    def test_sixty_kilobyte_token(self, client: Client, signing_key: SigningKey) -> None:
+        token = forge(signing_key, claims={"pad": "a" * 60_000})
+        response = call(client, token)
+        assert response.status_code == 401
+        assert response.json()["code"] == "not_authenticated"
+
+    @pytest.mark.parametrize(
+        "payload",
+        [b"[]", b"null", b'{"a":1,"a":2}', b"\xff\xfe", b'{"exp": NaN}', b"1" * 5000],
+    )
+    def test_garbage_payloads(
+        self, client: Client, signing_key: SigningKey, payload: bytes
+    ) -> None:
+        head = b64(json.dumps({"alg": "ES256", "kid": signing_key.kid, "typ": "at+jwt"}).encode())
+        response = call(client, f"{head}.{b64(payload)}.{b64(b'x' * 64)}")
+        refused(response, "malformed")
+
+    @pytest.mark.parametrize(
+        "claims",
+        [{"exp": "soon"}, {"exp": True}, {"iat": [1]}, {"sub": 5}, {"scope": 3}, {"aud": 7}],
+    )
+    def test_claims_of_the_wrong_type(
+        self, client: Client, signing_key: SigningKey, claims: dict[str, Any]
+    ) -> None:
+        refused(call(client, forge(signing_key, claims=claims)), "invalid_claim")
+
+    def test_lifetime_beyond_the_maximum(self, client: Client, signing_key: SigningKey) -> None:
+        now = int(time.time())
+        token = forge(signing_key, claims={"exp": now + 2 * 86_400, "iat": now})
+        refused(call(client, token), "invalid_claim")
+
+    def test_failures_are_audited_and_counted(
+        self, client: Client, signing_key: SigningKey
+    ) -> None:
+        for _ in range(20):
+            call(client, forge(signing_key, headers={"kid": "nope"}))
+        response = call(client, forge(signing_key, headers={"kid": "nope"}))
+        assert response.status_code == 429
+        assert response.json()["code"] == "too_many_failures"
+
+
+def oauth_error(response: Any, status: int, error: str) -> dict[str, Any]:
+    assert response.status_code == status, response.content
+    assert response["Cache-Control"] == "no-store"
+    body: dict[str, Any] = response.json()
+    assert body["error"] == error and body["error_description"]
+    assert body["code"] == error  # and a problem+json body too
+    return body
+
+
+class TestTokenEndpoint:
+    def test_scope_must_be_a_subset(
+        self, client: Client, signing_key: Any, client_key: Any
+    ) -> None:
+        oauth_error(obtain(client, client_key[1], scope="orders:read admin"), 400, "invalid_scope")
+
+    def test_malformed_scope(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        oauth_error(obtain(client, client_key[1], scope="a  b"), 400, "invalid_scope")
+
+    def test_no_scope_asked_gets_the_keys(
+        self, client: Client, signing_key: Any, client_key: Any
+    ) -> None:
+        assert obtain(client, client_key[1]).json()["scope"] == "orders:read orders:write"
+
+    def test_unsupported_grant(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        response = form("/auth/token", client, client_key[1], grant_type="password")
+        oauth_error(response, 400, "unsupported_grant_type")
+
+    def test_missing_grant_type(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        oauth_error(form("/auth/token", client, client_key[1]), 400, "invalid_request")
+
+    def test_repeated_parameter(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        response = client.post(
+            "/auth/token",
+            "grant_type=client_credentials&scope=a&scope=b",
+            content_type=FORM,
+            HTTP_X_API_KEY=client_key[1],
+        )
+        oauth_error(response, 400, "invalid_request")
+
+    def test_no_client_authentication(self, client: Client, signing_key: Any) -> None:
+        response = form("/auth/token", client, None, grant_type="client_credentials")
+        oauth_error(response, 401, "invalid_client")
+        assert response["WWW-Authenticate"].startswith("Api-Key")
+
+    def test_bad_client_key(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        key, raw = client_key
+        key.revoke(reason="test")
+        response = obtain(client, raw)
+        oauth_error(response, 401, "invalid_client")
+
+    def test_no_active_signing_key(self, client: Client, client_key: Any) -> None:
+        oauth_error(obtain(client, client_key[1]), 503, "temporarily_unavailable")
+
+    def test_json_body_is_refused(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        response = client.post(
+            "/auth/token",
+            {"grant_type": "client_credentials"},
+            content_type="application/json",
+            HTTP_X_API_KEY=client_key[1],
+        )
+        assert response.status_code == 415
+
+    def test_rate_limited_like_any_view(self, client: Client, signing_key: Any) -> None:
+        _key, raw = make_key(plan="free")  # a burst of 10; a POST costs 5
+        statuses = [obtain(client, raw).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+
+    def test_tokens_share_the_keys_limits(self, client: Client, signing_key: Any) -> None:
+        # Minting tokens must not multiply a client's limits: the key's bucket is debited.
+        _key, raw = make_key(plan="free")
+        token = obtain(client, raw).json()["access_token"]  # 5 of 10 units
+        statuses = [call(client, token).status_code for _ in range(6)]
+        assert statuses == [200] * 5 + [429]
+        assert client.get("/v1/ping", HTTP_X_API_KEY=raw).status_code == 429
+
+    def test_no_token_in_logs_or_database(
+        self, client: Client, signing_key: Any, client_key: Any, caplog: Any
+    ) -> None:
+        body = obtain(client, client_key[1]).json()
+        from apiauth.models import RefreshToken
+
+        assert not RefreshToken.objects.filter(token_hash=body["refresh_token"]).exists()
+        assert body["refresh_token"] not in caplog.text and body["access_token"] not in caplog.text
+
+
+class TestRefresh:
+    def test_rotation_and_reuse(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        key, raw = client_key
+        first = obtain(client, raw).json()
+        second = form(
+            "/auth/token",
+            client,
+            raw,
+            grant_type="refresh_token",
+            refresh_token=first["refresh_token"],
+        )
+        assert second.status_code == 200, second.content
+        pair = second.json()
+        assert pair["refresh_token"] != first["refresh_token"]
+        assert call(client, pair["access_token"]).status_code == 200
+        # The spent token again: the family ends, with every access token it issued.
+        reused = form(
+            "/auth/token",
+            client,
+            raw,
+            grant_type="refresh_token",
+            refresh_token=first["refresh_token"],
+        )
+        oauth_error(reused, 400, "invalid_grant")
+        family = TokenFamily.objects.get()
+        assert family.revoked_at is not None
+        assert AuditEvent.objects.filter(action="reuse", credential_id=str(family.id)).exists()
+        refused(call(client, pair["access_token"]), "revoked")
+        refused(call(client, first["access_token"]), "revoked")
+        after = form(
+            "/auth/token",
+            client,
+            raw,
+            grant_type="refresh_token",
+            refresh_token=pair["refresh_token"],
+        )
+        oauth_error(after, 400, "invalid_grant")
+
+    def test_scopes_only_narrow(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        key, raw = client_key
+        first = obtain(client, raw, scope="orders:read").json()
+        wider = form(
+            "/auth/token",
+            client,
+            raw,
+            grant_type="refresh_token",
+            refresh_token=first["refresh_token"],
+            scope="orders:write",
+        )
+        oauth_error(wider, 400, "invalid_scope")
+
+    def test_other_client(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        first = obtain(client, client_key[1]).json()
+        _other, other_raw = make_key(name="other")
+        response = form(
+            "/auth/token",
+            client,
+            other_raw,
+            grant_type="refresh_token",
+            refresh_token=first["refresh_token"],
+        )
+        oauth_error(response, 400, "invalid_grant")
+
+    @pytest.mark.parametrize("value", ["nope", "apkrt_" + "a" * 43, "x" * 5000])
+    def test_unknown_refresh_token(
+        self, client: Client, signing_key: Any, client_key: Any, value: str
+    ) -> None:
+        response = form(
+            "/auth/token", client, client_key[1], grant_type="refresh_token", refresh_token=value
+        )
+        oauth_error(response, 400, "invalid_grant")
+
+    def test_family_lifetime_cap(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        from django.utils import timezone
+
+        first = obtain(client, client_key[1]).json()
+        TokenFamily.objects.update(expires_at=timezone.now())
+        response = form(
+            "/auth/token",
+            client,
+            client_key[1],
+            grant_type="refresh_token",
+            refresh_token=first["refresh_token"],
+        )
+        oauth_error(response, 400, "invalid_grant")
+
+    def test_revoking_the_key_ends_families_and_tokens(
+        self, client: Client, signing_key: Any, client_key: Any
+    ) -> None:
+        key, raw = client_key
+        first = obtain(client, raw).json()
+        assert call(client, first["access_token"]).status_code == 200
+        key.revoke(reason="leaked")
+        refused(call(client, first["access_token"]), "revoked")
+        assert not TokenFamily.objects.live().exists()
+
+    def test_rolled_key_tokens_end_with_the_grace(
+        self, client: Client, signing_key: Any, client_key: Any
+    ) -> None:
+        import datetime
+
+        key, raw = client_key
+        token = obtain(client, raw).json()["access_token"]
+        APIKey.objects.roll(key, datetime.timedelta(0))
+        refused(call(client, token), "expired")
+
+
+class TestRevokeAndIntrospect:
+    @pytest.fixture
+    def server(self) -> tuple[APIKey, str]:
+        return make_key(name="resource server", scopes=["tokens:introspect"], plan="pro")
+
+    def introspect(self, client: Client, server: Any, token: str) -> dict[str, Any]:
+        response = form("/auth/introspect", client, server[1], token=token)
+        assert response.status_code == 200, response.content
+        assert response["Cache-Control"] == "no-store"
+        body: dict[str, Any] = response.json()
+        return body
+
+    def test_introspect_access_and_refresh(
+        self, client: Client, signing_key: Any, client_key: Any, server: Any
+    ) -> None:
+        issued = obtain(client, client_key[1]).json()
+        active = self.introspect(client, server, issued["access_token"])
+        assert active["active"] is True and active["client_id"] == client_key[0].public_id
+        assert active["scope"] == "orders:read orders:write"
+        refresh = self.introspect(client, server, issued["refresh_token"])
+        assert refresh["active"] is True and refresh["token_type"] == "refresh_token"
+        assert self.introspect(client, server, "garbage") == {"active": False}
+
+    def test_introspection_needs_its_scope(
+        self, client: Client, signing_key: Any, client_key: Any
+    ) -> None:
+        response = form("/auth/introspect", client, client_key[1], token="x")
+        oauth_error(response, 403, "insufficient_scope")
+
+    def test_revoke_access_token_by_jti(
+        self, client: Client, signing_key: Any, client_key: Any, server: Any
+    ) -> None:
+        issued = obtain(client, client_key[1]).json()
+        response = form("/auth/revoke", client, client_key[1], token=issued["access_token"])
+        assert response.status_code == 200
+        refused(call(client, issued["access_token"]), "revoked")
+        assert self.introspect(client, server, issued["access_token"]) == {"active": False}
+        # Another token of the same client is unaffected.
+        other = obtain(client, client_key[1]).json()["access_token"]
+        assert call(client, other).status_code == 200
+
+    def test_revoke_refresh_token_ends_family(
+        self, client: Client, signing_key: Any, client_key: Any, server: Any
+    ) -> None:
+        issued = obtain(client, client_key[1]).json()
+        assert (
+            form("/auth/revoke", client, client_key[1], token=issued["refresh_token"]).status_code
+            == 200
+        )
+        assert self.introspect(client, server, issued["refresh_token"]) == {"active": False}
+        refused(call(client, issued["access_token"]), "revoked")
+
+    def test_revoke_unknown_and_foreign(
+        self, client: Client, signing_key: Any, client_key: Any
+    ) -> None:
+        issued = obtain(client, client_key[1]).json()
+        _other, other_raw = make_key(name="other", plan="pro")
+        assert form("/auth/revoke", client, other_raw, token="unknown").status_code == 200
+        assert (
+            form("/auth/revoke", client, other_raw, token=issued["access_token"]).status_code == 200
+        )
+        assert (
+            form("/auth/revoke", client, other_raw, token=issued["refresh_token"]).status_code
+            == 200
+        )
+        assert call(client, issued["access_token"]).status_code == 200
+
+
+class TestSigningKeys:
+    def test_rotation(self, client: Client, signing_key: SigningKey, client_key: Any) -> None:
+        old_token = obtain(client, client_key[1]).json()["access_token"]
+        rotation = SigningKey.objects.rotate()
+        assert rotation.retired is not None and rotation.retired.pk == signing_key.pk
+        new_token = obtain(client, client_key[1]).json()["access_token"]
+        assert jwt.get_unverified_header(new_token)["kid"] == rotation.active.kid
+        # Tokens of the retired key verify until they expire; of a revoked key, never.
+        assert call(client, old_token).status_code == 200
+        assert call(client, new_token).status_code == 200
+        SigningKey.objects.revoke(SigningKey.objects.get(pk=signing_key.pk), "leaked")
+        refused(call(client, old_token), "unknown_kid")
+        assert call(client, new_token).status_code == 200
+
+    def test_jwks_publishes_public_parts(self, client: Client, signing_key: SigningKey) -> None:
+        upcoming = SigningKey.objects.generate("EdDSA")
+        rsa_key = SigningKey.objects.generate("RS256", 2048, state="retired")
+        revoked = SigningKey.objects.generate("ES256", state="retired")
+        SigningKey.objects.revoke(revoked)
+        response = client.get("/auth/.well-known/jwks.json")
+        assert response.status_code == 200
+        assert "max-age=300" in response["Cache-Control"]
+        keys = {jwk["kid"]: jwk for jwk in response.json()["keys"]}
+        assert set(keys) == {signing_key.kid, upcoming.kid, rsa_key.kid}
+        for jwk in keys.values():
+            assert jwk["use"] == "sig" and jwk["alg"] in ("ES256", "EdDSA", "RS256")
+            assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(jwk)
+
+    def test_one_active_key(self, signing_key: SigningKey) -> None:
+        from django.core.exceptions import ValidationError
+        from django.db import IntegrityError, transaction
+
+        with pytest.raises(ValidationError):
+            SigningKey.objects.generate("ES256", state="active")
+        other = SigningKey.objects.generate("ES256")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            SigningKey.objects.filter(pk=other.pk).update(state="active")
+
+    def test_dump_reveals_no_private_key(self, signing_key: SigningKey) -> None:
+        import io
+
+        from django.core.management import call_command
+
+        out = io.StringIO()
+        call_command("dumpdata", "apiauth.signingkey", stdout=out)
+        assert "PRIVATE KEY" not in out.getvalue()
+        assert b"PRIVATE KEY" in signing_key.decrypt_private_key()
+
+
+class TestRevocationStore:
+    def test_redis_down_fails_closed(
+        self, client: Client, signing_key: Any, client_key: Any, redis_server: Any
+    ) -> None:
+        token = obtain(client, client_key[1]).json()["access_token"]
+        redis_server.stop()
+        try:
+            response = call(client, token)
+        finally:
+            redis_server.start()
+        assert response.status_code == 503
+        assert response.json()["code"] == "revocation_check_unavailable"
+        assert "Retry-After" in response
+
+    def test_redis_down_open_mode(
+        self, client: Client, signing_key: Any, client_key: Any, redis_server: Any, settings: Any
+    ) -> None:
+        token = obtain(client, client_key[1]).json()["access_token"]
+        settings.APIAUTH = {
+            **settings.APIAUTH,
+            "JWT": {**settings.APIAUTH["JWT"], "REVOCATION_FAILURE_MODE": "open"},
+        }
+        redis_server.stop()
+        try:
+            response = call(client, token)
+        finally:
+            redis_server.start()
+        assert response.status_code == 200, response.content
+
+    def test_revoked_before_mark(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        from apiauth import revocation
+
+        key, raw = client_key
+        token = obtain(client, raw).json()["access_token"]
+        revocation.revoke_issued_before([str(key.lineage)])
+        refused(call(client, token), "revoked")
+
+    def test_user_revocation(self, client: Client, signing_key: Any) -> None:
+        from apiauth import revocation
+
+        user = make_user("bob")
+        _key, raw = make_key(owner=user)
+        token = obtain(client, raw).json()["access_token"]
+        assert call(client, token).json()["owner"] == "bob"
+        revocation.revoke_user(user)
+        refused(call(client, token), "revoked")

@@ -1,0 +1,129 @@
+"""Signing keys: the rotation command, key states and the key ring."""
+
+from __future__ import annotations
+
+import datetime
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from apiauth import keyring
+from apiauth.models import AuditEvent, SigningKey
+
+pytestmark = pytest.mark.django_db
+
+
+def rotate(*args: str) -> list[str]:
+    out = io.StringIO()
+    call_command("apiauth_rotatesigningkey", *args, stdout=out)
+    return out.getvalue().splitlines()
+
+
+def states() -> dict[str, str]:
+    return dict(SigningKey.objects.values_list("kid", "state"))
+
+
+def test_first_run_and_steady_rotation() -> None:
+    lines = rotate()
+    assert lines[-1].startswith("active ") and lines[-2].startswith("next ")
+    active = SigningKey.objects.get(state="active")
+    upcoming = SigningKey.objects.get(state="next")
+    assert active.algorithm == "ES256"
+    rotate()
+    assert states()[active.kid] == "retired"
+    assert states()[upcoming.kid] == "active"
+    assert list(states().values()).count("next") == 1
+    actions = list(
+        AuditEvent.objects.filter(credential_kind="signing_key").values_list("action", flat=True)
+    )
+    assert {"promote", "retire", "issue"} <= set(actions)
+
+
+def test_if_older_than_keeps_a_young_key() -> None:
+    rotate()
+    before = states()
+    assert rotate("--if-older-than", "3600")[-1].endswith("kept")
+    assert states() == before
+
+
+def test_expired_retired_keys_are_revoked() -> None:
+    rotate()
+    rotate()
+    retired = SigningKey.objects.get(state="retired")
+    SigningKey.objects.filter(pk=retired.pk).update(
+        retired_at=timezone.now() - datetime.timedelta(days=2)
+    )
+    lines = rotate()
+    assert f"revoked {retired.kid} (every token it signed has expired)" in lines
+    assert states()[retired.kid] == "revoked"
+
+
+@pytest.mark.parametrize("algorithm", ["EdDSA", "RS256"])
+def test_algorithms(algorithm: str) -> None:
+    rotate("--algorithm", algorithm)
+    key = SigningKey.objects.get(state="active")
+    assert key.algorithm == algorithm
+    assert key.key_size == (2048 if algorithm == "RS256" else None)
+    assert keyring.ring.get_signer().alg == algorithm
+
+
+def test_rsa_3072() -> None:
+    rotate("--algorithm", "RS256", "--key-size", "3072")
+    assert SigningKey.objects.get(state="active").key_size == 3072
+
+
+def test_key_size_only_for_rsa() -> None:
+    with pytest.raises(CommandError):
+        rotate("--algorithm", "ES256", "--key-size", "2048")
+
+
+def test_state_rules() -> None:
+    key = SigningKey.objects.generate("ES256")
+    SigningKey.objects.promote(key)
+    with pytest.raises(ValueError):
+        SigningKey.objects.retire(key)  # the active key is retired by promoting another
+    with pytest.raises(ValueError):
+        SigningKey.objects.promote(key)
+    upcoming = SigningKey.objects.generate("ES256")
+    SigningKey.objects.retire(upcoming)
+    assert SigningKey.objects.revoke(upcoming, "test") is True
+    assert SigningKey.objects.revoke(upcoming, "again") is False
+    with pytest.raises(ValueError):
+        SigningKey.objects.promote(upcoming)
+
+
+def test_kid_is_the_rfc7638_thumbprint() -> None:
+    # RFC 7638 §3.1's example key and thumbprint.
+    from apiauth import jose
+
+    jwk = {
+        "kty": "RSA",
+        "n": (
+            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1"
+            "L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4"
+            "QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbO"
+            "pbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csF"
+            "Cur-kEgU8awapJzKnqDKgw"
+        ),
+        "e": "AQAB",
+        "alg": "RS256",
+    }
+    key = jose.VerificationKey.from_jwk(jwk)
+    from cryptography.hazmat.primitives import serialization
+
+    pem = key.key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert keyring.thumbprint("RS256", pem) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+
+def test_ring_reloads_on_an_unknown_kid_at_most_once_a_second() -> None:
+    now = [1000.0]
+    ring = keyring.KeyRing(clock=lambda: now[0])
+    assert ring.find("nope", "ES256") is None
+    key = SigningKey.objects.generate("ES256")
+    assert ring.find(key.kid, "ES256") is None  # within the second: no reload
+    now[0] += 1.0
+    assert ring.find(key.kid, "ES256") is not None
