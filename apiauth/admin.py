@@ -21,18 +21,28 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from apiauth import audit
+from apiauth import audit, tokens
 from apiauth.conf import conf
-from apiauth.forms import APIKeyForm, HMACCredentialForm, RevokeForm, RollForm, RotateForm
+from apiauth.forms import (
+    APIKeyForm,
+    HMACCredentialForm,
+    RevokeForm,
+    RollForm,
+    RotateForm,
+    SigningKeyForm,
+)
 from apiauth.models import (
     AlreadyRolled,
     APIKey,
     AuditEvent,
     HMACCredential,
     RevokedCredential,
+    SigningKey,
+    TokenFamily,
     may_act_as,
 )
 from apiauth.net import get_client_ip
@@ -44,8 +54,11 @@ RAW_KEY_ATTR = "_apiauth_new_raw_key"
 if TYPE_CHECKING:
     APIKeyModelAdmin = admin.ModelAdmin[APIKey]
     AuditEventModelAdmin = admin.ModelAdmin[AuditEvent]
+    SigningKeyModelAdmin = admin.ModelAdmin[SigningKey]
+    TokenFamilyModelAdmin = admin.ModelAdmin[TokenFamily]
 else:  # Django's classes are not subscriptable at run time.
     APIKeyModelAdmin = AuditEventModelAdmin = admin.ModelAdmin
+    SigningKeyModelAdmin = TokenFamilyModelAdmin = admin.ModelAdmin
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -110,6 +123,7 @@ class APIKeyAdmin(APIKeyModelAdmin):
         "public_id",
         "status_badge",
         "rate_limit_state",
+        "token_families",
         "lineage",
         "rolled_from",
         "created_at",
@@ -120,6 +134,26 @@ class APIKeyAdmin(APIKeyModelAdmin):
         "revoked_by",
         "revoked_reason",
     ]
+
+    @admin.display(description=_("live token families"))
+    def token_families(self, obj: APIKey) -> str:
+        """The key's live refresh-token families, each linking to its page (revoke it there)."""
+        families = TokenFamily.objects.live().filter(api_key=obj)[:50]
+        if not families:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">{}</a> {} · {}',
+            (
+                (
+                    reverse("admin:apiauth_tokenfamily_change", args=[family.pk]),
+                    str(family.pk)[:8],
+                    " ".join(family.scopes) or "—",
+                    family.created_at.strftime("%Y-%m-%d %H:%M"),
+                )
+                for family in families
+            ),
+        )
 
     @admin.display(description=_("scopes"))
     def scope_list(self, obj: APIKey) -> str:
@@ -546,6 +580,157 @@ class HMACCredentialAdmin(APIKeyAdmin):
             form,
             "admin/apiauth/hmaccredential/rotate_confirmation.html",
             _("Rotate the secret"),
+        )
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(SigningKeyModelAdmin):
+    """Generate (the add form), promote, retire and revoke; each audited. Keys are never
+    edited nor deleted: revoke one instead (deleting would break the tokens it signed)."""
+
+    form = SigningKeyForm
+    list_display = ["kid", "algorithm", "key_size", "state", "created_at", "activated_at"]
+    list_filter = ["state", "algorithm"]
+    search_fields = ["=kid"]
+    ordering = ["-created_at"]
+    actions = ["promote_key", "retire_keys", "revoke_keys"]
+    fields = ("algorithm", "key_size")
+    readonly_on_change = (
+        "kid",
+        "algorithm",
+        "key_size",
+        "state",
+        "public_key",
+        "created_at",
+        "activated_at",
+        "retired_at",
+        "revoked_at",
+        "reason",
+    )
+
+    def get_fields(self, request: HttpRequest, obj: SigningKey | None = None) -> Any:
+        return self.readonly_on_change if obj is not None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: SigningKey | None = None) -> Any:
+        return self.readonly_on_change if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: SigningKey | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: SigningKey, form: Any, change: bool) -> None:
+        if change:
+            raise PermissionDenied("Signing keys are not edited.")
+        generated = SigningKey.objects.generate(obj.algorithm, obj.key_size or None)
+        obj.__dict__.update(generated.__dict__)
+        audit.record("issue", obj, actor=request.user, client_ip=get_client_ip(request))
+
+    def _audit(self, request: HttpRequest, action: str, key: SigningKey, reason: str = "") -> None:
+        audit.record(
+            action, key, actor=request.user, client_ip=get_client_ip(request), reason=reason
+        )
+
+    @admin.action(description=_("Promote the selected key to active"), permissions=["change"])
+    def promote_key(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        keys = list(queryset)
+        if len(keys) != 1:
+            self.message_user(request, _("Select exactly one key to promote."), messages.ERROR)
+            return
+        try:
+            with transaction.atomic():
+                retired = SigningKey.objects.promote(keys[0])
+        except ValueError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        if retired is not None:
+            self._audit(request, "retire", retired, "replaced by a promotion")
+        self._audit(request, "promote", keys[0])
+        self.message_user(request, _("Promoted %(kid)s.") % {"kid": keys[0].kid}, messages.SUCCESS)
+
+    @admin.action(description=_("Retire the selected next keys"), permissions=["change"])
+    def retire_keys(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        for key in queryset:
+            try:
+                SigningKey.objects.retire(key)
+            except ValueError as exc:
+                self.message_user(request, f"{key.kid}: {exc}", messages.ERROR)
+                continue
+            self._audit(request, "retire", key)
+            self.message_user(request, _("Retired %(kid)s.") % {"kid": key.kid}, messages.SUCCESS)
+
+    @admin.action(
+        description=_("Revoke the selected keys (never verify again)"), permissions=["change"]
+    )
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        reason = "revoked in the admin"
+        for key in queryset:
+            if SigningKey.objects.revoke(key, reason):
+                self._audit(request, "revoke", key, reason)
+                self.message_user(
+                    request, _("Revoked %(kid)s.") % {"kid": key.kid}, messages.SUCCESS
+                )
+
+
+@admin.register(TokenFamily)
+class TokenFamilyAdmin(TokenFamilyModelAdmin):
+    """Refresh-token families: read-only, revocable (with their access tokens)."""
+
+    list_display = [
+        "id",
+        "api_key",
+        "scopes",
+        "created_at",
+        "refreshed_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_select_related = ["api_key"]
+    search_fields = ["=api_key__public_id", "=id"]
+    ordering = ["-created_at"]
+    actions = ["revoke_families"]
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: TokenFamily | None = None
+    ) -> list[str]:
+        return [
+            "id",
+            "api_key",
+            "scopes",
+            "created_at",
+            "refreshed_at",
+            "expires_at",
+            "revoked_at",
+            "revoked_reason",
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: TokenFamily | None = None) -> bool:
+        return False
+
+    @admin.action(
+        description=_("Revoke the selected families and their tokens"), permissions=["change"]
+    )
+    def revoke_families(self, request: HttpRequest, queryset: QuerySet[TokenFamily]) -> None:
+        revoked = 0
+        for family in queryset.select_related("api_key"):
+            try:
+                ended = tokens.revoke_family(family, reason="revoked in the admin")
+            except BackendUnavailable:
+                self.message_user(
+                    request,
+                    _("Redis is unavailable: the family's access tokens were not revoked."),
+                    messages.ERROR,
+                )
+                return
+            if ended:
+                audit.record("revoke", family, actor=request.user, client_ip=get_client_ip(request))
+                revoked += 1
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)d family.", "Revoked %(count)d families.", revoked)
+            % {"count": revoked},
+            messages.SUCCESS,
         )
 
 

@@ -11,7 +11,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apiauth.conf import conf
-from apiauth.models import APIKey, HMACCredential, may_act_as
+from apiauth.models import APIKey, HMACCredential, SigningKey, may_act_as
 from apiauth.net import parse_networks
 from apiauth.parsers import is_text, nesting_exceeds
 from apiauth.scopes import parse_scopes
@@ -222,3 +222,20 @@ class RotateForm(RollForm):
         coerce=int,
         initial="86400",
     )
+
+
+class SigningKeyForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Generates a *next* key: there is one at most, so a second one is refused here."""
+
+    class Meta:
+        model = SigningKey
+        fields = ["algorithm", "key_size"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if SigningKey.objects.filter(state=SigningKey.State.NEXT).exists():
+            raise forms.ValidationError(
+                _("A next key is already published: promote or retire it first."),
+                code="next_exists",
+            )
+        return cleaned

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 import secrets
 import time
 import uuid
@@ -26,6 +27,9 @@ from apiauth.conf import conf
 from apiauth.keyring import NoSigningKey, ring
 from apiauth.models import REFRESH_TOKEN_MARKER, APIKey, RefreshToken, TokenFamily
 from apiauth.scopes import scope_granted
+from apiauth.throttling.backends import BackendUnavailable
+
+logger = logging.getLogger("apiauth.tokens")
 
 __all__ = ["GrantError", "NoSigningKey", "Issued"]
 
@@ -163,8 +167,15 @@ def refresh(key: APIKey, raw: str, scope: str | None) -> Issued:
             new_raw = new_refresh_token(family, now)
     if reused is not None:
         # Outside the transaction above: the revocation stands although the grant fails.
-        revoke_family(reused, reason="refresh token reused")
         audit.record("reuse", reused, reason="a spent refresh token was presented")
+        try:
+            revoke_family(reused, reason="refresh token reused")
+        except BackendUnavailable:
+            logger.error(
+                "family %s revoked for reuse, but its access tokens live until they expire: "
+                "Redis is unavailable",
+                reused.pk,
+            )
         raise GrantError("invalid_grant", "The refresh token was already used.")
     token_value, expires_in = access_token(key, scopes, sid=str(family.id))
     return Issued(token_value, expires_in, " ".join(scopes), new_raw)
@@ -178,9 +189,11 @@ def find_refresh_token(raw: str) -> RefreshToken | None:
     )
 
 
-def revoke_family(family: TokenFamily, *, reason: str, by: Any = None) -> bool:
+def revoke_family(family: TokenFamily, *, reason: str) -> bool:
     """End a family: its refresh tokens and its access tokens (a mark on their ``sid``).
-    Returns ``False`` when it had ended already."""
+    Returns ``False`` when it had ended already. Raises
+    :class:`~apiauth.throttling.backends.BackendUnavailable` when the mark could not be written
+    (the refresh tokens are revoked all the same)."""
     updated = TokenFamily.objects.filter(pk=family.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=reason[:500]
     )

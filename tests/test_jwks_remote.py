@@ -1,0 +1,221 @@
+"""An external identity provider: its JWKS served by a real local HTTP server, outage included."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.test import Client, override_settings
+
+from apiauth import issuers, jose, revocation
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+ISS = "https://idp.example/"
+AUD = "https://api.example"
+
+
+class IdP:
+    """Serves ``/jwks.json`` with the keys it holds; ``down`` makes it answer 500."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Any] = {}
+        self.down = False
+        self.hits = 0
+        self.max_age = 600
+        idp = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                idp.hits += 1
+                if idp.down:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                body = json.dumps(
+                    {
+                        "keys": [
+                            jose.VerificationKey("RS256", k.public_key(), kid).to_jwk()
+                            for kid, k in idp.keys.items()
+                        ]
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", f"public, max-age={idp.max_age}")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+
+    def new_key(self) -> str:
+        kid = uuid.uuid4().hex[:8]
+        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return kid
+
+    def token(self, kid: str, **claims: Any) -> str:
+        now = int(time.time())
+        body = {
+            "iss": ISS,
+            "aud": AUD,
+            "sub": "auth0|alice",
+            "iat": now,
+            "exp": now + 300,
+            "scope": "orders:read",
+            **claims,
+        }
+        return jwt.encode(body, self.keys[kid], "RS256", {"kid": kid})
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def idp(settings: Any) -> Iterator[IdP]:
+    server = IdP()
+    entry = {"ISSUER": ISS, "AUDIENCES": [AUD], "JWKS_URL": server.url, "ALGORITHMS": ["RS256"]}
+    jwt_settings = {**settings.APIAUTH["JWT"]}
+    jwt_settings["ISSUERS"] = [*jwt_settings["ISSUERS"], entry]
+    with override_settings(APIAUTH={**settings.APIAUTH, "JWT": jwt_settings}):
+        yield server
+    server.stop()
+
+
+def fetcher() -> issuers.JWKSFetcher:
+    source = issuers.registry()[ISS].keys
+    assert isinstance(source, issuers.JWKSFetcher)
+    return source
+
+
+def call(client: Client, token: str) -> Any:
+    return client.get("/v1/ping", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def test_verified_with_the_fetched_keys_then_cached(client: Client, idp: IdP) -> None:
+    kid = idp.new_key()
+    for _ in range(3):
+        response = call(client, idp.token(kid))
+        assert response.status_code == 200, response.content
+    assert response.json()["kind"] == "jwt" and response.json()["id"] == "auth0|alice"
+    assert response.json()["scopes"] == ["orders:read"]
+    assert idp.hits == 1
+
+
+def test_flood_of_unknown_kids_is_one_fetch(client: Client, idp: IdP) -> None:
+    kid = idp.new_key()
+    assert call(client, idp.token(kid)).status_code == 200
+    fetcher().attempted_at -= 60  # the refresh interval has passed since the first fetch
+    for _ in range(20):
+        forged = idp.token(kid)
+        head = jwt.get_unverified_header(forged)
+        head["kid"] = uuid.uuid4().hex
+        token = jwt.encode(
+            jwt.decode(forged, options={"verify_signature": False}), idp.keys[kid], "RS256", head
+        )
+        assert call(client, token).json()["code"] in ("unknown_kid", "too_many_failures")
+    assert idp.hits == 2  # the first fetch, then one refetch for the first unknown kid
+
+
+def test_rotation_at_the_idp_is_picked_up(client: Client, idp: IdP) -> None:
+    old = idp.new_key()
+    assert call(client, idp.token(old)).status_code == 200
+    fetcher().attempted_at -= 60  # the refresh interval has passed
+    new = idp.new_key()
+    assert call(client, idp.token(new)).status_code == 200
+    assert idp.hits == 2
+
+
+def test_outage_keeps_the_last_good_set(client: Client, idp: IdP) -> None:
+    kid = idp.new_key()
+    assert call(client, idp.token(kid)).status_code == 200
+    idp.down = True
+    source = fetcher()
+    source.expires_at, source.attempted_at = 0.0, 0.0  # the cached set is due for a refresh
+    assert call(client, idp.token(kid)).status_code == 200
+    assert idp.hits == 2
+    idp.stop()  # connection refused now
+    source.expires_at, source.attempted_at = 0.0, 0.0
+    assert call(client, idp.token(kid)).status_code == 200
+
+
+def test_never_fetched_is_503(client: Client, idp: IdP) -> None:
+    kid = idp.new_key()
+    idp.down = True
+    response = call(client, idp.token(kid))
+    assert response.status_code == 503
+    assert response.json()["code"] == "issuer_keys_unavailable"
+
+
+def test_cache_control_bounds(idp: IdP) -> None:
+    idp.new_key()
+    idp.max_age = 10**9
+    source = fetcher()
+    source.find(None, "RS256")
+    assert source.expires_at - time.monotonic() <= 86_400 + 1
+
+
+def test_oversized_or_malformed_sets_are_refused(idp: IdP) -> None:
+    source = fetcher()
+    document: Any
+    for document in ([], {"keys": "x"}, "x"):
+        with pytest.raises(ValueError):
+            source.parse(document)
+    # Keys for other algorithms or for encryption are skipped, not fatal.
+    kid = idp.new_key()
+    good = jose.VerificationKey("RS256", idp.keys[kid].public_key(), kid).to_jwk()
+    keys = source.parse({"keys": [good, {**good, "kid": "enc", "use": "enc"}, {"kty": "EC"}, 5]})
+    assert len(keys) == 1
+
+
+def test_jwk_without_alg_is_bound_to_the_issuers_one_algorithm(idp: IdP) -> None:
+    kid = idp.new_key()
+    jwk = jose.VerificationKey("RS256", idp.keys[kid].public_key(), kid).to_jwk()
+    del jwk["alg"]
+    assert fetcher().parse({"keys": [jwk]}).find(kid, "RS256") is not None
+
+
+def test_user_mapping_and_user_revocation(client: Client, idp: IdP, settings: Any) -> None:
+    kid = idp.new_key()
+    user = make_user("alice", email="alice@example.com")
+    jwt_settings = {**settings.APIAUTH["JWT"]}
+    jwt_settings["ISSUERS"] = [
+        {**entry, "USER_FIELD": "email", "USER_CLAIM": "email"} if entry["ISSUER"] == ISS else entry
+        for entry in jwt_settings["ISSUERS"]
+    ]
+    with override_settings(APIAUTH={**settings.APIAUTH, "JWT": jwt_settings}):
+        response = call(client, idp.token(kid, email="alice@example.com"))
+        assert response.status_code == 200, response.content
+        assert response.json()["owner"] == "alice"
+        assert (
+            call(client, idp.token(kid, email="nobody@example.com")).json()["code"]
+            == "unknown_user"
+        )
+        revocation.revoke_user(user)
+        assert (
+            call(
+                client, idp.token(kid, email="alice@example.com", iat=int(time.time()) - 5)
+            ).json()["code"]
+            == "revoked"
+        )
+        user.is_active = False
+        user.save()
+        assert (
+            call(client, idp.token(kid, email="alice@example.com")).json()["code"]
+            == "owner_inactive"
+        )
