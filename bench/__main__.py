@@ -9,16 +9,17 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bench import auth, e2e, hmac, throttle
+from bench import auth, e2e, hmac, jwt, throttle
 from bench.redis_server import temporary_redis
 
 BENCHMARKS: dict[str, Callable[..., Any]] = {
     "auth": auth.run,
     "throttle": throttle.run,
     "hmac": hmac.run,
+    "jwt": jwt.run,
     "e2e": e2e.run,
 }
-DEFAULT = ["auth", "throttle", "hmac"]
+DEFAULT = ["auth", "throttle", "hmac", "jwt"]
 
 
 def main() -> None:

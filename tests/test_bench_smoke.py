@@ -60,3 +60,13 @@ def test_e2e_benchmark_runs(tmp_path: Path) -> None:
         assert label in output
     rows = [line for line in output.splitlines() if line.startswith(("ours", "anchor", "floor"))]
     assert all(row.split()[-1] == "0" for row in rows), output  # no non-2xx anywhere
+
+
+def test_jwt_benchmark_runs(tmp_path: Path) -> None:
+    output = run_bench(tmp_path, "jwt", "--n", "20")
+    assert "JWT verification" in output
+    for alg in ("RS256", "ES256", "EdDSA"):
+        assert f"simplejwt JWTAuthentication, {alg}" in output
+    # No query per request for a token we issued.
+    rows = [line for line in output.splitlines() if line.startswith("apiauth")]
+    assert len(rows) == 3 and all(line.rstrip().endswith(" 0") for line in rows)
