@@ -530,15 +530,12 @@ class JWTAuthentication(CredentialAuthentication):
         base = key.to_credential()
         lineage = base.lineage
         check = entry.check
-        credential = Credential(
+        # The key's own credential (owner, plan, limits, lineage), as a token of it.
+        credential = dataclasses.replace(
+            base,
             kind=self.kind,
-            id=client_id,
             scopes=granted,
-            plan=base.plan,
-            owner=base.owner,
             expires_at=_earliest(base.expires_at, claims["exp"]),
-            lineage=lineage,
-            limits=base.limits,
             check=Check(
                 key=check.key if check is not None else version_key(lineage),
                 token=check.token if check is not None else "",

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from apiauth.conf import conf
-from apiauth.throttling.backends import BackendUnavailable, get_backend
+from apiauth.throttling.backends import get_backend
 from apiauth.throttling.limiter import key_for, lineage_identity
 
 logger = logging.getLogger("apiauth.revocation")
@@ -108,14 +108,3 @@ def is_revoked(marks: tuple[str, ...], issued_at: int) -> bool:
     """Ask the store directly (outside a rate-limit decision). Raises
     :class:`BackendUnavailable` when it cannot answer."""
     return get_backend().revoked(marks, issued_at)
-
-
-__all__ = [
-    "BackendUnavailable",
-    "is_revoked",
-    "marks_for",
-    "revoke_family",
-    "revoke_issued_before",
-    "revoke_jti",
-    "revoke_user",
-]

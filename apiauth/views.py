@@ -18,7 +18,6 @@ from django.utils.translation import gettext as _
 from django.views import View
 from rest_framework import exceptions
 from rest_framework.parsers import FormParser
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +30,7 @@ from apiauth.issuers import KeysUnavailable
 from apiauth.keyring import NoSigningKey, ring
 from apiauth.models import APIKey
 from apiauth.net import get_client_ip
+from apiauth.permissions import HasScopes
 from apiauth.scopes import scope_granted
 from apiauth.throttling import TokenBucketThrottle
 from apiauth.throttling.backends import BackendUnavailable
@@ -39,26 +39,30 @@ from apiauth.throttling.backends import BackendUnavailable
 class OAuthError(exceptions.APIException):
     """An RFC 6749 §5.2 error, rendered as problem+json with ``error`` members."""
 
+    challenge: str | None = None
+    """``WWW-Authenticate`` for a 401 (the exception handler sends it)."""
+
     def __init__(self, error: str, description: str, status: int = 400) -> None:
         super().__init__(detail=description, code=error)
         self.status_code = status
         self.problem_extra = {"error": error, "error_description": description}
 
 
-class ClientAuthenticated(BasePermission):
-    """The request must carry an API key (``invalid_client`` otherwise)."""
+def invalid_client(request: Request, detail: str, challenge: str | None = None) -> OAuthError:
+    """401 ``invalid_client`` with the API-key challenge (RFC 6749 §5.2)."""
+    exc = OAuthError("invalid_client", detail, 401)
+    exc.challenge = challenge or APIKeyAuthentication().authenticate_header(request)
+    return exc
+
+
+class ClientAuthenticated(HasScopes):
+    """The request must carry an API key (``invalid_client`` otherwise). Throttled first,
+    as :class:`HasScopes` does, so refused requests are limited too."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        for throttle in view.get_throttles():
-            if isinstance(throttle, TokenBucketThrottle) and not throttle.allow_request(
-                request, view
-            ):
-                view.throttled(request, throttle.wait())
+        self.run_throttles(request, view)
         if not isinstance(request.auth, Credential) or request.auth.kind != "api_key":
-            challenge = APIKeyAuthentication().authenticate_header(request)
-            exc = OAuthError("invalid_client", _("Authenticate with your API key."), 401)
-            exc.challenge = challenge  # type: ignore[attr-defined]
-            raise exc
+            raise invalid_client(request, _("Authenticate with your API key."))
         return True
 
 
@@ -73,12 +77,8 @@ class OAuthView(APIView):
         if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
             # A failed client authentication is an invalid_client (and a failed attempt, which
             # APIKeyAuthentication has already counted).
-            detail = getattr(exc, "detail", "")
-            wrapped = OAuthError("invalid_client", str(detail), 401)
-            wrapped.challenge = getattr(exc, "challenge", None) or (  # type: ignore[attr-defined]
-                APIKeyAuthentication().authenticate_header(self.request)
-            )
-            exc = wrapped
+            detail = str(getattr(exc, "detail", ""))
+            exc = invalid_client(self.request, detail, getattr(exc, "challenge", None))
         return super().handle_exception(exc)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
