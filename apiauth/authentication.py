@@ -45,7 +45,7 @@ from apiauth.throttling.backends import (
     get_backend,
 )
 from apiauth.throttling.limiter import Outcome, decide, remember
-from apiauth.tokens import TokenVerifier
+from apiauth.tokens import TokenVerifier, issued_at
 
 REFRESH_ATTR = "_apiauth_refresh"
 REPLAY_ATTR = "_apiauth_replay_checked"
@@ -540,7 +540,7 @@ class JWTAuthentication(CredentialAuthentication):
                 key=check.key if check is not None else version_key(lineage),
                 token=check.token if check is not None else "",
                 marks=revocation.marks_for(lineage, claims),
-                issued_at=int(claims["iat"]),
+                issued_at=issued_at(claims),
             ),
         )
         return self.finish(request, credential)
@@ -563,6 +563,9 @@ class JWTAuthentication(CredentialAuthentication):
             digest = hashlib.sha256(f"{issuer.iss}\0{subject}".encode()).hexdigest()
             lineage = f"sub-{digest[:24]}"
         marks = revocation.marks_for(lineage, claims)
+        # Another issuer's clock may run up to LEEWAY ahead of ours (its iat is accepted that
+        # far in the future): a "revoked before" mark covers its tokens that far too.
+        issued_at = float(claims.get("iat", 0)) - issuer.policy.leeway
         credential = Credential(
             kind=self.kind,
             id=subject[:64],
@@ -571,7 +574,7 @@ class JWTAuthentication(CredentialAuthentication):
             owner=user,
             expires_at=_earliest(None, claims.get("exp")),
             lineage=lineage,
-            check=Check(key=marks[0], token="", marks=marks, issued_at=int(claims.get("iat", 0))),
+            check=Check(key=marks[0], token="", marks=marks, issued_at=issued_at),
         )
         return self.finish(request, credential)
 

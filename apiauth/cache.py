@@ -58,7 +58,7 @@ class Check:
     """``""`` when there is no copy to confirm, only revocation marks."""
     marks: tuple[str, ...] = ()
     """Revocation marks that must not cover ``issued_at`` (a JWT's, :mod:`apiauth.revocation`)."""
-    issued_at: int = 0
+    issued_at: float = 0
 
 
 @dataclass(slots=True)

@@ -115,9 +115,11 @@ class JWKSFetcher:
             try:
                 document, seconds = self.fetch()
                 keys = self.parse(document)
-            except (OSError, ValueError) as exc:
-                # Keep the last good set; try again after the refresh interval.
-                logger.warning("could not refresh the JWKS at %s: %s", self.url, exc)
+            except Exception as exc:
+                # Whatever went wrong (the network, HTTP, a document of any shape): keep the
+                # last good set and try again after the refresh interval. A request must never
+                # fail with our error, nor every request fetch again.
+                logger.warning("could not refresh the JWKS at %s: %r", self.url, exc)
                 self.expires_at = now + float(settings["JWKS_REFRESH_INTERVAL"])
                 return
             low, high = float(settings["JWKS_MIN_CACHE"]), float(settings["JWKS_MAX_CACHE"])
@@ -129,7 +131,7 @@ class JWKSFetcher:
             self.lock.release()
 
     def fetch(self) -> tuple[Any, int | None]:
-        """The parsed JSON and its max-age. Raises ``OSError`` / ``ValueError``."""
+        """The parsed JSON and its max-age. Raises whatever the transport or parser raises."""
         settings = conf.JWT
         self.fetches += 1
         request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
@@ -153,6 +155,8 @@ class JWKSFetcher:
             if not isinstance(jwk, dict):
                 continue
             alg = jwk.get("alg")
+            if alg is not None and not isinstance(alg, str):
+                continue
             if alg is None:
                 kty = jwk.get("kty")
                 fits = [a for a in self.algorithms if jose.key_type(a) == kty]

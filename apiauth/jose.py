@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +57,10 @@ MIN_HMAC_BYTES = 32
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c"})
 MAX_HEADER_BYTES = 2048
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]*", re.ASCII)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+NUMERIC_DATE_LIMIT = 2**53
+"""The largest time we read (beyond it, a float cannot hold every integer second)."""
 
 
 class TokenError(ValueError):
@@ -117,6 +120,13 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise ValueError("not a JSON object") from None
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
+    if _SURROGATE_ESCAPE.search(raw):
+        # JSON may escape a lone UTF-16 surrogate (\ud800), which no UTF-8 text can hold:
+        # refuse it here rather than fail later wherever a claim is encoded.
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("not a JSON object") from None
     return value
 
 
@@ -332,8 +342,13 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    # bool is an int in Python, and JSON's true is no time.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # bool is an int in Python, and JSON's true is no time. The range test also refuses NaN,
+    # infinities and integers too large for a float (10**400 is valid JSON).
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not -NUMERIC_DATE_LIMIT <= value <= NUMERIC_DATE_LIMIT
+    ):
         raise TokenError("invalid_claim", f"The '{name}' claim must be a number.")
     return float(value)
 
@@ -377,7 +392,7 @@ class ClaimsPolicy:
     """Accepted ``typ`` values (media types, lowercased), or ``None`` not to look."""
     max_lifetime: float | None = 86_400.0
     """The longest ``exp - iat`` accepted: it bounds how long revocation marks must live."""
-    string_claims: tuple[str, ...] = field(default=("sub", "jti", "client_id"))
+    string_claims: tuple[str, ...] = field(default=("sub", "jti", "client_id", "sid"))
 
     def check(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
         if self.types is not None:

@@ -86,23 +86,30 @@ class NoSigningKey(Exception):
 
 
 class KeyRing:
+    """Thread-safe without holding the lock across a query or a decryption: a load or a
+    decryption that raced with a change (:meth:`clear`) is used by its own caller at most,
+    never stored for the next ones."""
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.lock = threading.Lock()
         self.loaded_at = float("-inf")
         self.missed_at = float("-inf")
+        self.generation = 0
+        """Bumped by :meth:`clear`: a load that began before a change must not be kept."""
         self.keys = jose.KeySet()
         self.active: Any = None  # the active SigningKey row
         self.signer: Signer | None = None
 
     def clear(self) -> None:
         with self.lock:
+            self.generation += 1
             self.loaded_at = float("-inf")
             self.signer = None
 
     def current(self) -> jose.KeySet:
         if self.clock() - self.loaded_at > float(conf.JWT["KEY_RING_TTL"]):
-            self.load()
+            return self.load()
         return self.keys
 
     def find(self, kid: str | None, alg: str) -> jose.VerificationKey | None:
@@ -111,35 +118,41 @@ class KeyRing:
             now = self.clock()
             if now - self.missed_at >= MISS_RELOAD_INTERVAL:
                 self.missed_at = now
-                self.load()
-                key = self.keys.find(kid, alg)
+                key = self.load().find(kid, alg)
         return key
 
     def get_signer(self) -> Signer:
-        """The active key, ready to sign (decrypted and parsed once per load)."""
+        """The active key, ready to sign (decrypted and parsed once per active key)."""
         self.current()
-        signer = self.signer
-        if signer is None:
-            active = self.active
-            if active is None:
-                raise NoSigningKey("There is no active signing key.")
+        with self.lock:
+            active, signer = self.active, self.signer
+        if active is None:
+            raise NoSigningKey("There is no active signing key.")
+        if signer is None or signer.kid != active.kid:
             private = serialization.load_pem_private_key(active.decrypt_private_key(), None)
-            signer = self.signer = Signer(active.kid, active.algorithm, private)
+            signer = Signer(active.kid, active.algorithm, private)
+            with self.lock:
+                if self.active is active:  # not replaced while we decrypted
+                    self.signer = signer
         return signer
 
-    def load(self) -> None:
+    def load(self) -> jose.KeySet:
+        """Read the keys; keep them unless a key changed meanwhile (the next call reloads)."""
         from apiauth.models import SigningKey
 
+        generation = self.generation
         rows = list(SigningKey.objects.exclude(state=SigningKey.State.REVOKED))
-        keys = [
-            jose.VerificationKey.from_pem(row.public_key, row.algorithm, row.kid) for row in rows
-        ]
+        keys = jose.KeySet(
+            [jose.VerificationKey.from_pem(row.public_key, row.algorithm, row.kid) for row in rows]
+        )
         active = next((row for row in rows if row.state == SigningKey.State.ACTIVE), None)
         with self.lock:
-            if self.active is None or active is None or self.active.kid != active.kid:
-                self.signer = None
-            self.keys, self.active = jose.KeySet(keys), active
-            self.loaded_at = self.clock()
+            if self.generation == generation:
+                if self.signer is not None and (active is None or self.signer.kid != active.kid):
+                    self.signer = None
+                self.keys, self.active = keys, active
+                self.loaded_at = self.clock()
+        return keys
 
 
 ring = KeyRing()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -69,7 +70,7 @@ def mark_ttl_ms() -> int:
     return (int(settings["MAX_TOKEN_LIFETIME"]) + int(settings["LEEWAY"])) * 1000
 
 
-def _set(key: str, value: int, ttl_ms: int) -> None:
+def _set(key: str, value: float, ttl_ms: int) -> None:
     """Raises :class:`BackendUnavailable`: a revocation that did not happen must say so."""
     get_backend().mark(key, value, ttl_ms)
 
@@ -88,7 +89,8 @@ def revoke_family(lineage: str, sid: str) -> None:
 
 def revoke_issued_before(lineages: Iterable[str], when: float | None = None) -> None:
     """Deny every token of these lineages issued up to now (a compromised client or user)."""
-    moment = int(time.time() if when is None else when)
+    # To the millisecond, rounded up: a token issued in the same millisecond is revoked too.
+    moment = math.ceil((time.time() if when is None else when) * 1000) / 1000
     for lineage in sorted(set(lineages)):
         _set(lineage_mark(lineage), moment, mark_ttl_ms())
 
@@ -104,7 +106,7 @@ def revoke_user(user: Any) -> None:
     revoke_issued_before(lineages)
 
 
-def is_revoked(marks: tuple[str, ...], issued_at: int) -> bool:
+def is_revoked(marks: tuple[str, ...], issued_at: float) -> bool:
     """Ask the store directly (outside a rate-limit decision). Raises
     :class:`BackendUnavailable` when it cannot answer."""
     return get_backend().revoked(marks, issued_at)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+import math
+import re
 import secrets
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -88,7 +89,8 @@ def access_token(key: APIKey, scopes: list[str], sid: str | None = None) -> tupl
     """A signed ``at+jwt`` for ``key`` (RFC 9068 §2.2); its lifetime in seconds."""
     issuer = local_issuer()
     lifetime = int(conf.JWT["ACCESS_TOKEN_LIFETIME"])
-    now = int(time.time())
+    clock = time.time()
+    now = int(clock)
     exp = now + lifetime
     if key.expires_at is not None:
         # Never outlive the key: its expiry ends its tokens anyway, say so in exp.
@@ -99,13 +101,34 @@ def access_token(key: APIKey, scopes: list[str], sid: str | None = None) -> tupl
         "aud": issuer.audience,
         "exp": exp,
         "iat": now,
-        "jti": uuid.uuid4().hex,
+        "jti": new_jti(clock),
         "client_id": key.public_id,
         "scope": " ".join(scopes),
     }
     if sid is not None:
         claims["sid"] = sid
     return ring.get_signer().sign(claims), max(0, exp - now)
+
+
+def new_jti(clock: float) -> str:
+    """A UUIDv7 (RFC 9562 §5.7) in hex: 48 bits of the issue time in milliseconds, then
+    random bits. ``iat`` is whole seconds (resource servers compare it with whole seconds);
+    the ``jti`` tells which side of a "revoked before" mark a token was issued on."""
+    value = (math.floor(clock * 1000) & (2**48 - 1)) << 80 | secrets.randbits(80)
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # variant 10
+    return f"{value:032x}"
+
+
+def issued_at(claims: dict[str, Any]) -> float:
+    """When one of our tokens was issued, to the millisecond when its ``jti`` says."""
+    jti = claims.get("jti")
+    if isinstance(jti, str) and len(jti) == 32 and jti[12] == "7" and _HEX.fullmatch(jti):
+        return int(jti[:12], 16) / 1000
+    return float(claims["iat"])
+
+
+_HEX = re.compile(r"[0-9a-f]{32}")
 
 
 def _hash(raw: str) -> str:
@@ -133,12 +156,13 @@ def client_credentials(key: APIKey, scope: str | None) -> Issued:
     now = timezone.now()
     lifetime = datetime.timedelta(seconds=int(conf.JWT["REFRESH_FAMILY_LIFETIME"]))
     ends = now + lifetime if key.expires_at is None else min(now + lifetime, key.expires_at)
+    # Signed inside the transaction: without a signing key, no family is left behind.
     with transaction.atomic(using=router.db_for_write(TokenFamily)):
         family = TokenFamily.objects.create(
             api_key=key, scopes=scopes, created_at=now, expires_at=ends
         )
         refresh = new_refresh_token(family, now)
-    token, expires_in = access_token(key, scopes, sid=str(family.id))
+        token, expires_in = access_token(key, scopes, sid=str(family.id))
     return Issued(token, expires_in, " ".join(scopes), refresh)
 
 
@@ -165,6 +189,9 @@ def refresh(key: APIKey, raw: str, scope: str | None) -> Issued:
             family.refreshed_at = now
             family.save(update_fields=["refreshed_at"])
             new_raw = new_refresh_token(family, now)
+            # Signed before the refresh token is spent for good: a failure here (no signing
+            # key) rolls the spending back, so the client's retry is not taken for reuse.
+            token_value, expires_in = access_token(key, scopes, sid=str(family.id))
     if reused is not None:
         # Outside the transaction above: the revocation stands although the grant fails.
         audit.record("reuse", reused, reason="a spent refresh token was presented")
@@ -177,15 +204,17 @@ def refresh(key: APIKey, raw: str, scope: str | None) -> Issued:
                 reused.pk,
             )
         raise GrantError("invalid_grant", "The refresh token was already used.")
-    token_value, expires_in = access_token(key, scopes, sid=str(family.id))
     return Issued(token_value, expires_in, " ".join(scopes), new_raw)
 
 
 def find_refresh_token(raw: str) -> RefreshToken | None:
-    if not raw.startswith(f"{conf.KEY_PREFIX}{REFRESH_TOKEN_MARKER}") or len(raw) > 200:
+    prefix = f"{conf.KEY_PREFIX}{REFRESH_TOKEN_MARKER}"
+    if not raw.startswith(prefix) or len(raw) > 200 or not raw.isascii():
         return None
     return (
-        RefreshToken.objects.select_related("family__api_key").filter(token_hash=_hash(raw)).first()
+        RefreshToken.objects.select_related("family__api_key__owner")
+        .filter(token_hash=_hash(raw))
+        .first()
     )
 
 

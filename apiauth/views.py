@@ -9,6 +9,7 @@ like any view. Errors are problem+json bodies that also carry RFC 6749 §5.2's `
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -17,7 +18,6 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views import View
 from rest_framework import exceptions
-from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,8 +28,9 @@ from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.issuers import KeysUnavailable
 from apiauth.keyring import NoSigningKey, ring
-from apiauth.models import APIKey
+from apiauth.models import APIKey, RefreshToken
 from apiauth.net import get_client_ip
+from apiauth.parsers import FormParser
 from apiauth.permissions import HasScopes
 from apiauth.scopes import scope_granted
 from apiauth.throttling import TokenBucketThrottle
@@ -66,11 +67,15 @@ class ClientAuthenticated(HasScopes):
         return True
 
 
+class OAuthFormParser(FormParser):
+    max_body_size = 64 * 1024  # a token request is a few hundred bytes
+
+
 class OAuthView(APIView):
     authentication_classes = [APIKeyAuthentication]
     permission_classes = [ClientAuthenticated]
     throttle_classes = [TokenBucketThrottle]
-    parser_classes = [FormParser]
+    parser_classes = [OAuthFormParser]
     throttle_scope = "oauth"
 
     def handle_exception(self, exc: Exception) -> Response:
@@ -79,6 +84,8 @@ class OAuthView(APIView):
             # APIKeyAuthentication has already counted).
             detail = str(getattr(exc, "detail", ""))
             exc = invalid_client(self.request, detail, getattr(exc, "challenge", None))
+        elif isinstance(exc, exceptions.ParseError):
+            exc = OAuthError("invalid_request", str(exc.detail))
         return super().handle_exception(exc)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -146,8 +153,12 @@ class RevokeView(OAuthView):
         key = self.client_key(request)
         family = self.refresh_family(token, key)
         if family is not None:
-            tokens.revoke_family(family, reason="revoked by its client")
-            audit.record("revoke", family, client_ip=get_client_ip(request), reason="RFC 7009")
+            try:
+                # The refresh tokens end in the database even when the mark that ends the
+                # access tokens cannot be written: the client is told to try again.
+                tokens.revoke_family(family, reason="revoked by its client")
+            finally:
+                audit.record("revoke", family, client_ip=get_client_ip(request), reason="RFC 7009")
             return Response(status=200)
         try:
             verified = tokens.TokenVerifier().verify(token)
@@ -155,13 +166,15 @@ class RevokeView(OAuthView):
             return Response(status=200)
         claims = verified.claims
         if verified.issuer.local and claims.get("client_id") == key.public_id and "jti" in claims:
-            try:
-                revocation.revoke_jti(str(key.lineage), claims["jti"], float(claims["exp"]))
-            except BackendUnavailable:
-                raise OAuthError(
-                    "temporarily_unavailable", _("Revocation is unavailable; try again."), 503
-                ) from None
+            revocation.revoke_jti(str(key.lineage), claims["jti"], float(claims["exp"]))
         return Response(status=200)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, BackendUnavailable):
+            exc = OAuthError(
+                "temporarily_unavailable", _("Revocation is unavailable; try again."), 503
+            )
+        return super().handle_exception(exc)
 
     def refresh_family(self, token: str, key: APIKey) -> Any:
         found = tokens.find_refresh_token(token)
@@ -189,51 +202,67 @@ class IntrospectView(OAuthView):
         return Response(self.introspect(token))
 
     def introspect(self, token: str) -> dict[str, Any]:
-        inactive = {"active": False}
         found = tokens.find_refresh_token(token)
         if found is not None:
-            family = found.family
-            if (
-                found.used_at is not None
-                or not family.is_live
-                or found.expires_at <= timezone.now()
-            ):
-                return inactive
-            return {
-                "active": True,
-                "token_type": "refresh_token",
-                "client_id": family.api_key.public_id,
-                "scope": " ".join(family.scopes),
-                "exp": int(found.expires_at.timestamp()),
-                "iat": int(found.created_at.timestamp()),
-            }
+            return self.introspect_refresh_token(found)
         try:
             verified = tokens.TokenVerifier().verify(token)
         except (jose.TokenError, KeysUnavailable):
-            return inactive
-        claims = verified.claims
-        if not self.access_token_active(verified):
-            return inactive
-        body = {"active": True, "token_type": "Bearer"}
-        for name in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti"):
-            if name in claims:
-                body[name] = claims[name]
-        return body
+            return {"active": False}
+        return self.introspect_access_token(verified)
 
-    def access_token_active(self, verified: tokens.Verified) -> bool:
+    def introspect_refresh_token(self, found: RefreshToken) -> dict[str, Any]:
+        family = found.family
+        key = family.api_key
+        if (
+            found.used_at is not None
+            or found.expires_at <= timezone.now()
+            or not family.is_live
+            or not key_usable(key)
+        ):
+            return {"active": False}
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": key.public_id,
+            "scope": " ".join(granted_scopes(family.scopes, key)),
+            "exp": int(found.expires_at.timestamp()),
+            "iat": int(found.created_at.timestamp()),
+        }
+
+    def introspect_access_token(self, verified: tokens.Verified) -> dict[str, Any]:
         """One of our tokens (we do not speak for other issuers), its API key still usable,
-        and no revocation mark covering it."""
+        and no revocation mark covering it. Its scopes are those the key still grants, as
+        :class:`~apiauth.authentication.JWTAuthentication` sees them."""
         claims = verified.claims
         if not verified.issuer.local:
-            return False
-        key = APIKey.objects.filter(public_id=claims.get("client_id")).first()
-        if key is None or key.status != "active" or (key.owner and not key.owner.is_active):
-            return False
+            return {"active": False}
+        key = (
+            APIKey.objects.select_related("owner").filter(public_id=claims.get("client_id")).first()
+        )
+        if key is None or not key_usable(key):
+            return {"active": False}
         marks = revocation.marks_for(str(key.lineage), claims)
         try:
-            return not revocation.is_revoked(marks, int(claims["iat"]))
+            if revocation.is_revoked(marks, tokens.issued_at(claims)):
+                return {"active": False}
         except BackendUnavailable:
-            return False
+            return {"active": False}
+        body = {"active": True, "token_type": "Bearer"}
+        for name in ("client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti"):
+            if name in claims:
+                body[name] = claims[name]
+        body["scope"] = " ".join(granted_scopes(jose.scopes(claims), key))
+        return body
+
+
+def key_usable(key: APIKey) -> bool:
+    return key.status == "active" and (key.owner is None or key.owner.is_active)
+
+
+def granted_scopes(scopes: Iterable[str], key: APIKey) -> list[str]:
+    """The scopes of a token that its key still grants (editing a key narrows its tokens)."""
+    return sorted(scope for scope in scopes if scope_granted(scope, key.scopes))
 
 
 class JWKSView(View):

@@ -24,12 +24,28 @@ ISS = "https://idp.example/"
 AUD = "https://api.example"
 
 
+def _raw(status: str, body: bytes, length: int | None = None) -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Length: {len(body) if length is None else length}\r\n"
+    return head.encode() + b"Cache-Control: max-age=600\r\n\r\n" + body
+
+
+BROKEN = {
+    "deeply nested JSON": _raw("200 OK", b"[" * 100_000),
+    "a truncated body": _raw("200 OK", b'{"keys": [', length=1000),
+    "a bad status line": b"HTTP/1.1 OK-ish\r\n\r\n",
+    "not HTTP": b"\x00\xff" * 10,
+}
+"""Raw responses that break the HTTP client or the JSON parser in different ways."""
+
+
 class IdP:
-    """Serves ``/jwks.json`` with the keys it holds; ``down`` makes it answer 500."""
+    """Serves ``/jwks.json`` with the keys it holds; ``down`` makes it answer 500, and
+    ``broken`` makes it answer one of :data:`BROKEN`."""
 
     def __init__(self) -> None:
         self.keys: dict[str, Any] = {}
         self.down = False
+        self.broken: str | None = None
         self.hits = 0
         self.max_age = 600
         idp = self
@@ -40,6 +56,10 @@ class IdP:
                 if idp.down:
                     self.send_response(500)
                     self.end_headers()
+                    return
+                if idp.broken is not None:
+                    self.wfile.write(BROKEN[idp.broken])
+                    self.close_connection = True
                     return
                 body = json.dumps(
                     {
@@ -162,6 +182,29 @@ def test_never_fetched_is_503(client: Client, idp: IdP) -> None:
     assert response.json()["code"] == "issuer_keys_unavailable"
 
 
+@pytest.mark.parametrize("broken", BROKEN)
+def test_broken_answers_are_an_outage(client: Client, idp: IdP, broken: str) -> None:
+    """Whatever the IdP answers, a request gets 503 before a first good set and is verified
+    with the last good set after one; the IdP is asked again only after the interval."""
+    kid = idp.new_key()
+    idp.broken = broken
+    for _ in range(3):
+        response = call(client, idp.token(kid))
+        assert response.status_code == 503, response.content
+        assert response.json()["code"] == "issuer_keys_unavailable"
+    assert idp.hits == 1
+    idp.broken = None
+    fetcher().attempted_at = fetcher().expires_at = 0.0  # the refresh interval has passed
+    assert call(client, idp.token(kid)).status_code == 200
+    idp.broken = broken
+    fetcher().attempted_at = fetcher().expires_at = 0.0
+    assert call(client, idp.token(kid)).status_code == 200  # the last good set
+    rotated = idp.new_key()  # an unknown kid: one refetch, which breaks, then a plain refusal
+    fetcher().attempted_at = 0.0
+    assert call(client, idp.token(rotated)).json()["code"] == "unknown_kid"
+    assert idp.hits == 4
+
+
 def test_cache_control_bounds(idp: IdP) -> None:
     idp.new_key()
     idp.max_age = 10**9
@@ -179,7 +222,8 @@ def test_oversized_or_malformed_sets_are_refused(idp: IdP) -> None:
     # Keys for other algorithms or for encryption are skipped, not fatal.
     kid = idp.new_key()
     good = jose.VerificationKey("RS256", idp.keys[kid].public_key(), kid).to_jwk()
-    keys = source.parse({"keys": [good, {**good, "kid": "enc", "use": "enc"}, {"kty": "EC"}, 5]})
+    odd = [{**good, "kid": "enc", "use": "enc"}, {"kty": "EC"}, 5, {**good, "alg": ["RS256"]}]
+    keys = source.parse({"keys": [good, *odd]})
     assert len(keys) == 1
 
 
@@ -219,3 +263,24 @@ def test_user_mapping_and_user_revocation(client: Client, idp: IdP, settings: An
             call(client, idp.token(kid, email="alice@example.com")).json()["code"]
             == "owner_inactive"
         )
+
+
+def test_user_revocation_covers_an_idp_clock_running_ahead(
+    client: Client, idp: IdP, settings: Any
+) -> None:
+    """The IdP's iat is accepted up to LEEWAY in the future, so a "revoked before" mark covers
+    its tokens up to LEEWAY after the mark too."""
+    kid = idp.new_key()
+    user = make_user("alice")
+    jwt_settings = {**settings.APIAUTH["JWT"]}
+    jwt_settings["ISSUERS"] = [
+        {**entry, "USER_FIELD": "username", "USER_CLAIM": "sub"}
+        if entry["ISSUER"] == ISS
+        else entry
+        for entry in jwt_settings["ISSUERS"]
+    ]
+    with override_settings(APIAUTH={**settings.APIAUTH, "JWT": jwt_settings}):
+        ahead = idp.token(kid, sub="alice", iat=int(time.time()) + 20)
+        assert call(client, ahead).status_code == 200
+        revocation.revoke_user(user)
+        assert call(client, ahead).json()["code"] == "revoked"

@@ -16,7 +16,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apiauth import jose
-from apiauth.models import APIKey, AuditEvent, SigningKey, TokenFamily
+from apiauth.models import APIKey, AuditEvent, RefreshToken, SigningKey, TokenFamily
+from apiauth.throttling.backends import reset_backends
 from tests.factories import make_key, make_user
 
 pytestmark = pytest.mark.django_db
@@ -325,6 +326,48 @@ class TestRejections:
     ) -> None:
         refused(call(client, forge(signing_key, claims=claims)), "invalid_claim")
 
+    @pytest.mark.parametrize(
+        ("member", "value", "code"),
+        [
+            ("exp", "1" + "0" * 400, "invalid_claim"),
+            ("nbf", "1" + "0" * 400, "invalid_claim"),
+            ("iat", "-1" + "0" * 400, "invalid_claim"),
+            ("exp", "1e400", "invalid_claim"),  # infinity, spelled as a number
+            ("sub", '"\\ud800"', "malformed"),
+            ("jti", '"\\udfff"', "malformed"),
+            ("sid", '"\\uDBFFx"', "malformed"),
+            ("sid", '"\\u00e9t\\u00e9 \\ud83d\\ude00"', None),  # a surrogate pair is fine
+        ],
+    )
+    def test_signed_claims_at_the_edges_of_json(
+        self,
+        client: Client,
+        signing_key: SigningKey,
+        client_key: Any,
+        member: str,
+        value: str,
+        code: str | None,
+    ) -> None:
+        """Values JSON allows and Python reads, but no time or text can be: refused before
+        anything uses them (signed, so only the claim checks stand in the way)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        members = {
+            k: json.dumps(v) for k, v in claims_now(client_id=client_key[0].public_id).items()
+        }
+        members[member] = value
+        payload = "{" + ", ".join(f'"{k}": {v}' for k, v in members.items()) + "}"
+        head = b64(json.dumps({"alg": "ES256", "kid": signing_key.kid, "typ": "at+jwt"}).encode())
+        signing_input = f"{head}.{b64(payload.encode())}"
+        der = private_key(signing_key).sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        token = f"{signing_input}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+        if code is None:
+            assert call(client, token).status_code == 200
+        else:
+            refused(call(client, token), code)
+
     def test_lifetime_beyond_the_maximum(self, client: Client, signing_key: SigningKey) -> None:
         now = int(time.time())
         token = forge(signing_key, claims={"exp": now + 2 * 86_400, "iat": now})
@@ -347,6 +390,29 @@ def oauth_error(response: Any, status: int, error: str) -> dict[str, Any]:
     assert body["error"] == error and body["error_description"]
     assert body["code"] == error  # and a problem+json body too
     return body
+
+
+@pytest.mark.parametrize("path", ["/auth/token", "/auth/revoke", "/auth/introspect"])
+def test_form_bodies_in_another_charset_are_invalid_requests(
+    client: Client, signing_key: SigningKey, path: str
+) -> None:
+    """Decoded as unicode_escape, this body would hold a lone surrogate (no text)."""
+    from urllib.parse import urlencode
+
+    _key, raw = make_key(scopes=["tokens:introspect"], plan="pro")
+    name = "refresh_token" if path == "/auth/token" else "token"
+    body = urlencode({"grant_type": "refresh_token", name: "apkrt_\\ud800" + "a" * 40})
+    response = client.post(
+        path, body, content_type=FORM + "; charset=unicode_escape", HTTP_X_API_KEY=raw
+    )
+    assert oauth_error(response, 400, "invalid_request")["detail"] == (
+        "Form bodies must be encoded in UTF-8."
+    )
+
+
+def test_oversized_form_bodies_are_413(client: Client, client_key: Any) -> None:
+    response = form("/auth/token", client, client_key[1], grant_type="x" * 70_000)
+    assert response.status_code == 413
 
 
 class TestTokenEndpoint:
@@ -531,6 +597,41 @@ class TestRefresh:
         APIKey.objects.roll(key, datetime.timedelta(0))
         refused(call(client, token), "expired")
 
+    def test_no_signing_key_spends_nothing(
+        self, client: Client, signing_key: SigningKey, client_key: Any
+    ) -> None:
+        """A 503 says "try again": the retry must not count as reuse of a spent token."""
+        _key, raw = client_key
+        first = obtain(client, raw).json()
+        SigningKey.objects.revoke(signing_key, "rotation gone wrong")
+        response = refresh(client, raw, first["refresh_token"])
+        oauth_error(response, 503, "temporarily_unavailable")
+        assert not RefreshToken.objects.filter(used_at__isnull=False).exists()
+        oauth_error(obtain(client, raw), 503, "temporarily_unavailable")
+        assert TokenFamily.objects.count() == 1  # the failed exchange left no family behind
+        SigningKey.objects.generate("ES256", state="active")
+        assert refresh(client, raw, first["refresh_token"]).status_code == 200
+        assert TokenFamily.objects.get().revoked_at is None
+
+    def test_reuse_with_redis_down(
+        self, client: Client, signing_key: Any, client_key: Any, redis_server: Any, settings: Any
+    ) -> None:
+        """The family ends in the database; its access tokens' mark waits for Redis (logged)."""
+        _key, raw = client_key
+        first = obtain(client, raw).json()
+        assert refresh(client, raw, first["refresh_token"]).status_code == 200
+        settings.APIAUTH = {**settings.APIAUTH, "RATELIMIT_FAILURE_MODE": "open"}
+        redis_server.stop()
+        try:
+            oauth_error(refresh(client, raw, first["refresh_token"]), 400, "invalid_grant")
+        finally:
+            redis_server.start()
+        assert TokenFamily.objects.get().revoked_at is not None
+
+
+def refresh(client: Client, raw: str, token: str) -> Any:
+    return form("/auth/token", client, raw, grant_type="refresh_token", refresh_token=token)
+
 
 class TestRevokeAndIntrospect:
     @pytest.fixture
@@ -554,6 +655,22 @@ class TestRevokeAndIntrospect:
         refresh = self.introspect(client, server, issued["refresh_token"])
         assert refresh["active"] is True and refresh["token_type"] == "refresh_token"
         assert self.introspect(client, server, "garbage") == {"active": False}
+
+    @pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
+    def test_introspection_follows_the_key(
+        self, client: Client, signing_key: Any, server: Any, kind: str
+    ) -> None:
+        """What the key no longer grants, or an owner no longer active, shows at once."""
+        user = make_user("carol")
+        key, raw = make_key(owner=user, scopes=["orders:read", "orders:write"], plan="pro")
+        issued = obtain(client, raw).json()
+        key.scopes = ["orders:read"]
+        key.save()
+        assert call(client, issued["access_token"]).json()["scopes"] == ["orders:read"]
+        assert self.introspect(client, server, issued[kind])["scope"] == "orders:read"
+        user.is_active = False
+        user.save()
+        assert self.introspect(client, server, issued[kind]) == {"active": False}
 
     def test_introspection_needs_its_scope(
         self, client: Client, signing_key: Any, client_key: Any
@@ -598,6 +715,35 @@ class TestRevokeAndIntrospect:
             == 200
         )
         assert call(client, issued["access_token"]).status_code == 200
+
+    def test_revoke_refresh_token_with_redis_down(
+        self,
+        client: Client,
+        signing_key: Any,
+        client_key: Any,
+        redis_server: Any,
+        settings: Any,
+    ) -> None:
+        """The refresh tokens end; the mark for the access tokens cannot be written, so the
+        client is told to try again, and its retry writes it."""
+        issued = obtain(client, client_key[1]).json()
+        settings.APIAUTH = {**settings.APIAUTH, "RATELIMIT_FAILURE_MODE": "open"}
+        redis_server.stop()
+        try:
+            response = form("/auth/revoke", client, client_key[1], token=issued["refresh_token"])
+            oauth_error(response, 503, "temporarily_unavailable")
+            response = form("/auth/revoke", client, client_key[1], token=issued["access_token"])
+            oauth_error(response, 503, "temporarily_unavailable")
+        finally:
+            redis_server.start()
+            reset_backends()  # close the circuit breaker the outage opened
+        assert not TokenFamily.objects.live().exists()
+        assert call(client, issued["access_token"]).status_code == 200
+        assert (
+            form("/auth/revoke", client, client_key[1], token=issued["refresh_token"]).status_code
+            == 200
+        )
+        refused(call(client, issued["access_token"]), "revoked")
 
 
 class TestSigningKeys:
@@ -686,6 +832,27 @@ class TestRevocationStore:
         revocation.revoke_issued_before([str(key.lineage)])
         refused(call(client, token), "revoked")
 
+    def test_revoked_before_to_the_millisecond(
+        self, client: Client, signing_key: Any, client_key: Any, monkeypatch: Any
+    ) -> None:
+        """``iat`` is whole seconds; a token issued in the same second as the mark, but after
+        it, is not revoked (its jti holds the millisecond); one issued before it is."""
+        from apiauth import revocation
+
+        key, raw = client_key
+        second = int(time.time())
+        monkeypatch.setattr(time, "time", lambda: second + 0.1)
+        before = obtain(client, raw).json()["access_token"]
+        revocation.revoke_issued_before([str(key.lineage)], when=second + 0.2)
+        monkeypatch.setattr(time, "time", lambda: second + 0.6)
+        after = obtain(client, raw).json()["access_token"]
+        monkeypatch.undo()
+        assert [
+            jwt.decode(t, options={"verify_signature": False})["iat"] for t in (before, after)
+        ] == [second, second]
+        refused(call(client, before), "revoked")
+        assert call(client, after).status_code == 200
+
     def test_user_revocation(self, client: Client, signing_key: Any) -> None:
         from apiauth import revocation
 
@@ -695,3 +862,19 @@ class TestRevocationStore:
         assert call(client, token).json()["owner"] == "bob"
         revocation.revoke_user(user)
         refused(call(client, token), "revoked")
+
+
+def test_jti_is_a_uuid7_holding_the_issue_time() -> None:
+    import uuid
+
+    from apiauth import tokens
+
+    clock = 1_795_000_000.1239
+    jti = tokens.new_jti(clock)
+    parsed = uuid.UUID(jti)
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert tokens.issued_at({"jti": jti, "iat": 1}) == 1_795_000_000.123
+    assert tokens.new_jti(clock) != jti
+    # Any other jti (an older token's uuid4, not hex, not ours): iat.
+    for other in (uuid.uuid4().hex, "x" * 32, jti.upper(), jti[:-1], 5, None):
+        assert tokens.issued_at({"jti": other, "iat": 1}) == 1.0

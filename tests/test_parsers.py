@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from apiauth.parsers import JSONParser, nesting_exceeds
+from apiauth.parsers import FormParser, JSONParser, is_utf8, nesting_exceeds
 from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +88,44 @@ class TestUnicode:
         _key, raw = make_key()
         body = '{"sku": "ABC-1", "quantity": 1, "note": "\\ud83d\\ude00"}'  # an emoji
         assert post(raw, body).status_code == 201  # type: ignore[attr-defined]
+
+
+class TestForms:
+    """Form bodies (the OAuth endpoints): UTF-8 only, whatever codec the charset names."""
+
+    @pytest.mark.parametrize("charset", ["utf-8", "UTF8", "utf_8"])
+    def test_utf8_spellings(self, charset: str) -> None:
+        import io
+
+        parsed = FormParser().parse(
+            io.BytesIO(b"a=%C3%A9t%C3%A9&b=1"), f"{FORM}; charset={charset}"
+        )
+        assert parsed["a"] == "été" and parsed["b"] == "1"
+
+    @pytest.mark.parametrize("charset", ["unicode_escape", "latin-1", "utf-16", "nope", ""])
+    def test_other_charsets_are_refused(self, charset: str) -> None:
+        import io
+
+        from rest_framework.exceptions import ParseError
+
+        assert not is_utf8(charset)
+        with pytest.raises(ParseError):
+            FormParser().parse(io.BytesIO(b"a=1"), f"{FORM}; charset={charset}")
+
+    def test_bytes_that_are_not_utf8_are_replaced(self) -> None:
+        import io
+
+        assert FormParser().parse(io.BytesIO(b"a=%FF%FE"), FORM)["a"] == "\ufffd\ufffd"
+
+    def test_body_size_is_bounded(self) -> None:
+        import io
+
+        from apiauth.errors import PayloadTooLarge
+
+        parser = FormParser()
+        parser.max_body_size = 10
+        with pytest.raises(PayloadTooLarge):
+            parser.parse(io.BytesIO(b"a=" + b"x" * 10), FORM)
+
+
+FORM = "application/x-www-form-urlencoded"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import io
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -127,3 +128,44 @@ def test_ring_reloads_on_an_unknown_kid_at_most_once_a_second() -> None:
     assert ring.find(key.kid, "ES256") is None  # within the second: no reload
     now[0] += 1.0
     assert ring.find(key.kid, "ES256") is not None
+
+
+class TestRingRaces:
+    """A change landing while another thread loads or decrypts is never kept past that call."""
+
+    def test_a_signer_decrypted_during_a_rotation_is_not_kept(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        SigningKey.objects.generate("ES256", state="active")
+        upcoming = SigningKey.objects.generate("ES256")
+        decrypt = SigningKey.decrypt_private_key
+        raced: list[bool] = []
+
+        def promote_meanwhile(self: SigningKey) -> bytes:
+            if not raced:
+                raced.append(True)
+                SigningKey.objects.promote(upcoming)  # another thread, or the cron command
+                keyring.ring.load()  # another request thread reloads the ring
+            return decrypt(self)
+
+        monkeypatch.setattr(SigningKey, "decrypt_private_key", promote_meanwhile)
+        keyring.ring.get_signer()  # the racing call itself may sign with the old key once
+        keyring.ring.loaded_at = float("-inf")  # KEY_RING_TTL later
+        assert keyring.ring.get_signer().kid == upcoming.kid
+
+    def test_a_load_racing_a_revocation_is_not_kept(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from apiauth import jose
+
+        key = SigningKey.objects.generate("ES256", state="active")
+        from_pem = jose.VerificationKey.from_pem.__func__  # type: ignore[attr-defined]
+        raced: list[bool] = []
+
+        def revoke_meanwhile(cls: Any, /, *args: Any, **kwargs: Any) -> Any:
+            if not raced:
+                raced.append(True)
+                SigningKey.objects.revoke(key, "leaked")  # after the load's SELECT
+            return from_pem(cls, *args, **kwargs)
+
+        monkeypatch.setattr(jose.VerificationKey, "from_pem", classmethod(revoke_meanwhile))
+        keyring.ring.current()
+        assert keyring.ring.find(key.kid, "ES256") is None

@@ -210,14 +210,14 @@ class RedisBackend:
         """``SET key NX PX ttl``: whether this call was the first to claim ``key``."""
         return bool(self._call(lambda: self.client.set(key, b"1", nx=True, px=ttl_ms)))
 
-    def mark(self, key: str, value: int, ttl_ms: int) -> None:
+    def mark(self, key: str, value: float, ttl_ms: int) -> None:
         """Set a revocation mark (a time; tokens issued at or before it are revoked)."""
         self._call(lambda: self.client.set(key, str(value).encode(), px=max(1, ttl_ms)))
 
-    def revoked(self, marks: Sequence[str], issued_at: int) -> bool:
+    def revoked(self, marks: Sequence[str], issued_at: float) -> bool:
         """Whether a mark covers a token issued at ``issued_at`` (outside a decision)."""
         values = self._call(lambda: self.client.mget(list(marks))) if marks else []
-        return any(value is not None and int(value) >= issued_at for value in values)
+        return any(value is not None and float(value) >= issued_at for value in values)
 
     def delete(self, keys: Sequence[str]) -> int:
         # One command per key: keys of different lineages may live in different cluster slots.
@@ -256,7 +256,7 @@ class LocalBackend:
         self.lock = threading.Lock()
         self.store: dict[str, tuple[gcra.Value, int]] = {}  # key → (value, expires at µs)
         self.claims: dict[str, int] = {}  # key → expires at µs
-        self.marks: dict[str, tuple[int, int]] = {}  # key → (mark, expires at µs)
+        self.marks: dict[str, tuple[float, int]] = {}  # key → (mark, expires at µs)
 
     def evaluate(
         self,
@@ -298,18 +298,18 @@ class LocalBackend:
             self.claims[key] = now + ttl_ms * 1000
             return True
 
-    def mark(self, key: str, value: int, ttl_ms: int) -> None:
+    def mark(self, key: str, value: float, ttl_ms: int) -> None:
         with self.lock:
             now = self.clock()
             if len(self.marks) > self.max_entries:
                 self.marks = {k: v for k, v in self.marks.items() if v[1] > now}
             self.marks[key] = (value, now + max(1, ttl_ms) * 1000)
 
-    def revoked(self, marks: Sequence[str], issued_at: int) -> bool:
+    def revoked(self, marks: Sequence[str], issued_at: float) -> bool:
         with self.lock:
             return self._revoked(marks, issued_at, self.clock())
 
-    def _revoked(self, marks: Sequence[str], issued_at: int, now: int) -> bool:
+    def _revoked(self, marks: Sequence[str], issued_at: float, now: int) -> bool:
         for key in marks:
             held = self.marks.get(key)
             if held is not None and held[1] > now and held[0] >= issued_at:
