@@ -152,6 +152,14 @@ class CredentialAuthentication(BaseAuthentication):
         get_throttles = getattr(view, "get_throttles", None)
         if get_throttles is None:
             return False
+        from rest_framework.views import APIView  # not at import: DRF's settings import us
+
+        if getattr(type(view), "get_throttles", None) is APIView.get_throttles:
+            # DRF's own: the classes tell, without building the throttles twice.
+            return any(
+                isinstance(cls, type) and issubclass(cls, TokenBucketThrottle)
+                for cls in getattr(view, "throttle_classes", ())
+            )
         return any(isinstance(throttle, TokenBucketThrottle) for throttle in get_throttles())
 
     def confirm(self, request: Request, credential: Credential) -> Credential:
@@ -526,16 +534,13 @@ class JWTAuthentication(CredentialAuthentication):
         # every token obtained with it, as does its owner's deactivation.
         self.validate_credential(request, key, client_id)
         key.touch(get_client_ip(request), defer=True)
-        granted = frozenset(s for s in jose.scopes(claims) if scope_granted(s, key.scopes))
-        base = key.to_credential()
-        lineage = base.lineage
+        lineage = key.lineage_id
         check = entry.check
         # The key's own credential (owner, plan, limits, lineage), as a token of it.
-        credential = dataclasses.replace(
-            base,
+        credential = key.to_credential(
             kind=self.kind,
-            scopes=granted,
-            expires_at=_earliest(base.expires_at, claims["exp"]),
+            scopes=frozenset(s for s in jose.scopes(claims) if scope_granted(s, key.scopes)),
+            expires_at=_earliest(key.expires_at, claims["exp"]),
             check=Check(
                 key=check.key if check is not None else version_key(lineage),
                 token=check.token if check is not None else "",

@@ -303,11 +303,14 @@ def _check_jwt(value: Any) -> list[CheckMessage]:
         "JWKS_MAX_CACHE": (60, 7 * 86_400),
         "JWKS_REFRESH_INTERVAL": (1, 3600),
         "JWKS_MAX_BYTES": (1024, 10 * 1024 * 1024),
+        "VERIFIED_CACHE_SIZE": (0, 1_000_000),
     }
+    counts = {"MAX_TOKEN_LENGTH", "JWKS_MAX_BYTES", "VERIFIED_CACHE_SIZE"}
     for key, (low, high) in bounds.items():
         number = merged[key]
         if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
-            return error(f"{key} must be a whole number from {low} to {high}.", "In seconds.")
+            unit = "See the settings reference." if key in counts else "In seconds."
+            return error(f"{key} must be a whole number from {low} to {high}.", unit)
     if merged["ACCESS_TOKEN_LIFETIME"] > merged["MAX_TOKEN_LIFETIME"]:
         return error(
             "ACCESS_TOKEN_LIFETIME exceeds MAX_TOKEN_LIFETIME.",

@@ -89,6 +89,8 @@ JWT_DEFAULTS: dict[str, Any] = {
     "JWKS_MAX_CACHE": 86_400,
     "JWKS_REFRESH_INTERVAL": 30,
     "JWKS_MAX_BYTES": 512 * 1024,
+    # Tokens whose signature verified, remembered per process (0: verify every request).
+    "VERIFIED_CACHE_SIZE": 4096,
     # When Redis cannot say whether a token was revoked: "closed" (503) or "open".
     "REVOCATION_FAILURE_MODE": "closed",
 }

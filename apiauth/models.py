@@ -278,18 +278,21 @@ class AbstractCredential(models.Model):
         """What the credential's rate limits, usage and cached copies belong to."""
         return str(self.lineage)
 
-    def to_credential(self, check: Check | None = None) -> Credential:
-        return Credential(
-            kind=self.kind,
-            id=self.public_id,
-            scopes=frozenset(self.scopes),
-            plan=self.plan or conf.DEFAULT_PLAN,
-            owner=private_copy(self.owner),
-            expires_at=self.expires_at,
-            lineage=self.lineage_id,
-            limits=self.rate_limits or None,
-            check=check,
-        )
+    def to_credential(self, check: Check | None = None, **changes: Any) -> Credential:
+        """The request's credential; ``changes`` replace fields (a token of this key)."""
+        fields: dict[str, Any] = {
+            "kind": self.kind,
+            "id": self.public_id,
+            "scopes": frozenset(self.scopes),
+            "plan": self.plan or conf.DEFAULT_PLAN,
+            "owner": private_copy(self.owner),
+            "expires_at": self.expires_at,
+            "lineage": self.lineage_id,
+            "limits": self.rate_limits or None,
+            "check": check,
+        }
+        fields.update(changes)
+        return Credential(**fields)
 
     def touch(self, ip: str | None, *, defer: bool = False) -> None:
         """Record use, writing at most once per ``LAST_USED_INTERVAL`` seconds per credential.

@@ -87,6 +87,7 @@ def parse_networks(value: str | Iterable[str]) -> list[str]:
     return list(dict.fromkeys(str(parse_network(item)) for item in items if item.strip()))
 
 
+@lru_cache(maxsize=1024)  # the same few addresses (peers, proxies) come again and again
 def parse_address(value: str) -> IPAddress | None:
     """One address as servers and proxies write it, or ``None``.
 
@@ -219,14 +220,25 @@ def get_client_ip(request: HttpRequest | Request) -> str | None:
     return result
 
 
+@lru_cache(maxsize=1024)
+def _peer(text: str, trusted: tuple[str, ...]) -> tuple[str | None, bool]:
+    """``REMOTE_ADDR`` read once per value: the address (normalised), and whether it is one of
+    our proxies."""
+    address = parse_address(text)
+    if address is None:
+        return None, False
+    return str(address), in_networks(address, trusted)
+
+
 def _resolve(request: HttpRequest | Request) -> str | None:
     global requests_without_address
     trusted = tuple(conf.TRUSTED_PROXIES)
     peer_text = (request.META.get("REMOTE_ADDR") or "").strip()
+    peer: str | None = None
     if peer_text:
-        peer = parse_address(peer_text)
-        if peer is None or not in_networks(peer, trusted):
-            return str(peer) if peer is not None else None
+        peer, is_proxy = _peer(peer_text, trusted)
+        if not is_proxy:
+            return peer
     elif UNIX_PEER not in trusted:
         if requests_without_address == 0:
             logger.warning(
@@ -235,13 +247,11 @@ def _resolve(request: HttpRequest | Request) -> str | None:
             )
         requests_without_address += 1
         return None
-    else:
-        peer = None
     hops = _forwarded_hops(request, conf.CLIENT_IP_HEADER)
     if hops is None:
         # The proxy itself is the client (a load balancer's health check); behind a unix
         # socket nothing says who the client is.
-        return str(peer) if peer is not None else None
+        return peer
     ip: IPAddress | None = None
     for hop in reversed(hops[-MAX_FORWARDED_HOPS:]):
         ip = parse_address(hop) if hop is not None else None

@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from apiauth.conf import conf
@@ -55,12 +56,21 @@ def family_mark(lineage: str, sid: str) -> str:
 
 def marks_for(lineage: str, claims: dict[str, Any]) -> tuple[str, ...]:
     """The marks that may revoke a token of ``lineage`` with these claims."""
+    jti, sid = claims.get("jti"), claims.get("sid")
+    return _marks(
+        conf.RATELIMIT_KEY_PREFIX,
+        lineage,
+        jti if isinstance(jti, str) else None,
+        sid if isinstance(sid, str) else None,
+    )
+
+
+@lru_cache(maxsize=4096)  # a token is presented again and again: hash its names once
+def _marks(prefix: str, lineage: str, jti: str | None, sid: str | None) -> tuple[str, ...]:
     marks = [lineage_mark(lineage)]
-    jti = claims.get("jti")
-    if isinstance(jti, str):
+    if jti is not None:
         marks.append(jti_mark(lineage, jti))
-    sid = claims.get("sid")
-    if isinstance(sid, str):
+    if sid is not None:
         marks.append(family_mark(lineage, sid))
     return tuple(marks)
 

@@ -15,9 +15,10 @@ import logging
 import math
 import re
 import secrets
+import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import router, transaction
@@ -235,22 +236,73 @@ def revoke_family(family: TokenFamily, *, reason: str) -> bool:
 class Verified:
     issuer: issuers.Issuer
     claims: dict[str, Any]
+    header: dict[str, Any] = field(default_factory=dict)
+    key: jose.VerificationKey | None = None
 
 
 class TokenVerifier:
     """Shape → issuer → key → signature → claims, with each step a hook. Used by
     :class:`~apiauth.authentication.JWTAuthentication` (its ``verifier`` attribute) and by
-    introspection. Raises :class:`jose.TokenError`, or :class:`issuers.KeysUnavailable`."""
+    introspection. Raises :class:`jose.TokenError`, or :class:`issuers.KeysUnavailable`.
+
+    A client sends the same token for minutes, so the signature of a token that verified is
+    not checked again: the verifier remembers the last ``VERIFIED_CACHE_SIZE`` tokens (by
+    SHA-256) with their issuer, key, header and claims. A remembered token is accepted only if
+    its issuer and key are still the very objects that verified it (a changed setting, a
+    reloaded key ring or JWKS, a revoked signing key: verified again, from scratch) and its
+    claims pass the issuer's policy now (expiry). Revocation is not remembered: it is checked
+    on every request, after this.
+    """
 
     clock = staticmethod(time.time)
 
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.verified: dict[bytes, Verified] = {}
+
     def verify(self, token: str) -> Verified:
+        size = int(conf.JWT["VERIFIED_CACHE_SIZE"])
+        digest = None
+        if size and token.isascii():
+            digest = hashlib.sha256(token.encode("ascii")).digest()
+            known = self.verified.get(digest)
+            if known is not None and self.still_valid(known):
+                return Verified(known.issuer, dict(known.claims), known.header, known.key)
         jws = jose.parse(token, int(conf.JWT["MAX_TOKEN_LENGTH"]))
         claims = jose.decode_claims(jws)
         issuer = self.get_issuer(claims)
-        jose.verify_signature(jws, self.get_verifying_key(issuer, jws))
+        key = self.get_verifying_key(issuer, jws)
+        jose.verify_signature(jws, key)
         issuer.policy.check(jws.header, claims, self.clock())
-        return Verified(issuer, claims)
+        verified = Verified(issuer, claims, jws.header, key)
+        if digest is not None:
+            self.remember(digest, verified, size)
+            verified = Verified(issuer, dict(claims), jws.header, key)
+        return verified
+
+    def still_valid(self, known: Verified) -> bool:
+        """The issuer and key that verified ``known`` are still trusted; its claims are
+        checked again (raises :class:`jose.TokenError` as the full path would)."""
+        issuer = known.issuer
+        if issuers.registry().get(issuer.iss) is not issuer:
+            return False
+        kid = known.header.get("kid")
+        if issuer.keys.find(kid if isinstance(kid, str) else None, known.header["alg"]) is not (
+            known.key
+        ):
+            return False
+        issuer.policy.check_times(known.claims, self.clock())
+        return True
+
+    def remember(self, digest: bytes, verified: Verified, size: int) -> None:
+        with self.lock:
+            while len(self.verified) >= size:  # the oldest first
+                del self.verified[next(iter(self.verified))]
+            self.verified[digest] = verified
+
+    def clear(self) -> None:
+        with self.lock:
+            self.verified.clear()
 
     def get_issuer(self, claims: dict[str, Any]) -> issuers.Issuer:
         """The trusted issuer that the token's ``iss`` names."""

@@ -13,7 +13,7 @@ import redis
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
-from apiauth import cache, keyring, net
+from apiauth import cache, keyring, net, revocation
 from apiauth.throttling import limiter, lockout, rates
 from apiauth.throttling.backends import reset_backends
 
@@ -111,6 +111,12 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     # processes whose caches a previous run filled).
     rates._parse_cached.cache_clear()
     net._networks.cache_clear()
+    net.parse_address.cache_clear()
+    net._peer.cache_clear()
+    revocation._marks.cache_clear()
+    from apiauth.authentication import JWTAuthentication
+
+    JWTAuthentication.verifier.clear()  # remembered tokens, like every other worker copy
     cache.clear_all()
     keyring.ring.clear()  # the database rolls back between tests; no signal says so
     limiter._warned_at, limiter._unwarned = -limiter.WARNING_INTERVAL, 0

@@ -878,3 +878,107 @@ def test_jti_is_a_uuid7_holding_the_issue_time() -> None:
     # Any other jti (an older token's uuid4, not hex, not ours): iat.
     for other in (uuid.uuid4().hex, "x" * 32, jti.upper(), jti[:-1], 5, None):
         assert tokens.issued_at({"jti": other, "iat": 1}) == 1.0
+
+
+class TestVerifiedCache:
+    """A token's signature is checked once per process; nothing else is remembered."""
+
+    @pytest.fixture
+    def verifier(self) -> Any:
+        from apiauth.tokens import TokenVerifier
+
+        return TokenVerifier()
+
+    @pytest.fixture
+    def signatures(self, monkeypatch: Any) -> list[str]:
+        checked: list[str] = []
+        original = jose.verify_signature
+
+        def spy(jws: Any, key: Any) -> None:
+            checked.append(jws.alg)
+            original(jws, key)
+
+        monkeypatch.setattr(jose, "verify_signature", spy)
+        return checked
+
+    def test_verified_once(
+        self, verifier: Any, signatures: list[str], signing_key: SigningKey, client_key: Any
+    ) -> None:
+        token = forge(signing_key, claims={"client_id": client_key[0].public_id})
+        first = verifier.verify(token)
+        first.claims["scope"] = "admin"  # a caller's change is its own
+        second = verifier.verify(token)
+        assert signatures == ["ES256"]
+        assert "scope" not in second.claims and second.issuer is first.issuer
+
+    def test_expiry_is_checked_again(
+        self, verifier: Any, signatures: list[str], signing_key: SigningKey
+    ) -> None:
+        token = forge(signing_key)
+        verifier.verify(token)
+        verifier.clock = lambda: time.time() + 400  # exp was now + 300, leeway 30
+        with pytest.raises(jose.TokenError) as refused_:
+            verifier.verify(token)
+        assert refused_.value.code == "expired"
+
+    def test_a_revoked_signing_key_is_not_remembered(
+        self, verifier: Any, signatures: list[str], signing_key: SigningKey
+    ) -> None:
+        token = forge(signing_key)
+        verifier.verify(token)
+        SigningKey.objects.revoke(signing_key, "leaked")
+        with pytest.raises(jose.TokenError) as refused_:
+            verifier.verify(token)
+        assert refused_.value.code == "unknown_kid"
+
+    def test_a_changed_issuer_verifies_again(
+        self, verifier: Any, signatures: list[str], signing_key: SigningKey, settings: Any
+    ) -> None:
+        token = forge(signing_key)
+        verifier.verify(token)
+        issuers_ = [
+            {**entry, "AUDIENCES": ["https://elsewhere"]}
+            for entry in settings.APIAUTH["JWT"]["ISSUERS"]
+        ]
+        settings.APIAUTH = {
+            **settings.APIAUTH,
+            "JWT": {**settings.APIAUTH["JWT"], "ISSUERS": issuers_},
+        }
+        with pytest.raises(jose.TokenError) as refused_:
+            verifier.verify(token)
+        assert refused_.value.code == "invalid_audience"
+        assert signatures == ["ES256", "ES256"]
+
+    def test_bounded_oldest_first(
+        self, verifier: Any, signatures: list[str], signing_key: SigningKey, settings: Any
+    ) -> None:
+        settings.APIAUTH = {
+            **settings.APIAUTH,
+            "JWT": {**settings.APIAUTH["JWT"], "VERIFIED_CACHE_SIZE": 2},
+        }
+        tokens_ = [forge(signing_key, claims={"jti": str(n)}) for n in range(3)]
+        for token in tokens_:
+            verifier.verify(token)
+        assert len(verifier.verified) == 2
+        verifier.verify(tokens_[2])
+        verifier.verify(tokens_[0])  # evicted: verified again
+        assert len(signatures) == 4
+
+    def test_off(
+        self, verifier: Any, signatures: list[str], signing_key: SigningKey, settings: Any
+    ) -> None:
+        settings.APIAUTH = {
+            **settings.APIAUTH,
+            "JWT": {**settings.APIAUTH["JWT"], "VERIFIED_CACHE_SIZE": 0},
+        }
+        token = forge(signing_key)
+        verifier.verify(token)
+        verifier.verify(token)
+        assert len(signatures) == 2 and not verifier.verified
+
+    def test_refused_tokens_are_not_remembered(
+        self, verifier: Any, signing_key: SigningKey
+    ) -> None:
+        with pytest.raises(jose.TokenError):
+            verifier.verify(forge(signing_key, claims={"aud": "https://other.example"}))
+        assert not verifier.verified
