@@ -51,6 +51,10 @@ def obtain(client: Client, raw: str, **data: str) -> Any:
     return form("/auth/token", client, raw, grant_type="client_credentials", **data)
 
 
+def refresh(client: Client, raw: str, token: str, **data: str) -> Any:
+    return form("/auth/token", client, raw, grant_type="refresh_token", refresh_token=token, **data)
+
+
 def call(client: Client, token: str, path: str = "/v1/ping") -> Any:
     return client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
 
@@ -495,72 +499,39 @@ class TestRefresh:
     def test_rotation_and_reuse(self, client: Client, signing_key: Any, client_key: Any) -> None:
         key, raw = client_key
         first = obtain(client, raw).json()
-        second = form(
-            "/auth/token",
-            client,
-            raw,
-            grant_type="refresh_token",
-            refresh_token=first["refresh_token"],
-        )
+        second = refresh(client, raw, first["refresh_token"])
         assert second.status_code == 200, second.content
         pair = second.json()
         assert pair["refresh_token"] != first["refresh_token"]
         assert call(client, pair["access_token"]).status_code == 200
         # The spent token again: the family ends, with every access token it issued.
-        reused = form(
-            "/auth/token",
-            client,
-            raw,
-            grant_type="refresh_token",
-            refresh_token=first["refresh_token"],
-        )
+        reused = refresh(client, raw, first["refresh_token"])
         oauth_error(reused, 400, "invalid_grant")
         family = TokenFamily.objects.get()
         assert family.revoked_at is not None
         assert AuditEvent.objects.filter(action="reuse", credential_id=str(family.id)).exists()
         refused(call(client, pair["access_token"]), "revoked")
         refused(call(client, first["access_token"]), "revoked")
-        after = form(
-            "/auth/token",
-            client,
-            raw,
-            grant_type="refresh_token",
-            refresh_token=pair["refresh_token"],
-        )
+        after = refresh(client, raw, pair["refresh_token"])
         oauth_error(after, 400, "invalid_grant")
 
     def test_scopes_only_narrow(self, client: Client, signing_key: Any, client_key: Any) -> None:
         key, raw = client_key
         first = obtain(client, raw, scope="orders:read").json()
-        wider = form(
-            "/auth/token",
-            client,
-            raw,
-            grant_type="refresh_token",
-            refresh_token=first["refresh_token"],
-            scope="orders:write",
-        )
+        wider = refresh(client, raw, first["refresh_token"], scope="orders:write")
         oauth_error(wider, 400, "invalid_scope")
 
     def test_other_client(self, client: Client, signing_key: Any, client_key: Any) -> None:
         first = obtain(client, client_key[1]).json()
         _other, other_raw = make_key(name="other")
-        response = form(
-            "/auth/token",
-            client,
-            other_raw,
-            grant_type="refresh_token",
-            refresh_token=first["refresh_token"],
-        )
+        response = refresh(client, other_raw, first["refresh_token"])
         oauth_error(response, 400, "invalid_grant")
 
     @pytest.mark.parametrize("value", ["nope", "apkrt_" + "a" * 43, "x" * 5000])
     def test_unknown_refresh_token(
         self, client: Client, signing_key: Any, client_key: Any, value: str
     ) -> None:
-        response = form(
-            "/auth/token", client, client_key[1], grant_type="refresh_token", refresh_token=value
-        )
+        response = refresh(client, client_key[1], value)
         oauth_error(response, 400, "invalid_grant")
 
     def test_family_lifetime_cap(self, client: Client, signing_key: Any, client_key: Any) -> None:
@@ -568,13 +539,7 @@ class TestRefresh:
 
         first = obtain(client, client_key[1]).json()
         TokenFamily.objects.update(expires_at=timezone.now())
-        response = form(
-            "/auth/token",
-            client,
-            client_key[1],
-            grant_type="refresh_token",
-            refresh_token=first["refresh_token"],
-        )
+        response = refresh(client, client_key[1], first["refresh_token"])
         oauth_error(response, 400, "invalid_grant")
 
     def test_revoking_the_key_ends_families_and_tokens(
@@ -627,10 +592,6 @@ class TestRefresh:
         finally:
             redis_server.start()
         assert TokenFamily.objects.get().revoked_at is not None
-
-
-def refresh(client: Client, raw: str, token: str) -> Any:
-    return form("/auth/token", client, raw, grant_type="refresh_token", refresh_token=token)
 
 
 class TestRevokeAndIntrospect:
