@@ -23,18 +23,19 @@ def make_key(**fields: Any) -> tuple[APIKey, str]:
     return APIKey.objects.create_key(**fields)
 
 
-def fresh_add_form(client: Client) -> str:
+def fresh_add_form(client: Client, model: str = "apikey") -> str:
     """The admin add form's one-time token, as a browser gets it with the form."""
-    page = client.get(reverse("admin:apiauth_apikey_add")).content.decode()
+    page = client.get(reverse(f"admin:apiauth_{model}_add")).content.decode()
     match = re.search(r'name="form_token" value="([^"]+)"', page)
     assert match, "no idempotency key on the add form"
     return match.group(1)
 
 
-def add_key(client: Client, **data: Any) -> Any:
-    """Submit the admin's add form, freshly loaded, as an operator would."""
+def add_key(client: Client, model: str = "apikey", **data: Any) -> Any:
+    """Submit the admin's add form for an API key (or an HMAC credential: ``model``), freshly
+    loaded, as an operator would."""
     payload = {
-        "form_token": fresh_add_form(client),
+        "form_token": fresh_add_form(client, model),
         "name": "partner",
         "owner": "",
         "scopes": "orders:read, orders:write",
@@ -44,7 +45,7 @@ def add_key(client: Client, **data: Any) -> Any:
         "expires_at_1": "",
         **data,
     }
-    return client.post(reverse("admin:apiauth_apikey_add"), payload)
+    return client.post(reverse(f"admin:apiauth_{model}_add"), payload)
 
 
 def make_hmac(**fields: Any) -> tuple[HMACCredential, str]:

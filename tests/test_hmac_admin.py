@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apiauth.models import AuditEvent, HMACCredential
-from tests.factories import make_hmac, make_user
+from tests.factories import add_key, make_hmac, make_user
 from tests.test_hmac import send
 
 pytestmark = pytest.mark.django_db
@@ -44,21 +44,7 @@ def action(client: Client, name: str, objs: list[HMACCredential], **data: Any) -
 
 
 def add(client: Client, **data: Any) -> Any:
-    page = client.get(ADD).content.decode()
-    token = re.search(r'name="form_token" value="([^"]+)"', page)
-    assert token
-    payload = {
-        "form_token": token.group(1),
-        "name": "partner",
-        "owner": "",
-        "scopes": "orders:read, orders:write",
-        "allowed_networks": "",
-        "plan": "",
-        "expires_at_0": "",
-        "expires_at_1": "",
-        **data,
-    }
-    return client.post(ADD, payload)
+    return add_key(client, "hmaccredential", **data)
 
 
 def test_issue_show_once_rotate_revoke(staff_client: Client) -> None:
