@@ -36,7 +36,7 @@ from apiauth.errors import (
 )
 from apiauth.models import APIKey, HMACCredential, client_cache, hmac_cache, key_cache
 from apiauth.net import get_client_ip, in_networks
-from apiauth.scopes import scope_granted
+from apiauth.scopes import granted_scopes
 from apiauth.throttling import TokenBucketThrottle, lockout
 from apiauth.throttling.backends import (
     BackendUnavailable,
@@ -539,7 +539,7 @@ class JWTAuthentication(CredentialAuthentication):
         # The key's own credential (owner, plan, limits, lineage), as a token of it.
         credential = key.to_credential(
             kind=self.kind,
-            scopes=frozenset(s for s in jose.scopes(claims) if scope_granted(s, key.scopes)),
+            scopes=frozenset(granted_scopes(jose.scopes(claims), key.scopes)),
             expires_at=_earliest(key.expires_at, claims["exp"]),
             check=Check(
                 key=check.key if check is not None else version_key(lineage),

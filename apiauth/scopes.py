@@ -78,3 +78,9 @@ def scope_granted(required: str, granted: Iterable[str]) -> bool:
 def missing_scopes(required: Iterable[str], granted: Iterable[str]) -> list[str]:
     granted = tuple(granted)
     return [scope for scope in required if not scope_granted(scope, granted)]
+
+
+def granted_scopes(requested: Iterable[str], granted: Iterable[str]) -> list[str]:
+    """Those of ``requested`` that ``granted`` still grants (a token of an edited key)."""
+    granted = tuple(granted)
+    return [scope for scope in requested if scope_granted(scope, granted)]

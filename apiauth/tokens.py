@@ -28,7 +28,7 @@ from apiauth import audit, issuers, jose, revocation
 from apiauth.conf import conf
 from apiauth.keyring import NoSigningKey, ring
 from apiauth.models import REFRESH_TOKEN_MARKER, APIKey, RefreshToken, TokenFamily
-from apiauth.scopes import scope_granted
+from apiauth.scopes import granted_scopes, missing_scopes
 from apiauth.throttling.backends import BackendUnavailable
 
 logger = logging.getLogger("apiauth.tokens")
@@ -80,8 +80,7 @@ def requested_scopes(value: str | None, allowed: Iterable[str]) -> list[str]:
     asked = value.split(" ")
     if not value or any(not scope or not scope.isprintable() for scope in asked):
         raise GrantError("invalid_scope", "The scope parameter is malformed.")
-    refused = [scope for scope in asked if not scope_granted(scope, allowed)]
-    if refused:
+    if missing_scopes(asked, allowed):
         raise GrantError("invalid_scope", "The client may not have these scopes.")
     return sorted(set(asked))
 
@@ -184,9 +183,7 @@ def refresh(key: APIKey, raw: str, scope: str | None) -> Issued:
         elif token.expires_at <= now:
             raise GrantError("invalid_grant", "The refresh token has expired.")
         else:
-            scopes = requested_scopes(
-                scope, [s for s in family.scopes if scope_granted(s, key.scopes)]
-            )
+            scopes = requested_scopes(scope, granted_scopes(family.scopes, key.scopes))
             family.refreshed_at = now
             family.save(update_fields=["refreshed_at"])
             new_raw = new_refresh_token(family, now)

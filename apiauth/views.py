@@ -9,7 +9,6 @@ like any view. Errors are problem+json bodies that also carry RFC 6749 §5.2's `
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -32,7 +31,7 @@ from apiauth.models import APIKey, RefreshToken
 from apiauth.net import get_client_ip
 from apiauth.parsers import FormParser
 from apiauth.permissions import HasScopes
-from apiauth.scopes import scope_granted
+from apiauth.scopes import granted_scopes, scope_granted
 from apiauth.throttling import TokenBucketThrottle
 from apiauth.throttling.backends import BackendUnavailable
 
@@ -225,7 +224,7 @@ class IntrospectView(OAuthView):
             "active": True,
             "token_type": "refresh_token",
             "client_id": key.public_id,
-            "scope": " ".join(granted_scopes(family.scopes, key)),
+            "scope": " ".join(sorted(granted_scopes(family.scopes, key.scopes))),
             "exp": int(found.expires_at.timestamp()),
             "iat": int(found.created_at.timestamp()),
         }
@@ -252,17 +251,12 @@ class IntrospectView(OAuthView):
         for name in ("client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti"):
             if name in claims:
                 body[name] = claims[name]
-        body["scope"] = " ".join(granted_scopes(jose.scopes(claims), key))
+        body["scope"] = " ".join(sorted(granted_scopes(jose.scopes(claims), key.scopes)))
         return body
 
 
 def key_usable(key: APIKey) -> bool:
     return key.status == "active" and (key.owner is None or key.owner.is_active)
-
-
-def granted_scopes(scopes: Iterable[str], key: APIKey) -> list[str]:
-    """The scopes of a token that its key still grants (editing a key narrows its tokens)."""
-    return sorted(scope for scope in scopes if scope_granted(scope, key.scopes))
 
 
 class JWKSView(View):

@@ -68,6 +68,7 @@ class TestScopes:
 
     def test_missing(self) -> None:
         assert scopes.missing_scopes(["a:r", "b:r"], ["a:*"]) == ["b:r"]
+        assert scopes.granted_scopes(["b:r", "a:r", "a:w"], ["a:*"]) == ["a:r", "a:w"]
 
 
 class TestNetworks:
