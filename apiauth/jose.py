@@ -413,17 +413,18 @@ class ClaimsPolicy:
                 raise TokenError("invalid_claim", f"The '{name}' claim must be a short string.")
         if "aud" in claims and not self.audiences.intersection(audiences(claims)):
             raise TokenError("invalid_audience", "The token is not meant for this service (aud).")
-        self.check_times(claims, now)
-        exp, iat = _number(claims, "exp"), _number(claims, "iat")
+        exp, iat = self.check_times(claims, now)
         if self.max_lifetime is not None and exp is not None:
             start = iat if iat is not None else now
             if exp - start > self.max_lifetime:
                 raise TokenError("invalid_claim", "The token's lifetime is longer than allowed.")
         scopes(claims)
 
-    def check_times(self, claims: Mapping[str, Any], now: float) -> None:
+    def check_times(
+        self, claims: Mapping[str, Any], now: float
+    ) -> tuple[float | None, float | None]:
         """``exp``, ``nbf`` and ``iat`` against ``now``: all that changes for a token that
-        passed :meth:`check` once."""
+        passed :meth:`check` once. Returns ``exp`` and ``iat``."""
         exp, nbf, iat = _number(claims, "exp"), _number(claims, "nbf"), _number(claims, "iat")
         if exp is not None and exp <= now - self.leeway:
             raise TokenError("expired", "The token has expired.")
@@ -431,6 +432,7 @@ class ClaimsPolicy:
             raise TokenError("not_yet_valid", "The token is not valid yet (nbf).")
         if iat is not None and iat > now + self.leeway:
             raise TokenError("not_yet_valid", "The token was issued in the future (iat).")
+        return exp, iat
 
 
 def decode_claims(jws: JWS) -> dict[str, Any]:

@@ -148,8 +148,7 @@ class KeyRing:
         active = next((row for row in rows if row.state == SigningKey.State.ACTIVE), None)
         with self.lock:
             if self.generation == generation:
-                if self.signer is not None and (active is None or self.signer.kid != active.kid):
-                    self.signer = None
+                # The signer stays: get_signer() replaces it once it is not the active key's.
                 self.keys, self.active = keys, active
                 self.loaded_at = self.clock()
         return keys
