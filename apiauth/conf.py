@@ -102,6 +102,7 @@ class Settings:
     _user: dict[str, Any] | None = None
     _hmac: dict[str, Any] | None = None
     _jwt: dict[str, Any] | None = None
+    _derived: dict[Any, Any] | None = None
 
     def _get(self, name: str) -> Any:
         user = self._user
@@ -112,7 +113,15 @@ class Settings:
     def reload(self, *, setting: str = "APIAUTH", **kwargs: Any) -> None:
         """``setting_changed`` receiver."""
         if setting == "APIAUTH":
-            self._user = self._hmac = self._jwt = None
+            self._user = self._hmac = self._jwt = self._derived = None
+
+    @property
+    def derived(self) -> dict[Any, Any]:
+        """Values computed from these settings (parsed limits): dropped when they change."""
+        derived = self._derived
+        if derived is None:
+            derived = self._derived = {}
+        return derived
 
     @property
     def KEY_PREFIX(self) -> str:

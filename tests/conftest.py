@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
 from apiauth import cache, keyring, net, revocation
+from apiauth.conf import conf
 from apiauth.throttling import limiter, lockout, rates
 from apiauth.throttling.backends import reset_backends
 
@@ -110,6 +111,8 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     # Memoised parsers start empty: each test sees the code it runs (mutation testing forks
     # processes whose caches a previous run filled).
     rates._parse_cached.cache_clear()
+    rates._parse_rate_cached.cache_clear()
+    conf.reload()  # and the values derived from settings (parsed plans)
     net._networks.cache_clear()
     net.parse_address.cache_clear()
     net._peer.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import threading
 import time
@@ -176,6 +177,72 @@ class TestResilience:
         time.sleep(0.35)
         assert remote.evaluate(["rl:{b}:b"], [SLOW], 1).allowed
         assert remote.breaker.failures == 1
+
+
+class TestThreadConnections:
+    """Each thread keeps one pooled connection for the limiter (no check-out per request)."""
+
+    def test_a_connection_the_server_closed_while_idle_is_replaced(
+        self, _redis: RedisServer
+    ) -> None:
+        remote = backend_for(_redis)
+        assert remote.evaluate(["rl:{k}:b"], [SLOW], 1).allowed
+        admin = _redis.client()
+        assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+        decision = remote.evaluate(["rl:{k}:b"], [SLOW], 1)
+        assert decision.allowed and decision.states[0].remaining == 48
+        assert remote.breaker.failures == 0
+
+    def test_a_stray_reply_is_never_read_as_the_next_answer(self, _redis: RedisServer) -> None:
+        remote = backend_for(_redis)
+        remote.evaluate(["rl:{s}:b"], [SLOW], 1)
+        connection = remote._connection()
+        connection.send_command("PING")  # answered, never read
+        time.sleep(0.05)
+        decision = remote.evaluate(["rl:{s}:b"], [SLOW], 1)
+        assert decision.allowed and decision.states[0].remaining == 48
+
+    def test_the_connection_returns_to_the_pool_when_its_thread_ends(
+        self, _redis: RedisServer
+    ) -> None:
+        pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
+            port=_redis.port, max_connections=1, timeout=0.5
+        )
+        remote = RedisBackend("default", client=redis.Redis(connection_pool=pool))
+        results: list[bool] = []
+
+        def worker() -> None:
+            results.append(remote.evaluate(["rl:{r}:b"], [SLOW], 1).allowed)
+
+        for _ in range(3):  # with one connection in all, each thread needs the last one's
+            thread = threading.Thread(target=worker)
+            thread.start()
+            thread.join()
+            gc.collect()
+        assert results == [True, True, True]
+
+    def test_a_forked_child_never_shares_the_parents_connection(self, _redis: RedisServer) -> None:
+        remote, admin = backend_for(_redis), _redis.client()
+        assert remote.evaluate(["rl:{f}:b"], [SLOW], 1).allowed  # the parent's connection
+
+        def connections_made() -> int:
+            return int(admin.info("stats")["total_connections_received"])
+
+        before = connections_made()
+        context = multiprocessing.get_context("fork")
+        queue: Any = context.Queue()
+        child = context.Process(target=_forked_worker, args=(remote, queue))
+        child.start()
+        parent = [remote.evaluate(["rl:{f}:b"], [SLOW], 1).allowed for _ in range(20)]
+        counted = queue.get(timeout=30)
+        child.join(timeout=30)
+        assert all(parent) and counted == 20
+        assert connections_made() == before + 1  # the child's own
+        assert remote.evaluate(["rl:{f}:b"], [SLOW], 1).states[0].remaining == 50 - 42
+
+
+def _forked_worker(remote: RedisBackend, queue: Any) -> None:
+    queue.put(sum(remote.evaluate(["rl:{f}:b"], [SLOW], 1).allowed for _ in range(20)))
 
 
 @override_settings(APIAUTH={"RATELIMIT_BACKEND": "local"})

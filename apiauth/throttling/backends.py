@@ -7,8 +7,12 @@ round trip, the local backend in Python under a lock.
 from __future__ import annotations
 
 import logging
+import os
+import select
+import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -86,6 +90,7 @@ class RedisBackend:
         self._client = client
         self.breaker = CircuitBreaker()
         self._logged: dict[str, float] = {}
+        self._pinned = threading.local()
 
     @property
     def client(self) -> Any:
@@ -138,8 +143,9 @@ class RedisBackend:
         return self._call(script)
 
     def _evalsha(self, sha: str, keys: Sequence[str], argv: Sequence[Any]) -> Any:
-        """``EVALSHA`` on a pooled connection, the command encoded here: redis-py's generic
-        encoding, retries and response callbacks cost more than the script on this path.
+        """``EVALSHA`` on this thread's connection, the command encoded here: redis-py's generic
+        encoding, retries, response callbacks and pool bookkeeping cost more than the script
+        on this path.
 
         No retry: an outage must open the breaker after one timeout, not three.
         """
@@ -152,20 +158,42 @@ class RedisBackend:
         )
         import redis
 
-        pool = getattr(self.client, "connection_pool", None)
-        if pool is None:  # a cluster client routes each command itself
+        connection = self._connection()
+        if connection is None:  # a cluster client routes each command itself
             return self.client.evalsha(sha, len(keys), *keys, *argv)
-        connection = pool.get_connection()
         try:
             connection.send_packed_command([packed])
             return connection.read_response()
         except redis.exceptions.ResponseError:
             raise  # a whole reply was read: the connection is fine
         except BaseException:
-            connection.disconnect()  # perhaps mid-reply: unusable
+            connection.disconnect()  # perhaps mid-reply: reconnects on the next command
             raise
-        finally:
-            pool.release(connection)
+
+    def _connection(self) -> Any:
+        """This thread's connection for the limiter, taken from the client's pool once.
+
+        Checking a connection out of redis-py's pool and back in on every request costs about
+        as much as the script's round trip. So each thread keeps one: it goes back to the pool
+        when the thread ends, is replaced after a fork, and is reconnected when the server
+        closed it while idle (the check the pool would make, as one ``poll``).
+        """
+        pinned = self._pinned
+        connection = getattr(pinned, "connection", None)
+        if connection is not None and pinned.pid == os.getpid():
+            sock = getattr(connection, "_sock", None)
+            if sock is not None and _readable(sock):
+                connection.disconnect()  # closed by the server, or a stray reply
+            return connection
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is None:
+            return None
+        connection = pool.get_connection()
+        pinned.connection, pinned.pid = connection, os.getpid()
+        # The thread's locals die with it: the connection then returns to the pool.
+        pinned.holder = _Holder()
+        weakref.finalize(pinned.holder, pool.release, connection)
+        return connection
 
     def _run(self, keys: Sequence[str], argv: Sequence[Any]) -> list[int]:
         return [int(value) for value in self._script(lua.SHA, lua.SCRIPT, keys, argv).split()]
@@ -237,6 +265,18 @@ class RedisBackend:
             return int(self.client.delete(*keys)) if keys else 0
 
         return int(self._call(delete))
+
+
+class _Holder:
+    """Lives in a thread's locals; its finalizer returns the thread's connection."""
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether an idle connection has something to read: the server closed it (EOF), or a
+    reply nobody read. Either way it must not carry the next command."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _escape(pattern: str) -> str:

@@ -62,10 +62,31 @@ def key_for(ident: str, name: str) -> str:
 
 
 def plan_limits(credential: Credential | None) -> tuple[Limit, ...]:
-    """The credential's plan merged with its own overrides; anonymous limits without one."""
+    """The credential's plan merged with its own overrides; anonymous limits without one.
+
+    Remembered per plan and overrides object (a cached credential's overrides are the same
+    object on every request) until the settings change, so a problem with either is logged
+    once per process, not on every request.
+    """
     if credential is None:
         spec = conf.ANONYMOUS_LIMITS
         return parse_limits(spec) if spec else ()
+    derived = conf.derived
+    key = ("plan_limits", credential.plan, id(credential.limits))
+    hit = derived.get(key)
+    if hit is not None and hit[0] is credential.limits:
+        return hit[1]  # type: ignore[no-any-return]
+    limits = _plan_limits(credential)
+    if len(derived) >= MAX_DERIVED:
+        derived.clear()
+    derived[key] = (credential.limits, limits)
+    return limits
+
+
+MAX_DERIVED = 1024
+
+
+def _plan_limits(credential: Credential) -> tuple[Limit, ...]:
     plans = conf.PLANS
     # A plan removed from settings must not leave its keys unlimited: the default plan applies.
     base = plans.get(credential.plan or "") or plans.get(conf.DEFAULT_PLAN or "")
