@@ -180,6 +180,27 @@ class TestStrictInput:
         assert response["Content-Type"] == "application/problem+json"
 
 
+class TestNegotiation:
+    """The demo's ``CachedContentNegotiation`` answers as DRF's, asked twice."""
+
+    @pytest.mark.parametrize("accept", ["*/*", "application/json", "application/*"])
+    def test_json_is_served(self, writer: APIClient, accept: str) -> None:
+        for _ in range(2):
+            response = writer.get(ORDERS, HTTP_ACCEPT=accept)
+            assert response.status_code == 200
+            assert response["Content-Type"] == "application/json"
+
+    def test_an_unservable_accept_is_406_problem_json(self, writer: APIClient) -> None:
+        for _ in range(2):
+            response = writer.get(ORDERS, HTTP_ACCEPT="text/html")
+            assert response.status_code == 406
+            assert response["Content-Type"] == "application/problem+json"
+
+    def test_an_unknown_format_is_404(self, writer: APIClient) -> None:
+        assert writer.get(ORDERS + "?format=xml").status_code == 404
+        assert writer.get(ORDERS + "?format=json").status_code == 200
+
+
 class TestDjangoRefusals:
     """Refusals from Django itself, outside DRF, are problem+json too."""
 
