@@ -179,7 +179,7 @@ class CredentialAuthentication(BaseAuthentication):
     def cached(self, request: Request, cache: CredentialCache[T], value: str) -> Entry[T] | None:
         """The worker's copy of a credential, else the database (which fills the copy); after
         a copy turned out stale (:meth:`reauthenticate`), always the database."""
-        if not getattr(request, REFRESH_ATTR, False):
+        if not request.__dict__.get(REFRESH_ATTR, False):
             return cache.get(value)
         entry = cache.fill(value)
         return None if entry is None else Entry(entry.obj, None, entry.expires)
@@ -220,10 +220,11 @@ class APIKeyAuthentication(CredentialAuthentication):
         """
         prefix = conf.KEY_PREFIX
         found: list[str] = []
-        header = request.META.get("HTTP_" + conf.KEY_HEADER.upper().replace("-", "_"))
+        meta = request._request.META
+        header = meta.get("HTTP_" + conf.KEY_HEADER.upper().replace("-", "_"))
         if header is not None:
             found.append(header.strip())
-        authorization = request.META.get("HTTP_AUTHORIZATION", "")
+        authorization = meta.get("HTTP_AUTHORIZATION", "")
         scheme, _sep, token = authorization.strip().partition(" ")
         token = token.strip()
         if (
@@ -594,7 +595,7 @@ class JWTAuthentication(CredentialAuthentication):
 
     def finish(self, request: Request, credential: Credential) -> tuple[Any, Credential]:
         """Check revocation now unless the throttle's round trip will (see ``confirm``)."""
-        if getattr(request, REFRESH_ATTR, False):
+        if request.__dict__.get(REFRESH_ATTR, False):
             credential = self.check_revocation(request, credential)
         elif not self.check_is_deferred(request):
             credential = self.confirm(request, credential)

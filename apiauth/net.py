@@ -212,11 +212,14 @@ def get_client_ip(request: HttpRequest | Request) -> str | None:
     is never used. ``None`` when the client cannot be known: it matches no allowlist, and
     per-address limits count it as one shared ``unknown`` identity.
     """
-    cached: str | None = getattr(request, "_apiauth_client_ip", "")
+    # Remembered on Django's request, which DRF's wraps: both see it, and DRF's attribute
+    # fallback (an exception per miss) is not paid.
+    http_request: HttpRequest = getattr(request, "_request", request)
+    cached: str | None = http_request.__dict__.get("_apiauth_client_ip", "")
     if cached != "":
         return cached
-    result = _resolve(request)
-    request._apiauth_client_ip = result  # type: ignore[union-attr]
+    result = _resolve(http_request)
+    http_request._apiauth_client_ip = result  # type: ignore[attr-defined]
     return result
 
 

@@ -66,7 +66,8 @@ class TokenBucketThrottle(BaseThrottle):
         return limits, names
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        memo: Outcome | None = getattr(request, MEMO_ATTR, None)
+        # Read from the instance: DRF's attribute fallback would raise and catch on a miss.
+        memo: Outcome | None = request.__dict__.get(MEMO_ATTR)
         if memo is None:
             try:
                 memo = self.decide(request, view)
