@@ -274,6 +274,8 @@ class _Holder:
 def _readable(sock: socket.socket) -> bool:
     """Whether an idle connection has something to read: the server closed it (EOF), or a
     reply nobody read. Either way it must not carry the next command."""
+    if not hasattr(select, "poll"):  # Windows
+        return bool(select.select([sock], [], [], 0)[0])
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(0))
