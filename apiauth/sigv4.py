@@ -303,7 +303,7 @@ def parse_presigned(pairs: list[tuple[bytes, bytes]], scheme: Scheme) -> Present
         if found.keys() & {"Algorithm", "Credential"}:
             raise SignatureError("malformed_query", "The presigned URL has no signature.")
         return None
-    missing = [n for n in PRESIGN_PARAMS if n not in found and n != "Security-Token"]
+    missing = [n for n in PRESIGN_PARAMS if n not in found]
     if missing:
         raise SignatureError(
             "malformed_query",
@@ -516,7 +516,7 @@ class Policy:
                 "signature_not_yet_valid", "The request date is ahead of the server's clock."
             )
         self.check_signed_headers(presented, request)
-        return self.payload_hash(presented, request)
+        return self.payload_hash(request)
 
     def check_signed_headers(self, presented: Presented, request: SignedRequest) -> None:
         signed = set(presented.signed_headers)
@@ -538,7 +538,7 @@ class Policy:
                 "missing_signed_header", f"Signed headers missing from the request: {absent[0]}."
             )
 
-    def payload_hash(self, presented: Presented, request: SignedRequest) -> str:
+    def payload_hash(self, request: SignedRequest) -> str:
         claimed = request.headers.get(self.scheme.content_sha256_header)
         if claimed is None:
             return request.body_sha256

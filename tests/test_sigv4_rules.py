@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import time
 from typing import Any
 
 import pytest
@@ -139,6 +140,19 @@ class TestDates:
         assert sigv4.format_date(NOW) == AMZ_DATE
         plus_one = NOW.astimezone(datetime.timezone(datetime.timedelta(hours=1)))
         assert sigv4.format_date(plus_one) == AMZ_DATE
+
+    def test_format_date_is_utc_whatever_the_local_zone(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("TZ", "Asia/Tokyo")
+        time.tzset()
+        try:
+            assert sigv4.format_date(NOW) == AMZ_DATE
+            signer = sigv4.Signer("AKIDEXAMPLE", "secret")
+            assert signer.sign("GET", "https://h/", when=NOW)["X-Amz-Date"] == AMZ_DATE
+        finally:
+            monkeypatch.undo()
+            time.tzset()
 
     @pytest.mark.parametrize("value", ["2026-11-23T12:34:56Z", "20261123T1234Z", "", "x" * 16])
     def test_malformed(self, value: str) -> None:
@@ -455,9 +469,7 @@ class TestPayloadHash:
         headers = {"host": ["h"]}
         if claimed is not None:
             headers["x-amz-content-sha256"] = claimed
-        return (policy or Policy()).payload_hash(
-            presented(), SignedRequest("POST", b"/", [], headers, BODY_SHA)
-        )
+        return (policy or Policy()).payload_hash(SignedRequest("POST", b"/", [], headers, BODY_SHA))
 
     def test_computed_when_not_claimed(self) -> None:
         assert self.payload(None) == BODY_SHA
@@ -521,6 +533,13 @@ class TestSigner:
         plain = self.signer.sign("GET", "https://api.example/", when=NOW, sign_content_sha256=False)
         assert "X-Amz-Content-Sha256" not in plain
         assert "SignedHeaders=host;x-amz-date," in plain["Authorization"]
+
+    def test_userinfo_is_not_part_of_the_signed_host(self) -> None:
+        with_user = self.signer.presign("https://u:p@api.example/v1/x", 60, when=NOW)
+        plain = self.signer.presign("https://api.example/v1/x", 60, when=NOW)
+        assert with_user.rpartition("X-Amz-Signature=")[2] == plain.rpartition("=")[2]
+        signed = self.signer.sign("GET", "https://u:p@api.example/v1/x", when=NOW)
+        assert signed == self.signer.sign("GET", "https://api.example/v1/x", when=NOW)
 
     def test_presign_defaults_to_get(self) -> None:
         url = self.signer.presign("https://api.example/v1/x", 60, when=NOW)
