@@ -13,7 +13,7 @@ so it is remembered under exactly those. Opt in with::
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -60,7 +60,7 @@ class CachedContentNegotiation(DefaultContentNegotiation):
             memo = type(self)._memo
             if len(memo) >= self.max_cached:
                 memo.clear()
-            memo[key] = (_index(renderers, renderer), media_type)
+            memo[key] = (renderers.index(renderer), media_type)
         return renderer, media_type
 
     def requested_format(self, request: Request) -> str | None:
@@ -70,7 +70,3 @@ class CachedContentNegotiation(DefaultContentNegotiation):
             return None
         value: Any = request.query_params.get(param)
         return value or None
-
-
-def _index(renderers: Sequence[BaseRenderer], chosen: BaseRenderer) -> int:
-    return next(i for i, renderer in enumerate(renderers) if renderer is chosen)

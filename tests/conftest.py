@@ -111,7 +111,6 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     # Memoised parsers start empty: each test sees the code it runs (mutation testing forks
     # processes whose caches a previous run filled).
     rates._parse_cached.cache_clear()
-    rates._parse_rate_cached.cache_clear()
     conf.reload()  # and the values derived from settings (parsed plans)
     net._networks.cache_clear()
     net.parse_address.cache_clear()

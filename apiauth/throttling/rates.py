@@ -118,8 +118,6 @@ def parse_limits(spec: Any, name: str = "burst") -> tuple[Limit, ...]:
     Specs come from settings and are parsed on every request, so results are memoised by
     value (settings are read per call, never frozen at import).
     """
-    if isinstance(spec, str):
-        return _parse_rate_cached(spec, name)
     try:
         return _parse_cached(json.dumps(spec, sort_keys=True), name)
     except TypeError:
@@ -129,11 +127,6 @@ def parse_limits(spec: Any, name: str = "burst") -> tuple[Limit, ...]:
 @lru_cache(maxsize=256)
 def _parse_cached(spec_json: str, name: str) -> tuple[Limit, ...]:
     return _parse_limits(json.loads(spec_json), name)
-
-
-@lru_cache(maxsize=256)
-def _parse_rate_cached(spec: str, name: str) -> tuple[Limit, ...]:
-    return _parse_limits(spec, name)
 
 
 def _parse_limits(spec: Any, name: str) -> tuple[Limit, ...]:
