@@ -221,7 +221,7 @@ class APIKeyAuthentication(CredentialAuthentication):
         prefix = conf.KEY_PREFIX
         found: list[str] = []
         meta = request._request.META
-        header = meta.get("HTTP_" + conf.KEY_HEADER.upper().replace("-", "_"))
+        header = meta.get(conf.key_meta_name)
         if header is not None:
             found.append(header.strip())
         authorization = meta.get("HTTP_AUTHORIZATION", "")

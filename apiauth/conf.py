@@ -132,6 +132,15 @@ class Settings:
         return str(self._get("KEY_HEADER"))
 
     @property
+    def key_meta_name(self) -> str:
+        """``KEY_HEADER`` as WSGI names it in ``request.META``."""
+        derived = self.derived
+        name = derived.get("key_meta_name")
+        if name is None:
+            name = derived["key_meta_name"] = "HTTP_" + self.KEY_HEADER.upper().replace("-", "_")
+        return str(name)
+
+    @property
     def KEY_QUERY_PARAM(self) -> str | None:
         value = self._get("KEY_QUERY_PARAM")
         return str(value) if value else None

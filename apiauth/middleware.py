@@ -43,8 +43,7 @@ class SecurityHeadersMiddleware:
 
     def carries_credentials(self, request: HttpRequest) -> bool:
         meta = request.META
-        key_header = "HTTP_" + conf.KEY_HEADER.upper().replace("-", "_")
-        if any(meta.get(name) for name in (*self.credential_headers, key_header)):
+        if any(meta.get(name) for name in self.credential_headers) or meta.get(conf.key_meta_name):
             return True
         param = conf.KEY_QUERY_PARAM
         return bool(param and param in request.GET)

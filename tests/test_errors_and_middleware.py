@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 from django.http import HttpRequest
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 from rest_framework import exceptions
 from rest_framework.test import APIClient
 
@@ -45,6 +45,18 @@ class TestSecurityHeaders:
         assert APIClient().get("/v1/ping", HTTP_X_API_KEY=raw)["Cache-Control"] == "no-store"
         response = APIClient().get("/health", HTTP_AUTHORIZATION="Bearer x")
         assert response["Cache-Control"] == "no-store"
+
+    def test_no_store_follows_the_configured_key_header_and_parameter(self) -> None:
+        def cache_control(**extra: str) -> str:
+            return str(APIClient().get("/health", None, False, **extra).get("Cache-Control", ""))
+
+        assert cache_control(HTTP_X_API_KEY="x") == "no-store"  # remembered for the default
+        with override_settings(APIAUTH={"KEY_HEADER": "X-Service-Token"}):
+            assert cache_control(HTTP_X_SERVICE_TOKEN="x") == "no-store"
+            assert "no-store" not in cache_control(HTTP_X_API_KEY="x")
+        with override_settings(APIAUTH={"KEY_QUERY_PARAM": "api_key"}):
+            assert APIClient().get("/health?api_key=x")["Cache-Control"] == "no-store"
+        assert "no-store" not in APIClient().get("/health?api_key=x").get("Cache-Control", "")
 
     def test_cacheable_without_credentials(self) -> None:
         assert "no-store" not in APIClient().get("/health").get("Cache-Control", "")

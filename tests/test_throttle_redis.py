@@ -244,6 +244,17 @@ class TestThreadConnections:
         assert connections_made() == before + 1  # the child's own
         assert remote.evaluate(["rl:{f}:b"], [SLOW], 1).states[0].remaining == 50 - 42
 
+    def test_claims_go_out_on_the_threads_connection(self, _redis: RedisServer) -> None:
+        remote, admin = backend_for(_redis), _redis.client()
+        assert remote.evaluate(["rl:{c}:b"], [SLOW], 1).allowed
+        before = int(admin.info("stats")["total_connections_received"])
+        assert remote.claim("rl:replay:c1", 60_000) is True
+        assert remote.claim("rl:replay:c1", 60_000) is False
+        assert remote.claim("rl:replay:c2", 1_500) is True
+        assert 0 < admin.pttl("rl:replay:c2") <= 1_500
+        assert 58_000 < admin.pttl("rl:replay:c1") <= 60_000
+        assert int(admin.info("stats")["total_connections_received"]) == before
+
 
 def _forked_worker(remote: RedisBackend, queue: Any) -> None:
     queue.put(sum(remote.evaluate(["rl:{f}:b"], [SLOW], 1).allowed for _ in range(20)))
@@ -266,6 +277,9 @@ class ClientWithoutPool:
     def eval(self, *args: Any) -> Any:
         return self._client.eval(*args)
 
+    def set(self, *args: Any, **kwargs: Any) -> Any:
+        return self._client.set(*args, **kwargs)
+
 
 def test_a_client_without_a_connection_pool_gets_plain_commands(_redis: RedisServer) -> None:
     from apiauth.throttling.rates import parse_limits
@@ -274,3 +288,4 @@ def test_a_client_without_a_connection_pool_gets_plain_commands(_redis: RedisSer
     limits = parse_limits({"rate": "2/hour", "burst": 2})
     keys = ["rl:{pool}:burst"]
     assert [backend.evaluate(keys, limits, 1).allowed for _ in range(3)] == [True, True, False]
+    assert [backend.claim("rl:replay:pool", 60_000) for _ in range(2)] == [True, False]

@@ -143,15 +143,19 @@ class RedisBackend:
         return self._call(script)
 
     def _evalsha(self, sha: str, keys: Sequence[str], argv: Sequence[Any]) -> Any:
-        """``EVALSHA`` on this thread's connection, the command encoded here: redis-py's generic
-        encoding, retries, response callbacks and pool bookkeeping cost more than the script
-        on this path.
-
-        No retry: an outage must open the breaker after one timeout, not three.
-        """
         parts = [b"EVALSHA", sha.encode(), b"%d" % len(keys)]
         parts += [key.encode() for key in keys]
         parts += [value if isinstance(value, bytes) else str(value).encode() for value in argv]
+        return self._command(parts, lambda: self.client.evalsha(sha, len(keys), *keys, *argv))
+
+    def _command(self, parts: list[bytes], routed: Callable[[], Any]) -> Any:
+        """One command on this thread's connection, encoded here: redis-py's generic
+        encoding, retries, response callbacks and pool bookkeeping cost more than the command
+        on the hot path. ``routed`` runs it through the client instead, for a cluster client,
+        which picks a node for each command itself.
+
+        No retry: an outage must open the breaker after one timeout, not three.
+        """
         packed = b"*%d\r\n%s" % (
             len(parts),
             b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts),
@@ -159,8 +163,8 @@ class RedisBackend:
         import redis
 
         connection = self._connection()
-        if connection is None:  # a cluster client routes each command itself
-            return self.client.evalsha(sha, len(keys), *keys, *argv)
+        if connection is None:
+            return routed()
         try:
             connection.send_packed_command([packed])
             return connection.read_response()
@@ -236,7 +240,12 @@ class RedisBackend:
 
     def claim(self, key: str, ttl_ms: int) -> bool:
         """``SET key NX PX ttl``: whether this call was the first to claim ``key``."""
-        return bool(self._call(lambda: self.client.set(key, b"1", nx=True, px=ttl_ms)))
+        parts = [b"SET", key.encode(), b"1", b"NX", b"PX", b"%d" % ttl_ms]
+
+        def routed() -> Any:
+            return self.client.set(key, b"1", nx=True, px=ttl_ms)
+
+        return self._call(lambda: self._command(parts, routed)) is not None
 
     def mark(self, key: str, value: float, ttl_ms: int) -> None:
         """Set a revocation mark (a time; tokens issued at or before it are revoked)."""
