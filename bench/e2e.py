@@ -153,7 +153,9 @@ def make_sites(workdir: Path, redis_url: str) -> list[Site]:
     return sites
 
 
-def wrk(site: Site, seconds: float, script: Path, connections: int) -> tuple[float, int, int]:
+def wrk(
+    site: Site, seconds: float, script: Path, connections: int, *, warmup: bool = False
+) -> tuple[float, int, int]:
     """Run wrk; returns (requests/s, requests, non-2xx responses)."""
     result = subprocess.run(
         [
@@ -175,7 +177,8 @@ def wrk(site: Site, seconds: float, script: Path, connections: int) -> tuple[flo
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: .*", out)
     if errors:
-        print(f"  {site.name}: {errors.group(0)}", file=sys.stderr)
+        when = " (warm-up round: workers still starting)" if warmup else ""
+        print(f"  {site.name}: {errors.group(0)}{when}", file=sys.stderr)
     return rps, requests, int(bad.group(1)) if bad else 0
 
 
@@ -213,7 +216,7 @@ def run(rounds: int = 5, seconds: float = 5.0, connections: int = 16) -> dict[st
                 for site in sites:
                     script = workdir / f"{site.settings}.lua"
                     before = site.cpu_seconds()
-                    rps, requests, bad = wrk(site, seconds, script, connections)
+                    rps, requests, bad = wrk(site, seconds, script, connections, warmup=round_ == 0)
                     spent = site.cpu_seconds() - before
                     if round_ == 0:
                         continue  # warm-up: imports, connections, compiled lookups
