@@ -101,7 +101,7 @@ def encrypt(plaintext: bytes, context: str) -> str:
 
 
 def decrypt(token: str, context: str) -> bytes:
-    version, key_ref, body = _split(token)
+    key_ref, body = _split(token)
     for key in keys():
         if key.id == key_ref:
             break
@@ -116,11 +116,12 @@ def decrypt(token: str, context: str) -> bytes:
 
 def needs_reencryption(token: str) -> bool:
     """Whether ``token`` was made with another key than the one that now encrypts."""
-    return _split(token)[1] != keys()[0].id
+    return _split(token)[0] != keys()[0].id
 
 
-def _split(token: str) -> tuple[str, str, str]:
+def _split(token: str) -> tuple[str, str]:
+    """The key id and the body of a value of ours (there is one version so far)."""
     parts = token.split("$") if isinstance(token, str) else []
     if len(parts) != 3 or parts[0] != VERSION:
         raise DecryptionError("not a value encrypted by apiauth")
-    return parts[0], parts[1], parts[2]
+    return parts[1], parts[2]

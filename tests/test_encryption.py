@@ -89,6 +89,78 @@ def test_reencrypt_moves_every_secret_to_the_new_key() -> None:
 def test_key_ids_are_stable_and_short() -> None:
     raw = encryption.decode_key(OLD)
     assert encryption.key_id(raw) == encryption.key_id(raw) and len(encryption.key_id(raw)) == 8
-    for bad in (None, 3, "A" * 10, "é" * 44):
-        with pytest.raises(ValueError):
-            encryption.decode_key(bad)
+    # Stored in every value: the derivation must never change.
+    assert encryption.key_id(raw) == "635c182f"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "an encryption key must be a string"),
+        (3, "an encryption key must be a string"),
+        ("é" * 44, "an encryption key must be base64url encoded"),
+        ("A" * 43, "an encryption key must be base64url encoded"),
+        ("A" * 12, "an encryption key must decode to 32 bytes, not 9"),
+        ("A" * 48, "an encryption key must decode to 32 bytes, not 36"),
+    ],
+)
+def test_malformed_keys_say_why(value: object, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        encryption.decode_key(value)
+    assert str(caught.value) == message
+
+
+def test_generated_keys_are_32_random_bytes() -> None:
+    first, second = encryption.generate_key(), encryption.generate_key()
+    assert isinstance(first, str) and first != second
+    assert len(encryption.decode_key(first)) == 32 and len(first) == 44
+
+
+def test_keys_are_parsed_once_per_configuration() -> None:
+    assert encryption.keys() is encryption.keys()
+    with override_settings(APIAUTH={"ENCRYPTION_KEYS": [NEW, OLD]}):
+        parsed = encryption.keys()
+        assert [key.id for key in parsed] == [
+            encryption.key_id(encryption.decode_key(NEW)),
+            "635c182f",
+        ]
+        assert encryption.keys() is parsed
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        (
+            [],
+            "APIAUTH['ENCRYPTION_KEYS'] is empty: secrets cannot be encrypted at rest. "
+            "Generate a key with `manage.py apiauth_encryptionkey`.",
+        ),
+        (["short"], "APIAUTH['ENCRYPTION_KEYS']: an encryption key must be base64url encoded."),
+    ],
+)
+def test_configuration_errors_say_why(keys: list[str], message: str) -> None:
+    with (
+        override_settings(APIAUTH={"ENCRYPTION_KEYS": keys}),
+        pytest.raises(ImproperlyConfigured) as caught,
+    ):
+        encryption.keys()
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        (None, "not a value encrypted by apiauth"),
+        (5, "not a value encrypted by apiauth"),
+        ("v2$00000000$AAAA", "not a value encrypted by apiauth"),
+        ("v1$00000000$AAAA", "encrypted with a key that is not in APIAUTH['ENCRYPTION_KEYS']"),
+        ("v1${key}$!!!!", "the value does not decrypt in this context"),
+        ("v1${key}$AAAA", "the value does not decrypt in this context"),
+    ],
+)
+def test_refusals_say_why(token: object, message: str) -> None:
+    if isinstance(token, str):
+        token = token.replace("{key}", encryption.keys()[0].id)
+    with pytest.raises(encryption.DecryptionError) as caught:
+        encryption.decrypt(token, "c")  # type: ignore[arg-type]
+    assert str(caught.value) == message
