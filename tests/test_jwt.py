@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from apiauth import jose
@@ -125,6 +126,26 @@ class TestClientCredentials:
             "owner": None,
         }
 
+    def test_without_refresh_tokens(
+        self, client: Client, signing_key: SigningKey, client_key: Any, settings: Any
+    ) -> None:
+        settings.APIAUTH = {
+            **settings.APIAUTH,
+            "JWT": {**settings.APIAUTH["JWT"], "REFRESH_TOKENS": False},
+        }
+        key, raw = client_key
+        response = obtain(client, raw, scope="orders:read orders:write")
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert set(body) == {"access_token", "token_type", "expires_in", "scope"}
+        assert body["scope"] == "orders:read orders:write" and 0 < body["expires_in"] <= 900
+        assert "sid" not in jwt.decode(body["access_token"], options={"verify_signature": False})
+        assert not TokenFamily.objects.filter(api_key=key).exists()
+        assert call(client, body["access_token"]).json()["scopes"] == [
+            "orders:read",
+            "orders:write",
+        ]
+
     def test_no_sql_per_request(
         self, client: Client, signing_key: SigningKey, client_key: Any
     ) -> None:
@@ -200,7 +221,8 @@ class TestRejections:
         refused(call(client, forged), "alg_not_allowed")
 
     def test_unknown_kid(self, client: Client, signing_key: SigningKey) -> None:
-        refused(call(client, forge(signing_key, headers={"kid": "nope"})), "unknown_kid")
+        body = refused(call(client, forge(signing_key, headers={"kid": "nope"})), "unknown_kid")
+        assert body["detail"] == "The token's signing key is unknown."
 
     @pytest.mark.parametrize("kid", ["../../etc/passwd", "' OR 1=1 --", "a\\u0000b", "x" * 201])
     def test_kid_with_path_or_sql(self, client: Client, signing_key: SigningKey, kid: str) -> None:
@@ -230,7 +252,25 @@ class TestRejections:
 
     def test_wrong_issuer(self, client: Client, signing_key: SigningKey) -> None:
         token = forge(signing_key, claims={"iss": "https://evil.example"})
-        refused(call(client, token), "invalid_issuer")
+        body = refused(call(client, token), "invalid_issuer")
+        assert body["detail"] == "The token's issuer is not trusted."
+
+    @pytest.mark.parametrize("iss", [["https://testserver"], {"a": 1}, 5, None])
+    def test_issuer_of_the_wrong_type(
+        self, client: Client, signing_key: SigningKey, iss: Any
+    ) -> None:
+        good = forge(signing_key)
+        head, payload = (
+            json.loads(base64.urlsafe_b64decode(p + "==")) for p in good.split(".")[:2]
+        )
+        signing_input = (
+            f"{b64(json.dumps(head).encode())}.{b64(json.dumps({**payload, 'iss': iss}).encode())}"
+        )
+        signature = jose._ALGORITHMS["ES256"].sign(signing_input.encode(), private_key(signing_key))
+        token = f"{signing_input}.{b64(signature)}"
+        assert refused(call(client, token), "invalid_issuer")["detail"] == (
+            "The token's issuer is not trusted."
+        )
 
     @pytest.mark.parametrize("aud", ["https://other.example", ["a", "b"]])
     def test_wrong_audience(self, client: Client, signing_key: SigningKey, aud: Any) -> None:
@@ -745,6 +785,36 @@ class TestSigningKeys:
         with pytest.raises(IntegrityError), transaction.atomic():
             SigningKey.objects.filter(pk=other.pk).update(state="active")
 
+    def test_a_token_presented_again_beside_other_keys_of_its_algorithm(
+        self, client: Client, signing_key: SigningKey, client_key: Any, monkeypatch: Any
+    ) -> None:
+        checked: list[str | None] = []
+        verify = jose.verify_signature
+
+        def counting(jws: jose.JWS, key: jose.VerificationKey) -> None:
+            checked.append(key.kid)
+            verify(jws, key)
+
+        monkeypatch.setattr(jose, "verify_signature", counting)
+        token = obtain(client, client_key[1]).json()["access_token"]
+        SigningKey.objects.rotate()  # its key retired beside a new active ES256 key
+        assert call(client, token).status_code == 200
+        assert call(client, token).status_code == 200
+        # The second time the remembered verification stands: its key is found by kid.
+        assert checked == [signing_key.kid]
+
+    def test_a_token_never_outlives_its_key(self, client: Client, signing_key: SigningKey) -> None:
+        import datetime
+
+        from django.utils import timezone
+
+        soon = timezone.now() + datetime.timedelta(seconds=100)
+        key, raw = make_key(scopes=["orders:read"], plan="pro", expires_at=soon)
+        body = obtain(client, raw).json()
+        claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+        assert claims["exp"] == int(soon.timestamp())
+        assert 95 <= body["expires_in"] <= 100
+
     def test_dump_reveals_no_private_key(self, signing_key: SigningKey) -> None:
         import io
 
@@ -818,11 +888,59 @@ class TestRevocationStore:
         from apiauth import revocation
 
         user = make_user("bob")
-        _key, raw = make_key(owner=user)
+        key, raw = make_key(owner=user)
         token = obtain(client, raw).json()["access_token"]
         assert call(client, token).json()["owner"] == "bob"
         revocation.revoke_user(user)
         refused(call(client, token), "revoked")
+        # The user's own lineage too: their identity provider's tokens name them, not a key.
+        for lineage in (revocation.user_lineage(user.pk), str(key.lineage)):
+            assert revocation.is_revoked((revocation.lineage_mark(lineage),), time.time() - 1)
+
+    def test_marks_live_as_long_as_the_tokens_they_deny(self, redis_server: Any) -> None:
+        from apiauth import revocation
+        from apiauth.conf import conf
+
+        admin = redis_server.client()
+        lifetime_ms = (int(conf.JWT["MAX_TOKEN_LIFETIME"]) + int(conf.JWT["LEEWAY"])) * 1000
+        assert revocation.mark_ttl_ms() == lifetime_ms
+        revocation.revoke_family("lineage-1", "sid-1")
+        assert lifetime_ms - 2000 < admin.pttl(revocation.family_mark("lineage-1", "sid-1"))
+        assert admin.pttl(revocation.family_mark("lineage-1", "sid-1")) <= lifetime_ms
+        # One token: until it expires, plus the leeway a verifier grants.
+        leeway_ms = int(conf.JWT["LEEWAY"]) * 1000
+        revocation.revoke_jti("lineage-1", "jti-1", time.time() + 100)
+        ttl = admin.pttl(revocation.jti_mark("lineage-1", "jti-1"))
+        assert 100_000 + leeway_ms - 2000 < ttl <= 100_000 + leeway_ms
+        # "Issued before" a given moment, to the millisecond, rounded up.
+        revocation.revoke_issued_before(["lineage-1"], when=1_700_000_000.0001)
+        assert admin.get(revocation.lineage_mark("lineage-1")) == b"1700000000.001"
+        # Expired beyond the leeway: nothing to deny, nothing stored.
+        revocation.revoke_jti("lineage-1", "jti-2", time.time() - leeway_ms / 1000 - 1)
+        assert admin.exists(revocation.jti_mark("lineage-1", "jti-2")) == 0
+
+    def test_mark_names(self) -> None:
+        from apiauth import revocation
+
+        lineage = "3f1c9a"
+        assert revocation.lineage_mark(lineage).endswith(":jwt:before")
+        assert revocation.jti_mark(lineage, "j").endswith(
+            ":jwt:jti:" + hashlib.sha256(b"j").hexdigest()[:32]
+        )
+        assert revocation.family_mark(lineage, "s").endswith(
+            ":jwt:sid:" + hashlib.sha256(b"s").hexdigest()[:32]
+        )
+        # Every mark of a lineage carries its hash tag (one cluster slot with its buckets).
+        marks = revocation.marks_for(lineage, {"jti": "j", "sid": "s"})
+        assert len(marks) == 3 and len({mark.split("}")[0] for mark in marks}) == 1
+        for odd in ({"jti": 5, "sid": None}, {"jti": None, "sid": 5}, {}):
+            assert revocation.marks_for(lineage, odd) == marks[:1]
+        assert revocation.marks_for("other", {"jti": "j"})[1] != marks[1]
+        # Remembered per prefix: a changed prefix names other keys at once.
+        with override_settings(APIAUTH={"RATELIMIT_KEY_PREFIX": "other:"}):
+            renamed = revocation.marks_for(lineage, {"jti": "j", "sid": "s"})
+        assert all(mark.startswith("other:") for mark in renamed)
+        assert not any(mark.startswith("other:") for mark in marks)
 
 
 def test_jti_is_a_uuid7_holding_the_issue_time() -> None:
