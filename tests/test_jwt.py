@@ -146,6 +146,50 @@ class TestClientCredentials:
             "orders:write",
         ]
 
+    def test_the_family_and_its_first_refresh_token(
+        self, client: Client, signing_key: SigningKey, settings: Any
+    ) -> None:
+        """Issued at one instant; the family lives REFRESH_FAMILY_LIFETIME, never past the
+        key's expiry, and the refresh token is the prefix and 43 random characters."""
+        import datetime
+        import re
+
+        from django.utils import timezone
+
+        jwt_settings = {**settings.APIAUTH["JWT"], "REFRESH_FAMILY_LIFETIME": 2 * 86_400}
+        settings.APIAUTH = {**settings.APIAUTH, "JWT": jwt_settings}
+        lifetime = datetime.timedelta(days=2)
+        soon = timezone.now() + datetime.timedelta(hours=1)
+        for expires_at in (None, soon):
+            key, raw = make_key(scopes=["orders:read"], plan="pro", expires_at=expires_at)
+            before = timezone.now()
+            body = obtain(client, raw).json()
+            assert re.fullmatch(r"apkrt_[A-Za-z0-9_-]{43}", body["refresh_token"])
+            family = TokenFamily.objects.get(api_key=key)
+            token = RefreshToken.objects.get(family=family)
+            assert token.created_at == family.created_at and before <= family.created_at
+            if expires_at is None:
+                assert family.expires_at == family.created_at + lifetime
+            else:
+                assert family.expires_at == token.expires_at == soon
+
+    def test_finding_a_refresh_token(self, signing_key: SigningKey, client_key: Any) -> None:
+        """Only a well-formed value costs a query, which brings the family, key and owner."""
+        from apiauth import tokens
+
+        raw = tokens.client_credentials(client_key[0], None).refresh_token
+        assert raw is not None
+        prefix = raw[:-43]
+        with CaptureQueriesContext(connection) as queries:
+            found = tokens.find_refresh_token(raw)
+            assert found is not None and found.family.api_key.owner is None
+            for value in ("nope", prefix + "é" * 43, prefix + "a" * (201 - len(prefix))):
+                assert tokens.find_refresh_token(value) is None
+        assert len(queries) == 1
+        with CaptureQueriesContext(connection) as queries:
+            assert tokens.find_refresh_token(prefix + "a" * (200 - len(prefix))) is None
+        assert len(queries) == 1
+
     def test_no_sql_per_request(
         self, client: Client, signing_key: SigningKey, client_key: Any
     ) -> None:
@@ -218,7 +262,19 @@ class TestRejections:
             secret = json.dumps(verification.to_jwk()).encode()
         header = {"alg": "HS256", "typ": "at+jwt", "kid": signing_key.kid}
         forged = hs256(header, claims_now(client_id=client_key[0].public_id), secret)
-        refused(call(client, forged), "alg_not_allowed")
+        body = refused(call(client, forged), "alg_not_allowed")
+        assert body["detail"] == "The token's algorithm is not accepted."
+
+    def test_no_kid(self, client: Client, signing_key: SigningKey, client_key: Any) -> None:
+        """Without a ``kid``, the issuer's one key of the token's algorithm; with two of
+        them (a rotation), none is guessed."""
+        claims = {"client_id": client_key[0].public_id}
+        token = forge(None, claims=claims, signing=private_key(signing_key))
+        assert "kid" not in jwt.get_unverified_header(token)
+        assert call(client, token).status_code == 200
+        SigningKey.objects.rotate()
+        second = forge(None, claims={**claims, "jti": "j2"}, signing=private_key(signing_key))
+        refused(call(client, second), "unknown_kid")
 
     def test_unknown_kid(self, client: Client, signing_key: SigningKey) -> None:
         body = refused(call(client, forge(signing_key, headers={"kid": "nope"})), "unknown_kid")
@@ -427,11 +483,17 @@ class TestRejections:
         assert response.json()["code"] == "too_many_failures"
 
 
-def oauth_error(response: Any, status: int, error: str) -> dict[str, Any]:
+def oauth_error(
+    response: Any, status: int, error: str, description: str | None = None
+) -> dict[str, Any]:
+    """An OAuth error body; ``description``, when given, is the exact ``error_description``
+    (it tells the client which of several refusals sharing one code it met)."""
     assert response.status_code == status, response.content
     assert response["Cache-Control"] == "no-store"
     body: dict[str, Any] = response.json()
     assert body["error"] == error and body["error_description"]
+    if description is not None:
+        assert body["error_description"] == description
     assert body["code"] == error  # and a problem+json body too
     return body
 
@@ -463,10 +525,12 @@ class TestTokenEndpoint:
     def test_scope_must_be_a_subset(
         self, client: Client, signing_key: Any, client_key: Any
     ) -> None:
-        oauth_error(obtain(client, client_key[1], scope="orders:read admin"), 400, "invalid_scope")
+        response = obtain(client, client_key[1], scope="orders:read admin")
+        oauth_error(response, 400, "invalid_scope", "The client may not have these scopes.")
 
     def test_malformed_scope(self, client: Client, signing_key: Any, client_key: Any) -> None:
-        oauth_error(obtain(client, client_key[1], scope="a  b"), 400, "invalid_scope")
+        response = obtain(client, client_key[1], scope="a  b")
+        oauth_error(response, 400, "invalid_scope", "The scope parameter is malformed.")
 
     def test_no_scope_asked_gets_the_keys(
         self, client: Client, signing_key: Any, client_key: Any
@@ -544,35 +608,66 @@ class TestRefresh:
         pair = second.json()
         assert pair["refresh_token"] != first["refresh_token"]
         assert call(client, pair["access_token"]).status_code == 200
+        assert pair["token_type"] == "Bearer" and pair["scope"] == "orders:read orders:write"
+        assert pair["expires_in"] == 900  # ACCESS_TOKEN_LIFETIME: the key does not expire
+        family = TokenFamily.objects.get()
+        assert family.refreshed_at is not None and family.revoked_at is None
         # The spent token again: the family ends, with every access token it issued.
         reused = refresh(client, raw, first["refresh_token"])
-        oauth_error(reused, 400, "invalid_grant")
-        family = TokenFamily.objects.get()
-        assert family.revoked_at is not None
-        assert AuditEvent.objects.filter(action="reuse", credential_id=str(family.id)).exists()
+        oauth_error(reused, 400, "invalid_grant", "The refresh token was already used.")
+        family.refresh_from_db()
+        assert family.revoked_at is not None and family.revoked_reason == "refresh token reused"
+        event = AuditEvent.objects.get(action="reuse", credential_id=str(family.id))
+        assert event.reason == "a spent refresh token was presented"
         refused(call(client, pair["access_token"]), "revoked")
         refused(call(client, first["access_token"]), "revoked")
         after = refresh(client, raw, pair["refresh_token"])
-        oauth_error(after, 400, "invalid_grant")
+        oauth_error(after, 400, "invalid_grant", "The refresh token's grant has ended.")
 
     def test_scopes_only_narrow(self, client: Client, signing_key: Any, client_key: Any) -> None:
         key, raw = client_key
         first = obtain(client, raw, scope="orders:read").json()
         wider = refresh(client, raw, first["refresh_token"], scope="orders:write")
-        oauth_error(wider, 400, "invalid_scope")
+        oauth_error(wider, 400, "invalid_scope", "The client may not have these scopes.")
+
+    def test_reuse_ends_only_its_own_family(
+        self, client: Client, signing_key: Any, client_key: Any
+    ) -> None:
+        _key, raw = client_key
+        first, second = obtain(client, raw).json(), obtain(client, raw).json()
+        assert refresh(client, raw, first["refresh_token"]).status_code == 200
+        oauth_error(refresh(client, raw, first["refresh_token"]), 400, "invalid_grant")
+        refused(call(client, first["access_token"]), "revoked")
+        assert call(client, second["access_token"]).status_code == 200
+        assert refresh(client, raw, second["refresh_token"]).status_code == 200
+        assert TokenFamily.objects.live().count() == 1
+
+    def test_a_family_ends_once(self, signing_key: Any, client_key: Any) -> None:
+        """Ending it again changes nothing: the first time and reason stand."""
+        from apiauth import tokens
+
+        tokens.client_credentials(client_key[0], None)
+        family = TokenFamily.objects.get()
+        assert tokens.revoke_family(family, reason="r" * 600) is True
+        ended = TokenFamily.objects.get()
+        assert ended.revoked_reason == "r" * 500  # the column's length
+        assert family.revoked_at == ended.revoked_at and family.revoked_reason == "r" * 500
+        assert tokens.revoke_family(family, reason="again") is False
+        assert TokenFamily.objects.get().revoked_reason == "r" * 500
+        assert TokenFamily.objects.get().revoked_at == ended.revoked_at
 
     def test_other_client(self, client: Client, signing_key: Any, client_key: Any) -> None:
         first = obtain(client, client_key[1]).json()
         _other, other_raw = make_key(name="other")
         response = refresh(client, other_raw, first["refresh_token"])
-        oauth_error(response, 400, "invalid_grant")
+        oauth_error(response, 400, "invalid_grant", "The refresh token is invalid.")
 
     @pytest.mark.parametrize("value", ["nope", "apkrt_" + "a" * 43, "x" * 5000])
     def test_unknown_refresh_token(
         self, client: Client, signing_key: Any, client_key: Any, value: str
     ) -> None:
         response = refresh(client, client_key[1], value)
-        oauth_error(response, 400, "invalid_grant")
+        oauth_error(response, 400, "invalid_grant", "The refresh token is invalid.")
 
     def test_family_lifetime_cap(self, client: Client, signing_key: Any, client_key: Any) -> None:
         from django.utils import timezone
@@ -580,7 +675,65 @@ class TestRefresh:
         first = obtain(client, client_key[1]).json()
         TokenFamily.objects.update(expires_at=timezone.now())
         response = refresh(client, client_key[1], first["refresh_token"])
-        oauth_error(response, 400, "invalid_grant")
+        oauth_error(response, 400, "invalid_grant", "The refresh token's grant has ended.")
+        # Nothing was spent: the refusal came before.
+        assert not RefreshToken.objects.filter(used_at__isnull=False).exists()
+
+    def test_expired_refresh_token(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        """The family lives on, but this token's own lifetime is over: refused, and not taken
+        for reuse when presented again (the refusal rolled its spending back)."""
+        from django.utils import timezone
+
+        first = obtain(client, client_key[1]).json()
+        RefreshToken.objects.update(expires_at=timezone.now())
+        response = refresh(client, client_key[1], first["refresh_token"])
+        oauth_error(response, 400, "invalid_grant", "The refresh token has expired.")
+        again = refresh(client, client_key[1], first["refresh_token"])
+        oauth_error(again, 400, "invalid_grant", "The refresh token has expired.")
+        assert not RefreshToken.objects.filter(used_at__isnull=False).exists()
+        assert TokenFamily.objects.get().revoked_at is None
+
+    def test_a_refresh_token_ends_at_its_expiry(
+        self, client: Client, signing_key: Any, client_key: Any, monkeypatch: Any
+    ) -> None:
+        """At the very instant of its expiry it is refused (the clock frozen in tokens)."""
+        import types
+
+        from django.utils import timezone
+
+        from apiauth import tokens
+
+        first = obtain(client, client_key[1]).json()
+        frozen = timezone.now()
+        RefreshToken.objects.update(expires_at=frozen)
+        monkeypatch.setattr(tokens, "timezone", types.SimpleNamespace(now=lambda: frozen))
+        response = refresh(client, client_key[1], first["refresh_token"])
+        oauth_error(response, 400, "invalid_grant", "The refresh token has expired.")
+
+    def test_a_refresh_writes_only_its_time(
+        self, client: Client, signing_key: Any, client_key: Any
+    ) -> None:
+        """A revocation landing while a refresh runs is not overwritten by the refresh's save
+        (it writes ``refreshed_at`` alone); the next refresh is refused."""
+        from django.db.models.signals import pre_save
+
+        first = obtain(client, client_key[1]).json()
+
+        def revoke_meanwhile(sender: Any, instance: TokenFamily, **kwargs: Any) -> None:
+            TokenFamily.objects.filter(pk=instance.pk).update(
+                revoked_at=instance.created_at, revoked_reason="meanwhile"
+            )
+
+        pre_save.connect(revoke_meanwhile, sender=TokenFamily)
+        try:
+            second = refresh(client, client_key[1], first["refresh_token"])
+        finally:
+            pre_save.disconnect(revoke_meanwhile, sender=TokenFamily)
+        assert second.status_code == 200
+        family = TokenFamily.objects.get()
+        assert family.revoked_reason == "meanwhile" and family.refreshed_at is not None
+        response = refresh(client, client_key[1], second.json()["refresh_token"])
+        oauth_error(response, 400, "invalid_grant", "The refresh token's grant has ended.")
 
     def test_revoking_the_key_ends_families_and_tokens(
         self, client: Client, signing_key: Any, client_key: Any
@@ -619,7 +772,13 @@ class TestRefresh:
         assert TokenFamily.objects.get().revoked_at is None
 
     def test_reuse_with_redis_down(
-        self, client: Client, signing_key: Any, client_key: Any, redis_server: Any, settings: Any
+        self,
+        client: Client,
+        signing_key: Any,
+        client_key: Any,
+        redis_server: Any,
+        settings: Any,
+        caplog: Any,
     ) -> None:
         """The family ends in the database; its access tokens' mark waits for Redis (logged)."""
         _key, raw = client_key
@@ -631,7 +790,12 @@ class TestRefresh:
             oauth_error(refresh(client, raw, first["refresh_token"]), 400, "invalid_grant")
         finally:
             redis_server.start()
-        assert TokenFamily.objects.get().revoked_at is not None
+        family = TokenFamily.objects.get()
+        assert family.revoked_at is not None
+        assert (
+            f"family {family.pk} revoked for reuse, but its access tokens live until they "
+            "expire: Redis is unavailable"
+        ) in caplog.messages
 
 
 class TestRevokeAndIntrospect:
@@ -943,16 +1107,32 @@ class TestRevocationStore:
         assert not any(mark.startswith("other:") for mark in marks)
 
 
+def test_errors_say_what_went_wrong(client_key: Any, settings: Any) -> None:
+    from apiauth import tokens
+
+    assert str(tokens.GrantError("invalid_grant", "The refresh token is invalid.")) == (
+        "The refresh token is invalid."
+    )
+    settings.APIAUTH = {**settings.APIAUTH, "JWT": {**settings.APIAUTH["JWT"], "ISSUERS": []}}
+    message = 'No issuer in APIAUTH["JWT"]["ISSUERS"] has KEYS "local".'
+    with pytest.raises(tokens.NoSigningKey) as raised:
+        tokens.access_token(client_key[0], [])
+    assert str(raised.value) == message
+
+
 def test_jti_is_a_uuid7_holding_the_issue_time() -> None:
     import uuid
 
     from apiauth import tokens
 
-    clock = 1_795_000_000.1239
+    clock = 1_795_000_000.1249  # an even millisecond: a random bit ORed into it would show
     jti = tokens.new_jti(clock)
-    parsed = uuid.UUID(jti)
-    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
-    assert tokens.issued_at({"jti": jti, "iat": 1}) == 1_795_000_000.123
+    # The random bits never spill into the time, the version or the variant.
+    for value in [jti] + [tokens.new_jti(clock) for _ in range(63)]:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+        assert int(value[:12], 16) == 1_795_000_000_124
+    assert tokens.issued_at({"jti": jti, "iat": 1}) == 1_795_000_000.124
     assert tokens.new_jti(clock) != jti
     # Any other jti (an older token's uuid4, not hex, not ours): iat.
     for other in (uuid.uuid4().hex, "x" * 32, jti.upper(), jti[:-1], 5, None):
@@ -989,6 +1169,11 @@ class TestVerifiedCache:
         second = verifier.verify(token)
         assert signatures == ["ES256"]
         assert "scope" not in second.claims and second.issuer is first.issuer
+        # Either way the answer names the header and the key that verified the signature.
+        for verified in (first, second):
+            assert verified.header == {"alg": "ES256", "kid": signing_key.kid, "typ": "at+jwt"}
+            assert verified.key is not None and verified.key.kid == signing_key.kid
+        assert second.key is first.key
 
     def test_expiry_is_checked_again(
         self, verifier: Any, signatures: list[str], signing_key: SigningKey
@@ -1042,6 +1227,18 @@ class TestVerifiedCache:
         verifier.verify(tokens_[2])
         verifier.verify(tokens_[0])  # evicted: verified again
         assert len(signatures) == 4
+
+    def test_token_length_from_settings(
+        self, verifier: Any, signing_key: SigningKey, settings: Any
+    ) -> None:
+        token = forge(signing_key)
+        settings.APIAUTH = {
+            **settings.APIAUTH,
+            "JWT": {**settings.APIAUTH["JWT"], "MAX_TOKEN_LENGTH": len(token) - 1},
+        }
+        with pytest.raises(jose.TokenError) as refused_:
+            verifier.verify(token)
+        assert (refused_.value.code, str(refused_.value)) == ("malformed", "The token is too long.")
 
     def test_off(
         self, verifier: Any, signatures: list[str], signing_key: SigningKey, settings: Any
