@@ -281,3 +281,220 @@ class TestEdges:
         from apiauth.authentication import APIKeyAuthentication
 
         assert not APIKeyAuthentication().check_is_deferred(Request(RequestFactory().get("/")))
+
+
+class TestTheCopies:
+    """``CredentialCache`` itself, on the real Redis and database, with a clock of our own."""
+
+    @pytest.fixture
+    def clock(self) -> list[float]:
+        return [1000.0]
+
+    @pytest.fixture
+    def lookups(self) -> list[str]:
+        return []
+
+    @pytest.fixture
+    def copies(self, clock: list[float], lookups: list[str]) -> cache.CredentialCache[APIKey]:
+        def lookup(digest: str) -> APIKey | None:
+            lookups.append(digest)
+            return APIKey.objects.get_by_digest(digest)
+
+        return cache.register(
+            cache.CredentialCache(lookup, lambda key: key.lineage_id, clock=lambda: clock[0])
+        )
+
+    def test_registered_copies_are_dropped_with_the_rest(
+        self, copies: cache.CredentialCache[APIKey]
+    ) -> None:
+        key, _raw = make_key()
+        assert copies in cache.caches
+        assert copies.get(key.key_hash) is not None and copies.entries
+        cache.clear_all()
+        assert not copies.entries
+        cache.caches.remove(copies)
+
+    def test_a_copy_ends_at_its_expiry(
+        self,
+        copies: cache.CredentialCache[APIKey],
+        clock: list[float],
+        lookups: list[str],
+        settings: Any,
+    ) -> None:
+        settings.APIAUTH = {**settings.APIAUTH, "CREDENTIAL_CACHE_TTL": 30}
+        key, _raw = make_key()
+        first = copies.get(key.key_hash)
+        assert first is not None and first.expires == 1030.0
+        assert len(lookups) == 2  # the row names the lineage, then the row after the token
+        clock[0] = 1029.999
+        assert copies.get(key.key_hash) is first and len(lookups) == 2
+        clock[0] = 1030.0
+        again = copies.get(key.key_hash)
+        assert again is not first and len(lookups) == 3  # the token from the old copy
+        assert again is not None and again.check == first.check
+
+    def test_the_token_is_sixteen_hex_characters(
+        self, copies: cache.CredentialCache[APIKey], _redis: RedisServer
+    ) -> None:
+        import re
+
+        key, _raw = make_key()
+        entry = copies.get(key.key_hash)
+        assert entry is not None and entry.check is not None
+        assert re.fullmatch(r"[0-9a-f]{16}", entry.check.token)
+        assert _redis.client().get(entry.check.key) == entry.check.token.encode()
+
+    def test_a_row_gone_before_the_refill_drops_the_copy(
+        self, copies: cache.CredentialCache[APIKey], clock: list[float]
+    ) -> None:
+        key, _raw = make_key()
+        assert copies.get(key.key_hash) is not None
+        APIKey.objects.filter(pk=key.pk).delete()  # bypasses the signals: no invalidation
+        clock[0] += 3600  # the copy expires; the refill reads the token, then no row
+        assert copies.get(key.key_hash) is None
+        assert key.key_hash not in copies.entries
+
+    def test_a_row_gone_while_redis_is_down(
+        self, copies: cache.CredentialCache[APIKey], clock: list[float], _redis: RedisServer
+    ) -> None:
+        """The expired copy names its token; Redis cannot be asked, so the database answers,
+        and it has no such row."""
+        key, _raw = make_key()
+        assert copies.get(key.key_hash) is not None
+        APIKey.objects.filter(pk=key.pk).delete()
+        clock[0] += 3600
+        _redis.stop()
+        assert copies.get(key.key_hash) is None
+
+    def test_the_least_recently_stored_goes_first(
+        self, copies: cache.CredentialCache[APIKey], settings: Any
+    ) -> None:
+        settings.APIAUTH = {**settings.APIAUTH, "CREDENTIAL_CACHE_SIZE": 2}
+        digests = [make_key(name=f"k{i}")[0].key_hash for i in range(3)]
+        for digest in digests:
+            assert copies.get(digest) is not None
+        assert list(copies.entries) == digests[1:]
+
+    def test_forget(self, copies: cache.CredentialCache[APIKey]) -> None:
+        key, _raw = make_key()
+        copies.get(key.key_hash)
+        copies.forget("not cached")  # nothing to forget: no error
+        copies.forget(key.key_hash)
+        assert not copies.entries
+
+
+class TestLineagesApart:
+    def test_each_lineage_has_its_own_token(self) -> None:
+        a, b = make_key(name="a")[0], make_key(name="b")[0]
+        assert cache.version_key(a.lineage_id) == f"rl:{{k{a.lineage.hex}}}:cred"
+        assert cache.version_key(a.lineage_id) != cache.version_key(b.lineage_id)
+
+    def test_revoking_one_key_leaves_the_others_copies(
+        self, django_assert_num_queries: Any
+    ) -> None:
+        key, raw = make_key(name="a")
+        _other, other_raw = make_key(name="b")
+        warm(raw)
+        warm(other_raw)
+        APIKey.objects.get(pk=key.pk).revoke()
+        with django_assert_num_queries(0):
+            assert get(other_raw).status_code == 200
+        assert get(raw).json()["code"] == "revoked"
+
+    def test_creating_a_user_invalidates_nothing(self) -> None:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            make_user(username="newcomer")
+        assert not [q for q in queries if "apiauth_" in q["sql"]]
+
+
+class TestTTLSetting:
+    @pytest.mark.parametrize("ttl", [0, -1])
+    def test_no_copies_when_the_ttl_is_not_positive(
+        self, ttl: int, settings: Any, django_assert_num_queries: Any
+    ) -> None:
+        settings.APIAUTH = {**settings.APIAUTH, "CREDENTIAL_CACHE_TTL": ttl}
+        _key, raw = make_key()
+        assert get(raw).status_code == 200
+        with django_assert_num_queries(1):
+            assert get(raw).status_code == 200
+        assert not key_cache.entries
+        _gone, gone_raw = make_key(name="gone")
+        APIKey.objects.filter(name="gone").delete()
+        response = get(gone_raw)
+        assert response.status_code == 401 and response.json()["code"] == "unknown"
+
+    def test_one_second_is_enough_to_keep_copies(self, settings: Any) -> None:
+        settings.APIAUTH = {**settings.APIAUTH, "CREDENTIAL_CACHE_TTL": 1}
+        _key, raw = make_key()
+        assert get(raw).status_code == 200
+        assert key_cache.entries
+
+
+def test_an_unknown_key_while_redis_is_down_is_a_401(_redis: RedisServer) -> None:
+    _gone, raw = make_key(name="gone")
+    APIKey.objects.filter(name="gone").delete()
+    _redis.stop()  # the breaker is still closed: the fill finds out
+    response = get(raw)
+    assert response.status_code == 401 and response.json()["code"] == "unknown"
+
+
+def test_a_failed_invalidation_is_logged(_redis: RedisServer, caplog: Any) -> None:
+    from apiauth.throttling.backends import BackendUnavailable
+
+    key, raw = make_key()
+    warm(raw)
+    _redis.stop()
+    APIKey.objects.get(pk=key.pk).revoke()
+    [record, *_] = [r for r in caplog.records if r.name == "apiauth.cache"]
+    assert record.levelname == "ERROR"
+    assert record.getMessage().startswith(
+        "could not invalidate 1 cached credential(s); copies expire within 60.0s: "
+    )
+    assert isinstance(record.args, tuple) and isinstance(record.args[2], BackendUnavailable)
+
+
+@pytest.mark.django_db(databases=["default", "other"], transaction=True)
+class TestAnotherDatabase:
+    """A change saved to another database is announced again when *that* database commits:
+    a fill between the change and its commit would otherwise keep a token the first deletion
+    missed. Outside any transaction on ``default``, so only the right alias can tell."""
+
+    def refill(self, lineage: str, _redis: RedisServer) -> str:
+        key = cache.version_key(lineage)
+        _redis.client().set(key, "a-fill-in-between")
+        return key
+
+    def test_invalidate(self, _redis: RedisServer) -> None:
+        from django.db import transaction
+
+        lineage = "3f1c9a00-0000-0000-0000-000000000000"
+        with transaction.atomic(using="other"):
+            cache.invalidate([lineage], using="other")
+            token_key = self.refill(lineage, _redis)
+        assert not _redis.client().exists(token_key)
+
+    def test_a_credential_saved_there(self, _redis: RedisServer) -> None:
+        from django.db import transaction
+
+        key, _raw = make_key()
+        key.save(using="other", force_insert=True)  # created there: nothing to announce
+        with transaction.atomic(using="other"):
+            key.scopes = ["orders:read"]
+            key.save(using="other")
+            token_key = self.refill(key.lineage_id, _redis)
+        assert not _redis.client().exists(token_key)
+
+    def test_an_owner_saved_there(self, _redis: RedisServer) -> None:
+        from django.db import transaction
+
+        user = make_user()
+        key, _raw = make_key(owner=user)
+        user.save(using="other")
+        with transaction.atomic(using="other"):
+            user.is_active = False
+            user.save(using="other")
+            token_key = self.refill(key.lineage_id, _redis)
+        assert not _redis.client().exists(token_key)
