@@ -149,6 +149,34 @@ class TestTheCheck:
         with django_assert_num_queries(0):
             assert get(raw, WHOAMI).status_code == 200
 
+    def test_who_confirms_the_copy(self) -> None:
+        """Only a view that will run :class:`TokenBucketThrottle` leaves the check to it; any
+        other view (another throttle, none, a ``get_throttles`` of its own that does not
+        return ours) has the copy confirmed during authentication."""
+        from django.test import RequestFactory
+        from rest_framework.request import Request
+        from rest_framework.throttling import UserRateThrottle
+        from rest_framework.views import APIView
+
+        from apiauth.authentication import APIKeyAuthentication
+        from apiauth.throttling import TokenBucketThrottle
+
+        class OurSubclass(TokenBucketThrottle):
+            pass
+
+        def deferred(throttles: list[Any], own: list[Any] | None = None) -> bool:
+            attrs: dict[str, Any] = {"throttle_classes": throttles}
+            if own is not None:
+                attrs["get_throttles"] = lambda self: [cls() for cls in own]
+            view = type("View", (APIView,), attrs)()
+            request = Request(RequestFactory().get("/"), parser_context={"view": view})
+            return APIKeyAuthentication().check_is_deferred(request)
+
+        assert deferred([TokenBucketThrottle]) and deferred([UserRateThrottle, OurSubclass])
+        assert not deferred([]) and not deferred([UserRateThrottle])
+        assert deferred([], own=[TokenBucketThrottle])
+        assert not deferred([TokenBucketThrottle], own=[UserRateThrottle])
+
     def test_a_stale_copy_is_never_debited_twice(self, _redis: RedisServer) -> None:
         key, raw = make_key()
         warm(raw)
