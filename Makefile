@@ -67,9 +67,10 @@ mutation: $(VENV)/.mutation-installed redis
 bench: $(VENV)/.test-installed redis
 	$(BIN)/python -m bench
 
-## make bench-e2e: the demo, the anchor stack and the floor under gunicorn, driven by wrk.
+## make bench-e2e: the demo, the anchor stack and the floor under gunicorn, driven by wrk
+## (the anchor and the floor also with the demo's middleware).
 bench-e2e: $(VENV)/.test-installed redis wrk
-	$(BIN)/python -m bench e2e
+	$(BIN)/python -m bench e2e --same-middleware
 
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \

@@ -1,6 +1,6 @@
 """``python -m bench [NAME ...] [--n N]``: run the in-process benchmarks (``auth``,
-``throttle`` and ``hmac``) by default; ``python -m bench e2e [--rounds R] [--seconds S]``
-serves the demo and its rivals under gunicorn and drives them with wrk."""
+``throttle`` and ``hmac``) by default; ``python -m bench e2e [--rounds R] [--seconds S]
+[--same-middleware]`` serves the demo and its rivals under gunicorn and drives them with wrk."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=None, help="Requests per round (in-process).")
     parser.add_argument("--rounds", type=int, default=5, help="Interleaved rounds (e2e).")
     parser.add_argument("--seconds", type=float, default=5.0, help="Seconds per round (e2e).")
+    parser.add_argument(
+        "--same-middleware",
+        action="store_true",
+        help="e2e: also run the anchor and the floor with the demo's whole middleware.",
+    )
     args = parser.parse_args()
     if os.environ.get("REDIS_URL"):
         run_all(args)
@@ -40,7 +45,7 @@ def main() -> None:
 def run_all(args: argparse.Namespace) -> None:
     for name in args.names or DEFAULT:
         if name == "e2e":
-            e2e.run(rounds=args.rounds, seconds=args.seconds)
+            e2e.run(rounds=args.rounds, seconds=args.seconds, same_middleware=args.same_middleware)
         else:
             BENCHMARKS[name](**({"n": args.n} if args.n else {}))
 

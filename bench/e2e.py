@@ -18,6 +18,10 @@ with the server for the same cores.
 * ``floor``: a plain Django view, one indexed SQL lookup of the key's digest and one EVALSHA
   token bucket (``bench/sites/floor.py``).
 
+With ``--same-middleware`` the anchor and the floor run a second time with the demo's whole
+middleware list (``BENCH_MIDDLEWARE=demo``: request ids and security headers, rate-limit
+headers, CORS, WhiteNoise), so the ratios also compare like with like.
+
 SQLite by default (one file per contender); with ``DATABASE_URL`` set (PostgreSQL), every
 contender uses that database.
 """
@@ -41,6 +45,8 @@ from bench.common import print_table
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 KEYS = 64
+ANCHOR = "bench.sites.anchor"
+FLOOR = "bench.sites.floor"
 WRK_SCRIPT = """
 local keys = {%s}
 local i = 0
@@ -54,7 +60,7 @@ end
 @dataclass
 class Site:
     name: str
-    settings: str
+    slug: str
     wsgi: str
     env: dict[str, str]
     port: int = 0
@@ -125,22 +131,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_sites(workdir: Path, redis_url: str) -> list[Site]:
+def make_sites(workdir: Path, redis_url: str, same_middleware: bool = False) -> list[Site]:
     database_url = os.environ.get("DATABASE_URL")
     base = {
         key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE"}
     }
     base["REDIS_URL"] = redis_url
     sites = []
-    for name, settings, wsgi in (
-        ("ours (apiauth demo)", "project.settings", "project.wsgi:application"),
-        ("anchor (DRF + api-key + throttle)", "bench.sites.anchor", "bench.sites.wsgi:application"),
-        ("floor (1 SQL + 1 EVALSHA)", "bench.sites.floor", "bench.sites.wsgi:application"),
-    ):
-        slug = settings.rsplit(".", 1)[-1]
+    contenders = [
+        ("ours (apiauth demo)", "project.settings", "project.wsgi:application", ""),
+        ("anchor (DRF + api-key + throttle)", ANCHOR, "bench.sites.wsgi:application", ""),
+        ("floor (1 SQL + 1 EVALSHA)", FLOOR, "bench.sites.wsgi:application", ""),
+    ]
+    if same_middleware:
+        contenders += [
+            ("anchor, the demo's middleware", ANCHOR, "bench.sites.wsgi:application", "demo"),
+            ("floor, the demo's middleware", FLOOR, "bench.sites.wsgi:application", "demo"),
+        ]
+    for name, settings, wsgi, middleware in contenders:
+        slug = settings.rsplit(".", 1)[-1] + (f"-{middleware}" if middleware else "")
         env = {
             **base,
             "DJANGO_SETTINGS_MODULE": settings,
+            "BENCH_MIDDLEWARE": middleware or "standard",
             "DATABASE_URL": database_url or f"sqlite:///{workdir / slug}.sqlite3",
             "DJANGO_DEBUG": "0",
             "SECRET_KEY": "bench-e2e-" + "s" * 40,
@@ -148,8 +161,8 @@ def make_sites(workdir: Path, redis_url: str) -> list[Site]:
             "STATIC_ROOT": str(workdir / "static"),
             "SECURE_COOKIES": "0",
         }
-        header = ("Authorization", "Api-Key ") if slug == "anchor" else ("X-API-Key", "")
-        sites.append(Site(name, settings, wsgi, env, header=header))
+        header = ("Authorization", "Api-Key ") if settings == ANCHOR else ("X-API-Key", "")
+        sites.append(Site(name, slug, wsgi, env, header=header))
     return sites
 
 
@@ -182,13 +195,15 @@ def wrk(
     return rps, requests, int(bad.group(1)) if bad else 0
 
 
-def run(rounds: int = 5, seconds: float = 5.0, connections: int = 16) -> dict[str, float]:
+def run(
+    rounds: int = 5, seconds: float = 5.0, connections: int = 16, same_middleware: bool = False
+) -> dict[str, float]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: `make bench-e2e` installs it (apt-get install wrk).")
     redis_url = os.environ["REDIS_URL"]
     with tempfile.TemporaryDirectory(prefix="apiauth-e2e-") as tmp:
         workdir = Path(tmp)
-        sites = make_sites(workdir, redis_url)
+        sites = make_sites(workdir, redis_url, same_middleware)
         subprocess.run(
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
             cwd=ROOT,
@@ -209,12 +224,12 @@ def run(rounds: int = 5, seconds: float = 5.0, connections: int = 16) -> dict[st
             for site in sites:
                 site.start()
             for site in sites:
-                script = workdir / f"{site.settings}.lua"
+                script = workdir / f"{site.slug}.lua"
                 keys = ", ".join(f'"{key}"' for key in site.keys)
                 script.write_text(WRK_SCRIPT % (keys, *site.header))
             for round_ in range(rounds + 1):
                 for site in sites:
-                    script = workdir / f"{site.settings}.lua"
+                    script = workdir / f"{site.slug}.lua"
                     before = site.cpu_seconds()
                     rps, requests, bad = wrk(site, seconds, script, connections, warmup=round_ == 0)
                     spent = site.cpu_seconds() - before
@@ -230,7 +245,7 @@ def run(rounds: int = 5, seconds: float = 5.0, connections: int = 16) -> dict[st
 
 
 def report(sites: list[Site], rounds: int, seconds: float, connections: int) -> dict[str, float]:
-    ours, anchor, floor = (statistics.median(site.cpu_us) for site in sites)
+    ours, anchor, floor, *same = (statistics.median(site.cpu_us) for site in sites)
     rows = []
     for site in sites:
         cpu = statistics.median(site.cpu_us)
@@ -256,6 +271,14 @@ def report(sites: list[Site], rounds: int, seconds: float, connections: int) -> 
         f"floor/ours {ratios['floor/ours']:.2f}  (≥ 2.0 and ≥ 1.0 wanted); "
         f"throughput: ours/anchor {rps[0] / rps[1]:.2f}, ours/floor {rps[0] / rps[2]:.2f}"
     )
+    if same:
+        ratios["anchor/ours, same middleware"] = same[0] / ours
+        ratios["floor/ours, same middleware"] = same[1] / ours
+        print(
+            "with the demo's middleware on every contender: "
+            f"anchor/ours {same[0] / ours:.2f}, floor/ours {same[1] / ours:.2f}; "
+            f"throughput: ours/anchor {rps[0] / rps[3]:.2f}, ours/floor {rps[0] / rps[4]:.2f}"
+        )
     if any(site.errors for site in sites):
         print("warning: some responses were not 2xx; the figures include them", file=sys.stderr)
     return ratios

@@ -54,10 +54,12 @@ def test_hmac_benchmark_runs(tmp_path: Path) -> None:
 
 
 def test_e2e_benchmark_runs(tmp_path: Path) -> None:
-    """Three gunicorn sites, wrk, /proc: one short round each (`make test` installs wrk)."""
-    output = run_bench(tmp_path, "e2e", "--rounds", "1", "--seconds", "1")
+    """Five gunicorn sites, wrk, /proc: one short round each (`make test` installs wrk)."""
+    output = run_bench(tmp_path, "e2e", "--rounds", "1", "--seconds", "1", "--same-middleware")
     for label in ("ours (apiauth demo)", "anchor", "floor", "anchor/ours", "floor/ours"):
         assert label in output
+    assert "floor, the demo's middleware" in output
+    assert "with the demo's middleware on every contender: anchor/ours" in output
     rows = [line for line in output.splitlines() if line.startswith(("ours", "anchor", "floor"))]
     assert all(row.split()[-1] == "0" for row in rows), output  # no non-2xx anywhere
 
