@@ -487,3 +487,51 @@ class TestReviewFindings:
         assert send(credential, path="/v1/whoami?id=1&id=2").status_code == 200
         reorder = lambda r: r.__setitem__("path", "/v1/whoami?id=2&id=1")  # noqa: E731
         refused(send(credential, path="/v1/whoami?id=1&id=2", tamper=reorder), "malformed_query")
+
+
+class TestWirePath:
+    """The path SigV4 signs is the one the client sent, still percent-encoded, from whichever
+    server ran the app; re-encoding the decoded path is only the last resort."""
+
+    def path(self, uri: str | None = None, *, scope: Any = None, **meta: str) -> bytes:
+        from django.test import RequestFactory
+        from rest_framework.request import Request
+
+        from apiauth.authentication import wire_path
+
+        django_request = RequestFactory().get("/ignored", **meta)
+        if uri is not None:
+            django_request.META["RAW_URI"] = uri
+        if scope is not None:
+            django_request.scope = scope  # type: ignore[attr-defined]
+        return wire_path(Request(django_request))
+
+    def test_gunicorn_raw_uri(self) -> None:
+        assert self.path("/v1/a%2Fb%7E?x=1?y") == b"/v1/a%2Fb%7E"
+        assert self.path("?x=1") == b"/"
+
+    def test_uwsgi_request_uri(self) -> None:
+        assert self.path(REQUEST_URI="/v1/a%2Fb%7E?x=1") == b"/v1/a%2Fb%7E"
+
+    def test_absolute_form(self) -> None:
+        assert self.path("https://example.com/v1/p%7E?x") == b"/v1/p%7E"
+        assert self.path("http://example.com") == b"/"
+        # "://" further in is a path like any other.
+        assert self.path("/abcde://x#y") == b"/abcde://x#y"
+
+    def test_asgi_raw_path(self) -> None:
+        assert self.path(scope={"raw_path": b"/v1/%7E"}) == b"/v1/%7E"
+        assert self.path(scope={"raw_path": b""}) == b"/"
+        assert self.path(scope={"raw_path": "/v1/not-bytes"}) == b"/ignored"
+
+    def test_otherwise_the_decoded_path_encoded_again(self) -> None:
+        from django.test import RequestFactory
+        from rest_framework.request import Request
+
+        from apiauth.authentication import wire_path
+
+        request = RequestFactory().get("/ignored")
+        request.META.update(SCRIPT_NAME="/app", PATH_INFO="/v1/\xc3\xa9~ x")  # WSGI: latin-1
+        assert wire_path(Request(request)) == b"/app/v1/%C3%A9~%20x"
+        del request.META["SCRIPT_NAME"], request.META["PATH_INFO"]
+        assert wire_path(Request(request)) == b"/"
