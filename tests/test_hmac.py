@@ -499,7 +499,8 @@ class TestWirePath:
 
         from apiauth.authentication import wire_path
 
-        django_request = RequestFactory().get("/ignored", **meta)
+        django_request = RequestFactory().get("/ignored")
+        django_request.META.update(meta)
         if uri is not None:
             django_request.META["RAW_URI"] = uri
         if scope is not None:
