@@ -473,6 +473,85 @@ class TestRejections:
         token = forge(signing_key, claims={"exp": now + 2 * 86_400, "iat": now})
         refused(call(client, token), "invalid_claim")
 
+    @pytest.mark.parametrize(
+        ("client_id", "code", "detail"),
+        [
+            (None, "invalid_claim", "The token names no client."),
+            # Refused by the claims' checks already (client_principal's own is a backstop).
+            (5, "invalid_claim", "The 'client_id' claim must be a short string."),
+            (["abc"], "invalid_claim", "The 'client_id' claim must be a short string."),
+            ("not a public id", "invalid_claim", "The token names no client."),
+            ("A" * 12, "unknown_client", "The token's client is unknown."),
+        ],
+    )
+    def test_the_client_a_token_names(
+        self,
+        client: Client,
+        signing_key: SigningKey,
+        caplog: Any,
+        client_id: Any,
+        code: str,
+        detail: str,
+    ) -> None:
+        """A token of ours acts as the key it names: signed by us, it is still refused when
+        that name is missing, not a public id, or no key's; each refusal audited."""
+        claims = {} if client_id is None else {"client_id": client_id}
+        body = refused(call(client, forge(signing_key, claims=claims)), code)
+        assert body["detail"] == detail
+        [event] = [
+            r.apiauth for r in caplog.records if getattr(r, "apiauth", {}).get("reason") == code
+        ]
+        assert event["credential_kind"] == "jwt" and event["client_ip"] == "127.0.0.1"
+        assert event["credential_id"] == (client_id if code == "unknown_client" else None)
+
+    def test_a_revoked_clients_token_is_audited_with_its_id(
+        self, client: Client, signing_key: SigningKey, client_key: Any, caplog: Any
+    ) -> None:
+        key, raw = client_key
+        token = obtain(client, raw).json()["access_token"]
+        key.revoke(reason="leaked")
+        refused(call(client, token), "revoked")
+        [event] = [
+            r.apiauth
+            for r in caplog.records
+            if getattr(r, "apiauth", {}).get("reason") == "revoked"
+        ]
+        assert event["credential_id"] == key.public_id and event["credential_kind"] == "jwt"
+
+    def test_the_credential_ends_with_the_token_or_its_key(
+        self, client: Client, signing_key: SigningKey
+    ) -> None:
+        """``request.auth.expires_at``: the earlier of the token's ``exp`` and its key's
+        expiry; a use is recorded on the key, with the address, after the response."""
+        import datetime
+
+        from django.utils import timezone
+        from rest_framework.request import Request
+        from rest_framework.test import APIRequestFactory
+
+        from apiauth.authentication import JWTAuthentication
+
+        now = int(time.time())
+        for key_expiry in (None, now + 60):
+            expires_at = (
+                None
+                if key_expiry is None
+                else datetime.datetime.fromtimestamp(key_expiry, tz=datetime.UTC)
+            )
+            key, _raw = make_key(name=f"k{key_expiry}", plan="pro", expires_at=expires_at)
+            token = forge(signing_key, claims={"client_id": key.public_id, "exp": now + 300})
+            request = Request(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {token}"))
+            result = JWTAuthentication().authenticate(request)
+            assert result is not None
+            expected = now + 300 if key_expiry is None else key_expiry
+            assert result[1].expires_at == datetime.datetime.fromtimestamp(
+                expected, tz=datetime.UTC
+            )
+        assert call(client, token).status_code == 200
+        key.refresh_from_db()
+        assert key.last_used_ip == "127.0.0.1" and key.last_used_at is not None
+        assert key.last_used_at <= timezone.now()
+
     def test_failures_are_audited_and_counted(
         self, client: Client, signing_key: SigningKey
     ) -> None:
