@@ -114,8 +114,51 @@ def test_failures_are_logged_with_reason_public_id_and_address(captured: Capture
 
 def test_ip_refusal_is_logged(captured: Capture) -> None:
     key, raw = make_key(allowed_networks=["10.0.0.0/8"])
-    APIClient().get("/v1/ping", HTTP_X_API_KEY=raw, REMOTE_ADDR="192.0.2.9")
-    assert any(
-        r["reason"] == "ip_not_allowed" and r["credential_id"] == key.public_id
-        for r in audit_records(captured)
-    )
+    response = APIClient().get("/v1/ping", HTTP_X_API_KEY=raw, REMOTE_ADDR="192.0.2.9")
+    assert response.status_code == 403
+    assert response.json()["detail"] == "This credential may not be used from your address."
+    assert audit_records(captured) == [
+        {
+            "event": "auth_failure",
+            "reason": "ip_not_allowed",
+            "credential_kind": "api_key",
+            "credential_id": key.public_id,
+            "client_ip": "192.0.2.9",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("state", "detail"),
+    [
+        ("revoked", "This credential has been revoked."),
+        ("expired", "This credential has expired."),
+        ("owner_inactive", "This credential's owner is inactive."),
+    ],
+)
+def test_each_lifecycle_refusal_names_the_credential(
+    captured: Capture, state: str, detail: str
+) -> None:
+    from tests.factories import make_user
+
+    owner = make_user(username="holder")
+    key, raw = make_key(owner=owner)
+    if state == "revoked":
+        key.revoke()
+    elif state == "expired":
+        APIKey.objects.filter(pk=key.pk).update(
+            expires_at=timezone.now() - datetime.timedelta(seconds=1)
+        )
+    else:
+        owner.is_active = False
+        owner.save()
+    response = APIClient().get("/v1/ping", HTTP_X_API_KEY=raw, REMOTE_ADDR="192.0.2.9")
+    assert response.status_code == 401
+    assert (response.json()["code"], response.json()["detail"]) == (state, detail)
+    assert {
+        "event": "auth_failure",
+        "reason": state,
+        "credential_kind": "api_key",
+        "credential_id": key.public_id,
+        "client_ip": "192.0.2.9",
+    } in audit_records(captured)
