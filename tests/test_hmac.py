@@ -73,10 +73,23 @@ def send(
     )
 
 
+# The refusals HMACAuthentication words itself, one message each (the canonicalizer's own,
+# tested in test_sigv4_rules.py, vary with the case).
+DETAILS = {
+    "unknown_access_key": "Unknown access key id.",
+    "signature_mismatch": "The signature does not match the request.",
+    "presigned_method": "Presigned URLs are for GET and HEAD requests.",
+    "non_canonical_path": "Paths with '.', '..' or empty segments cannot be signed.",
+    "replayed": "This signed request was already received; sign each request anew.",
+}
+
+
 def refused(response: Any, code: str, status: int = 401) -> None:
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == code, response.json()
+    if code in DETAILS:
+        assert response.json()["detail"] == DETAILS[code]
     if status == 401:
         assert response["WWW-Authenticate"].startswith("AWS4-HMAC-SHA256 realm=")
         assert "Date" in response
@@ -317,6 +330,30 @@ class TestCredentialLifecycle:
         signer = sigv4.Signer("AAAAAAAAAAAAAAAAAAAA", secret)
         refused(send(credential, signer=signer), "unknown_access_key")
 
+    def test_refusals_are_audited_with_the_access_key_id(self, caplog: Any) -> None:
+        """Once the access key id is read, every refusal names it (never the secret)."""
+        obj, secret = credential = make_hmac()
+        refused(
+            send(credential, signer=sigv4.Signer("AAAAAAAAAAAAAAAAAAAA", secret)),
+            "unknown_access_key",
+        )
+        query_added = lambda request: request.__setitem__("path", "/v1/ping?x=1")  # noqa: E731
+        refused(send(credential, tamper=query_added), "signature_mismatch")
+        when = timezone.now()
+        assert send(credential, "POST", "/v1/orders", ORDER, when=when).status_code == 201
+        refused(send(credential, "POST", "/v1/orders", ORDER, when=when), "replayed")
+        events = [
+            (r.apiauth["reason"], r.apiauth["credential_kind"], r.apiauth["credential_id"])
+            for r in caplog.records
+            if getattr(r, "apiauth", {}).get("event") == "auth_failure"
+        ]
+        assert events == [
+            ("unknown_access_key", "hmac", "AAAAAAAAAAAAAAAAAAAA"),
+            ("signature_mismatch", "hmac", obj.access_key_id),
+            ("replayed", "hmac", obj.access_key_id),
+        ]
+        assert secret not in caplog.text
+
     def test_revoked(self) -> None:
         credential = make_hmac()
         assert send(credential).status_code == 200
@@ -486,7 +523,10 @@ class TestReviewFindings:
         credential = make_hmac()
         assert send(credential, path="/v1/whoami?id=1&id=2").status_code == 200
         reorder = lambda r: r.__setitem__("path", "/v1/whoami?id=2&id=1")  # noqa: E731
-        refused(send(credential, path="/v1/whoami?id=1&id=2", tamper=reorder), "malformed_query")
+        response = send(credential, path="/v1/whoami?id=1&id=2", tamper=reorder)
+        refused(response, "malformed_query")
+        detail = "Send a repeated query parameter's values in sorted order."
+        assert response.json()["detail"] == detail
 
 
 class TestWirePath:
