@@ -324,6 +324,66 @@ class TestPolicy:
         refused(send(make_hmac(), tamper=tamper), "malformed")
 
 
+class TestBrandedScheme:
+    """The scheme's names, service and region come from settings: a deployment brands it
+    without code, and then only its own scheme is accepted."""
+
+    @pytest.fixture
+    def acme(self, settings: Any) -> sigv4.Scheme:
+        settings.APIAUTH = {
+            **settings.APIAUTH,
+            "HMAC": {
+                "ALGORITHM": "ACME-HMAC-SHA256",
+                "SECRET_PREFIX": "ACME",
+                "HEADER_PREFIX": "X-Acme-",
+                "SERVICE": "orders",
+                "REGIONS": ["eu-west-1"],
+            },
+        }
+        return sigv4.Scheme("ACME-HMAC-SHA256", "ACME", "X-Acme-")
+
+    def test_a_branded_request_is_accepted(self, acme: sigv4.Scheme) -> None:
+        obj, secret = credential = make_hmac()
+        signer = sigv4.Signer(obj.access_key_id, secret, "eu-west-1", "orders", acme)
+        response = send(credential, "POST", "/v1/orders", ORDER, signer=signer)
+        assert response.status_code == 201, response.content
+
+    def test_anything_else_is_not(self, acme: sigv4.Scheme) -> None:
+        obj, secret = credential = make_hmac()
+        aws = send(credential)  # AWS's names: not our scheme any more
+        assert aws.status_code == 401 and aws.json()["code"] == "not_authenticated"
+        for region, service, code in (
+            ("global", "orders", "wrong_region"),
+            ("eu-west-1", "apiauth", "wrong_service"),
+        ):
+            signer = sigv4.Signer(obj.access_key_id, secret, region, service, acme)
+            response = send(credential, signer=signer)
+            assert response.status_code == 401 and response.json()["code"] == code
+            assert response["WWW-Authenticate"].startswith('ACME-HMAC-SHA256 realm="api"')
+
+    def test_the_policy_is_built_once_per_settings(self, settings: Any) -> None:
+        from apiauth.authentication import HMACAuthentication
+
+        policy = HMACAuthentication().get_policy()
+        assert HMACAuthentication().get_policy() is policy
+        assert policy.max_skew == 300 and policy.regions == frozenset({"global"})
+        settings.APIAUTH = {
+            **settings.APIAUTH,
+            "HMAC": {
+                "MAX_CLOCK_SKEW": 600,
+                "PRESIGNED_MAX_EXPIRES": 60,
+                "ALLOW_UNSIGNED_PAYLOAD": True,
+            },
+        }
+        changed = HMACAuthentication().get_policy()
+        assert changed is not policy
+        assert (changed.max_skew, changed.max_expires, changed.allow_unsigned_payload) == (
+            600,
+            60,
+            True,
+        )
+
+
 class TestCredentialLifecycle:
     def test_unknown_access_key(self) -> None:
         _obj, secret = credential = make_hmac()
