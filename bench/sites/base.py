@@ -32,32 +32,19 @@ BASE_APPS = [
 ]
 # BENCH_MIDDLEWARE=demo: the demo's whole list instead, configured as the demo configures it
 # (request ids and security headers, rate-limit headers, CORS, WhiteNoise), so a contender
-# can be compared like for like (project/settings.py is the reference).
+# can be compared like for like. Read from the demo's settings, so the two cannot drift.
 SAME_AS_DEMO = os.environ.get("BENCH_MIDDLEWARE") == "demo"
 if SAME_AS_DEMO:
-    MIDDLEWARE = [
-        "apiauth.middleware.SecurityHeadersMiddleware",
-        "apiauth.middleware.RateLimitHeadersMiddleware",
-        "corsheaders.middleware.CorsMiddleware",
-        MIDDLEWARE[0],
-        "whitenoise.middleware.WhiteNoiseMiddleware",
-        *MIDDLEWARE[1:],
-    ]
+    from project import settings as _demo
+
+    MIDDLEWARE = list(_demo.MIDDLEWARE)
     BASE_APPS += ["django.contrib.staticfiles", "corsheaders"]
-    STATIC_URL = "static/"
-    STATIC_ROOT = os.environ.get("STATIC_ROOT")
-    CORS_ALLOWED_ORIGINS: list[str] = []
-    CORS_URLS_REGEX = r"^/(v1/|health$).*"
-    CORS_ALLOW_HEADERS = ["authorization", "content-type", "x-api-key", "x-request-id"]
-    CORS_EXPOSE_HEADERS = [
-        "x-request-id",
-        "retry-after",
-        "ratelimit",
-        "ratelimit-policy",
-        "x-ratelimit-limit",
-        "x-ratelimit-remaining",
-        "x-ratelimit-reset",
-    ]
+    STATIC_URL = _demo.STATIC_URL
+    STATIC_ROOT = _demo.STATIC_ROOT
+    CORS_ALLOWED_ORIGINS = _demo.CORS_ALLOWED_ORIGINS
+    CORS_URLS_REGEX = _demo.CORS_URLS_REGEX
+    CORS_ALLOW_HEADERS = _demo.CORS_ALLOW_HEADERS
+    CORS_EXPOSE_HEADERS = _demo.CORS_EXPOSE_HEADERS
 TEMPLATES: list[dict[str, Any]] = []
 DATABASES = {
     "default": dj_database_url.parse(
