@@ -1337,3 +1337,54 @@ class TestVerifiedCache:
         with pytest.raises(jose.TokenError):
             verifier.verify(forge(signing_key, claims={"aud": "https://other.example"}))
         assert not verifier.verified
+
+
+class TestAnotherIssuer:
+    """An identity provider's tokens (here a shared HS256 secret): the subject becomes the
+    principal, machine or user, with the issuer's plan."""
+
+    SECRET = "s" * 40
+
+    @pytest.fixture
+    def legacy(self, settings: Any) -> dict[str, Any]:
+        issuer = {"ISSUER": "legacy", "AUDIENCES": ["api"], "SECRET": self.SECRET, "PLAN": "pro"}
+        jwt_settings = {**settings.APIAUTH["JWT"], "ISSUERS": [issuer]}
+        settings.APIAUTH = {**settings.APIAUTH, "JWT": jwt_settings}
+        return issuer
+
+    def token(self, **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": "legacy", "aud": "api", "exp": now + 300, "iat": now, **claims}
+        return hs256({"alg": "HS256", "typ": "at+jwt"}, body, self.SECRET.encode())
+
+    def test_a_machine_named_by_its_subject(self, client: Client, legacy: Any) -> None:
+        response = call(client, self.token(sub="partner-" + "x" * 100, scope="orders:read"))
+        assert response.status_code == 200, response.content
+        assert response.json() == {
+            "kind": "jwt",
+            "id": ("partner-" + "x" * 100)[:64],
+            "scopes": ["orders:read"],
+            "plan": "pro",
+            "owner": None,
+        }
+
+    def test_the_default_plan_without_the_issuers(
+        self, client: Client, legacy: Any, settings: Any
+    ) -> None:
+        del legacy["PLAN"]
+        jwt_settings = {**settings.APIAUTH["JWT"], "ISSUERS": [legacy]}
+        settings.APIAUTH = {**settings.APIAUTH, "JWT": jwt_settings}
+        assert call(client, self.token(sub="partner")).json()["plan"] == settings.APIAUTH.get(
+            "DEFAULT_PLAN"
+        )
+
+    @pytest.mark.parametrize("email", [5, "", None])
+    def test_a_user_claim_that_names_no_one(
+        self, client: Client, legacy: Any, settings: Any, email: Any
+    ) -> None:
+        legacy.update(USER_CLAIM="email", USER_FIELD="email")
+        jwt_settings = {**settings.APIAUTH["JWT"], "ISSUERS": [legacy]}
+        settings.APIAUTH = {**settings.APIAUTH, "JWT": jwt_settings}
+        claims = {"sub": "u1"} if email is None else {"sub": "u1", "email": email}
+        body = refused(call(client, self.token(**claims)), "missing_claim")
+        assert body["detail"] == "The token names no subject."
