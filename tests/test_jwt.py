@@ -1345,11 +1345,16 @@ class TestAnotherIssuer:
 
     SECRET = "s" * 40
 
+    @staticmethod
+    def trust(settings: Any, issuer: dict[str, Any]) -> None:
+        """Make ``issuer`` the only trusted one (settings are read again when they change)."""
+        jwt_settings = {**settings.APIAUTH["JWT"], "ISSUERS": [issuer]}
+        settings.APIAUTH = {**settings.APIAUTH, "JWT": jwt_settings}
+
     @pytest.fixture
     def legacy(self, settings: Any) -> dict[str, Any]:
         issuer = {"ISSUER": "legacy", "AUDIENCES": ["api"], "SECRET": self.SECRET, "PLAN": "pro"}
-        jwt_settings = {**settings.APIAUTH["JWT"], "ISSUERS": [issuer]}
-        settings.APIAUTH = {**settings.APIAUTH, "JWT": jwt_settings}
+        self.trust(settings, issuer)
         return issuer
 
     def token(self, **claims: Any) -> str:
@@ -1372,8 +1377,7 @@ class TestAnotherIssuer:
         self, client: Client, legacy: Any, settings: Any
     ) -> None:
         del legacy["PLAN"]
-        jwt_settings = {**settings.APIAUTH["JWT"], "ISSUERS": [legacy]}
-        settings.APIAUTH = {**settings.APIAUTH, "JWT": jwt_settings}
+        self.trust(settings, legacy)
         assert call(client, self.token(sub="partner")).json()["plan"] == settings.APIAUTH.get(
             "DEFAULT_PLAN"
         )
@@ -1383,8 +1387,7 @@ class TestAnotherIssuer:
         self, client: Client, legacy: Any, settings: Any, email: Any
     ) -> None:
         legacy.update(USER_CLAIM="email", USER_FIELD="email")
-        jwt_settings = {**settings.APIAUTH["JWT"], "ISSUERS": [legacy]}
-        settings.APIAUTH = {**settings.APIAUTH, "JWT": jwt_settings}
+        self.trust(settings, legacy)
         claims = {"sub": "u1"} if email is None else {"sub": "u1", "email": email}
         body = refused(call(client, self.token(**claims)), "missing_claim")
         assert body["detail"] == "The token names no subject."
