@@ -566,8 +566,7 @@ class JWTAuthentication(CredentialAuthentication):
                 raise self.fail(request, "owner_inactive", _("The token's user is inactive."))
             lineage = revocation.user_lineage(user.pk)
         else:
-            digest = hashlib.sha256(f"{issuer.iss}\0{subject}".encode()).hexdigest()
-            lineage = f"sub-{digest[:24]}"
+            lineage = revocation.subject_lineage(issuer.iss, subject)
         marks = revocation.marks_for(lineage, claims)
         # Another issuer's clock may run up to LEEWAY ahead of ours (its iat is accepted that
         # far in the future): a "revoked before" mark covers its tokens that far too.

@@ -122,6 +122,7 @@ class CredentialCache(Generic[T]):
         # An expired copy still names its token: the refill then needs one query, not two.
         old = self.entries.get(value)
         key = old.check.key if old is not None and old.check is not None else None
+        first = None
         if key is None:
             first = self.lookup(value)
             if first is None:
@@ -130,7 +131,8 @@ class CredentialCache(Generic[T]):
         try:
             token = backend.version(key, secrets.token_hex(8))
         except BackendUnavailable:
-            obj = self.lookup(value)
+            # Served from the database, never kept: the row just read will do.
+            obj = first if first is not None else self.lookup(value)
             return None if obj is None else Entry(obj, None, 0.0)
         obj = self.lookup(value)
         if obj is None:

@@ -37,6 +37,13 @@ def user_lineage(user_pk: Any) -> str:
     return f"user-{user_pk}"
 
 
+def subject_lineage(issuer: str, subject: str) -> str:
+    """The lineage of an external issuer's machine subject (an issuer without ``USER_FIELD``):
+    its rate limits, and the marks that revoke its tokens."""
+    digest = hashlib.sha256(f"{issuer}\0{subject}".encode()).hexdigest()
+    return f"sub-{digest[:24]}"
+
+
 def _key(lineage: str, name: str) -> str:
     return key_for(lineage_identity(lineage), name)
 

@@ -402,6 +402,12 @@ class TestCredentialLifecycle:
         when = timezone.now()
         assert send(credential, "POST", "/v1/orders", ORDER, when=when).status_code == 201
         refused(send(credential, "POST", "/v1/orders", ORDER, when=when), "replayed")
+        late = timezone.now() - datetime.timedelta(minutes=6)
+        response = send(credential, when=late)
+        refused(response, "signature_expired")
+        assert response.json()["detail"] == "The signature has expired."  # the policy's words
+        HMACCredential.objects.get(pk=obj.pk).revoke(reason="leaked")
+        refused(send(credential), "revoked")
         events = [
             (r.apiauth["reason"], r.apiauth["credential_kind"], r.apiauth["credential_id"])
             for r in caplog.records
@@ -411,8 +417,40 @@ class TestCredentialLifecycle:
             ("unknown_access_key", "hmac", "AAAAAAAAAAAAAAAAAAAA"),
             ("signature_mismatch", "hmac", obj.access_key_id),
             ("replayed", "hmac", obj.access_key_id),
+            ("signature_expired", "hmac", obj.access_key_id),
+            ("revoked", "hmac", obj.access_key_id),
         ]
         assert secret not in caplog.text
+
+    def test_a_mismatch_read_from_the_database_is_not_read_again(
+        self, _redis: RedisServer, django_assert_num_queries: Any
+    ) -> None:
+        """Only a worker's copy is checked against the database before a refusal; a
+        credential just read from it (here: Redis is down, so nothing is cached) is not."""
+        credential = make_hmac()
+        query_added = lambda request: request.__setitem__("path", "/v1/ping?x=1")  # noqa: E731
+        _redis.stop()
+        try:
+            with django_assert_num_queries(1):
+                refused(send(credential, tamper=query_added), "signature_mismatch")
+        finally:
+            _redis.start()
+
+    def test_a_locked_out_address_in_strict_mode(self) -> None:
+        """``FAILED_AUTH_LOCKOUT = "all"``: a locked address is refused before any lookup,
+        a correctly signed request too."""
+        credential = make_hmac()
+        locked = settings_with(
+            FAILED_AUTH_LIMITS={"rate": "1/hour", "burst": 2}, FAILED_AUTH_LOCKOUT="all"
+        )
+        wrong = lambda request: request.__setitem__("path", "/v1/ping?x=1")  # noqa: E731
+        with override_settings(APIAUTH=locked):
+            for _ in range(2):
+                refused(send(credential, tamper=wrong), "signature_mismatch")
+            response = send(credential)
+        assert response.status_code == 429, response.content
+        assert response.json()["code"] == "too_many_failures"
+        assert 3590 <= int(response["Retry-After"]) <= 3600
 
     def test_revoked(self) -> None:
         credential = make_hmac()

@@ -236,6 +236,7 @@ class TestFailedAuthentication:
             assert response["X-RateLimit-Limit"] == "20"
             assert response["X-RateLimit-Remaining"] == "0"
             assert response["RateLimit-Policy"] == '"auth-failures";q=20;w=72000'
+            assert 3590 <= int(response["Retry-After"]) <= 3600
 
     def test_every_worker_answers_alike(self, _redis: RedisServer) -> None:
         from apiauth.throttling import lockout
