@@ -547,6 +547,18 @@ def _check_limits(user: dict[str, Any]) -> list[CheckMessage]:
                 id="apiauth.E010",
             )
         )
+    prefix = user.get("RATELIMIT_KEY_PREFIX", DEFAULTS["RATELIMIT_KEY_PREFIX"])
+    if not isinstance(prefix, str) or not prefix.isprintable() or {"{", "}"} & set(prefix):
+        messages.append(
+            Error(
+                "APIAUTH['RATELIMIT_KEY_PREFIX'] must be a string of printable characters "
+                "without '{' or '}'.",
+                hint="Each credential's keys share a Redis Cluster hash tag ({...}) after the "
+                "prefix: braces in the prefix would become the tag of every key, putting all "
+                "limits in one slot and making a reset of one credential match the others'.",
+                id="apiauth.E022",
+            )
+        )
     if _throttle_in_use() and not default:
         messages.append(
             Warning(

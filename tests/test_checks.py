@@ -184,6 +184,13 @@ def test_e015_lockout_mode() -> None:
     assert "apiauth.E015" not in ids(APIAUTH={"FAILED_AUTH_LOCKOUT": "all"})
 
 
+def test_e022_ratelimit_key_prefix() -> None:
+    for prefix in ("rl{x}:", "app}", "a\nb", 5):
+        assert "apiauth.E022" in ids(APIAUTH={"RATELIMIT_KEY_PREFIX": prefix}), prefix
+    for prefix in ("rl:", "", "my-app:rl:", "*?[]"):
+        assert "apiauth.E022" not in ids(APIAUTH={"RATELIMIT_KEY_PREFIX": prefix}), prefix
+
+
 def test_w009_requests_without_an_address(settings: Any) -> None:
     from apiauth import net
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import datetime
+from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -123,3 +125,149 @@ def test_roll_keeps_an_earlier_expiry() -> None:
 def test_audit_event_str() -> None:
     event = AuditEvent(action="revoke", credential_kind="api_key", credential_id="X")
     assert str(event) == "revoked api_key X"
+
+
+class TestRevocation:
+    def test_by_nobody_and_a_long_reason(self) -> None:
+        from django.contrib.auth.models import AnonymousUser
+
+        key, _raw = make_key()
+        assert key.revoke(by=AnonymousUser(), reason="r" * 600)
+        stored = APIKey.objects.get(pk=key.pk)
+        assert stored.revoked_by is None and stored.revoked_reason == "r" * 500
+
+    def test_the_instance_revoked_refuses_to_be_saved(self) -> None:
+        from apiauth.models import RevokedCredential
+
+        key, _raw = make_key()
+        key.revoke()
+        key.name = "renamed"
+        with pytest.raises(RevokedCredential, match=r"^A revoked credential cannot be changed\.$"):
+            key.save()
+
+    def test_a_copy_loaded_before_the_revocation(self) -> None:
+        from apiauth.models import RevokedCredential
+
+        key, _raw = make_key()
+        copy = APIKey.objects.get(pk=key.pk)
+        key.revoke()
+        copy.name = "renamed"
+        message = r"^This credential was revoked meanwhile; it cannot be changed\.$"
+        with pytest.raises(RevokedCredential, match=message), transaction.atomic():
+            copy.save()
+        assert APIKey.objects.get(pk=key.pk).name == key.name
+
+    def test_expired_and_revoked_counts_as_revoked(self) -> None:
+        key, _raw = make_key(expires_at=timezone.now() - datetime.timedelta(days=1))
+        key.revoke()
+        assert key.status == "revoked"
+        assert not APIKey.objects.get_queryset().expired().exists()
+        assert list(APIKey.objects.get_queryset().revoked()) == [key]
+
+
+def test_allowed_networks_must_be_a_list() -> None:
+    key = APIKey(name="n", allowed_networks="10.0.0.0/8")
+    with pytest.raises(ValidationError) as caught:
+        key.full_clean(exclude=["key_hash", "public_id"])
+    [error] = caught.value.error_dict["allowed_networks"]
+    assert error.code == "invalid_networks"
+    assert error.messages == ["Allowed IPs must be a list of strings."]
+
+
+class TestHMACSecrets:
+    def test_a_secret_as_documented(self) -> None:
+        from apiauth.models import HMAC_SECRET_LENGTH
+        from tests.factories import make_hmac
+
+        _obj, secret = make_hmac()
+        assert len(secret) == HMAC_SECRET_LENGTH == 43
+        assert set(secret) <= set(crypto.ALPHABET)
+
+    def test_decrypted_and_derived_once_per_copy(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A worker's copy serves many requests: one decryption, one derivation per day,
+        region and service."""
+        from apiauth import sigv4
+        from apiauth.models import HMACCredential
+        from tests.factories import make_hmac
+
+        obj, _secret = make_hmac()
+        obj = HMACCredential.objects.get(pk=obj.pk)
+        decrypt, derive = HMACCredential.decrypt, sigv4.signing_key
+        calls: list[str] = []
+
+        def decrypting(self: HMACCredential, token: str) -> str:
+            calls.append("decrypt")
+            return decrypt(self, token)
+
+        def deriving(*args: object) -> bytes:
+            calls.append("derive")
+            return derive(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(HMACCredential, "decrypt", decrypting)
+        monkeypatch.setattr(sigv4, "signing_key", deriving)
+        for _ in range(3):
+            obj.signing_keys(sigv4.AWS, "20261203", "global", "apiauth")
+        assert calls == ["decrypt", "derive"]
+        obj.signing_keys(sigv4.AWS, "20261204", "global", "apiauth")
+        assert calls == ["decrypt", "derive", "derive"]
+        # At most 17 derivations kept: then they start again.
+        for day in range(5, 20):
+            obj.signing_keys(sigv4.AWS, f"202612{day:02}", "global", "apiauth")
+        assert len(calls) == 2 + 16 and len(obj.__dict__["_signing_keys"]) == 17
+        obj.signing_keys(sigv4.AWS, "20261203", "global", "apiauth")
+        assert len(calls) == 18  # still kept
+        obj.signing_keys(sigv4.AWS, "20261220", "global", "apiauth")
+        assert len(obj.__dict__["_signing_keys"]) == 1
+        obj.signing_keys(sigv4.AWS, "20261203", "global", "apiauth")
+        assert len(calls) == 20
+
+    def test_a_rotation_is_seen_by_the_instance_in_hand(self) -> None:
+        from apiauth import sigv4
+        from apiauth.models import HMACCredential
+        from tests.factories import make_hmac
+
+        obj, old = make_hmac()
+        scope = (sigv4.AWS, "20261203", "global", "apiauth")
+        assert obj.signing_keys(*scope) == [sigv4.signing_key(sigv4.AWS, old, *scope[1:])]
+        new = HMACCredential.objects.rotate_secret(obj, datetime.timedelta(hours=1))
+        assert obj.signing_keys(*scope) == [
+            sigv4.signing_key(sigv4.AWS, new, *scope[1:]),
+            sigv4.signing_key(sigv4.AWS, old, *scope[1:]),
+        ]
+
+    def test_the_previous_secret_ends_at_its_instant(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from apiauth import models, sigv4
+        from apiauth.models import HMACCredential
+        from tests.factories import make_hmac
+
+        obj, _old = make_hmac()
+        HMACCredential.objects.rotate_secret(obj, datetime.timedelta(hours=1))
+        assert obj.previous_secret_expires_at is not None
+        scope = (sigv4.AWS, "20261203", "global", "apiauth")
+        instant = obj.previous_secret_expires_at
+        just_before = instant - datetime.timedelta(microseconds=1)
+        monkeypatch.setattr(models, "timezone", SimpleNamespace(now=lambda: just_before))
+        assert len(obj.signing_keys(*scope)) == 2
+        monkeypatch.setattr(models, "timezone", SimpleNamespace(now=lambda: instant))
+        assert len(obj.signing_keys(*scope)) == 1
+
+
+def test_a_signing_key_revoked() -> None:
+    from apiauth.models import SigningKey
+
+    key = SigningKey.objects.generate("ES256")
+    before = timezone.now()
+    assert SigningKey.objects.revoke(key, "k" * 600)
+    stored = SigningKey.objects.get(pk=key.pk)
+    assert stored.state == "revoked" and stored.reason == "k" * 500
+    assert stored.revoked_at is not None and before <= stored.revoked_at <= timezone.now()
+
+
+def test_a_family_past_its_lifetime_is_not_live() -> None:
+    from apiauth.models import TokenFamily
+
+    key, _raw = make_key()
+    now = timezone.now()
+    TokenFamily.objects.create(api_key=key, expires_at=now + datetime.timedelta(hours=1))
+    TokenFamily.objects.create(api_key=key, expires_at=now - datetime.timedelta(seconds=1))
+    assert [f.expires_at > now for f in TokenFamily.objects.live()] == [True]

@@ -169,3 +169,94 @@ class TestRingRaces:
         monkeypatch.setattr(jose.VerificationKey, "from_pem", classmethod(revoke_meanwhile))
         keyring.ring.current()
         assert keyring.ring.find(key.kid, "ES256") is None
+
+
+class TestKeyPairs:
+    def test_refusals_say_what_is_possible(self) -> None:
+        with pytest.raises(ValueError, match=r"^RS256 keys are 2048 or 3072 bits\.$"):
+            keyring.generate_pair("RS256", 1024)
+        with pytest.raises(ValueError, match=r"^We sign with RS256, ES256, EdDSA, not HS256\.$"):
+            keyring.generate_pair("HS256")
+
+
+class TestRing:
+    """A ring of its own, on its own clock (``KEY_RING_TTL`` is 10 s)."""
+
+    @pytest.fixture
+    def now(self) -> list[float]:
+        return [1000.0]
+
+    @pytest.fixture
+    def ring(self, now: list[float]) -> keyring.KeyRing:
+        return keyring.KeyRing(clock=lambda: now[0])
+
+    def test_a_new_ring_signs(self, ring: keyring.KeyRing) -> None:
+        key = SigningKey.objects.generate("ES256", state="active")
+        assert ring.get_signer().kid == key.kid
+
+    def test_a_new_ring_may_be_cleared(self, ring: keyring.KeyRing) -> None:
+        ring.clear()
+        key = SigningKey.objects.generate("ES256", state="active")
+        assert ring.find(key.kid, "ES256") is not None
+
+    def test_without_an_active_key(self, ring: keyring.KeyRing) -> None:
+        SigningKey.objects.generate("ES256")  # next, not active
+        with pytest.raises(keyring.NoSigningKey, match=r"^There is no active signing key\.$"):
+            ring.get_signer()
+
+    def test_reloaded_once_older_than_the_ttl(
+        self, ring: keyring.KeyRing, now: list[float]
+    ) -> None:
+        keys = ring.current()
+        now[0] += 10
+        assert ring.current() is keys
+        now[0] += 0.001
+        assert ring.current() is not keys
+
+    def test_a_known_kid_costs_no_query(
+        self, ring: keyring.KeyRing, now: list[float], django_assert_num_queries: Any
+    ) -> None:
+        key = SigningKey.objects.generate("ES256", state="active")
+        assert ring.find(key.kid, "ES256") is not None
+        now[0] += 5  # past the unknown-kid interval, within the TTL
+        with django_assert_num_queries(0):
+            assert ring.find(key.kid, "ES256") is not None
+
+    def test_an_unknown_kid_is_looked_up_by_its_kid(
+        self, ring: keyring.KeyRing, now: list[float]
+    ) -> None:
+        ring.current()
+        first = SigningKey.objects.generate("ES256", state="active")
+        second = SigningKey.objects.generate("ES256")
+        now[0] += 1
+        found = ring.find(second.kid, "ES256")
+        assert found is not None and found.kid == second.kid
+        assert ring.find(first.kid, "ES256").kid == first.kid  # type: ignore[union-attr]
+
+    def test_a_promotion_elsewhere_is_signed_with_after_the_ttl(
+        self, ring: keyring.KeyRing, now: list[float]
+    ) -> None:
+        old = SigningKey.objects.generate("ES256", state="active")
+        upcoming = SigningKey.objects.generate("ES256")
+        assert ring.get_signer().kid == old.kid
+        # Another server promotes: no signal reaches this process.
+        SigningKey.objects.filter(pk=old.pk).update(state="retired")
+        SigningKey.objects.filter(pk=upcoming.pk).update(state="active")
+        assert ring.get_signer().kid == old.kid  # within the TTL
+        now[0] += 11
+        assert ring.get_signer().kid == upcoming.kid
+
+    def test_the_private_key_is_decrypted_once(
+        self, ring: keyring.KeyRing, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        SigningKey.objects.generate("ES256", state="active")
+        decrypt = SigningKey.decrypt_private_key
+        calls: list[str] = []
+
+        def counted(self: SigningKey) -> bytes:
+            calls.append(self.kid)
+            return decrypt(self)
+
+        monkeypatch.setattr(SigningKey, "decrypt_private_key", counted)
+        signers = {ring.get_signer() for _ in range(3)}
+        assert len(calls) == 1 and len(signers) == 1

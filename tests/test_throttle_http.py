@@ -445,4 +445,30 @@ class TestConfigurationDrift:
         response = get(raw)
         assert response.status_code == 200
         assert response["X-RateLimit-Limit"] == "10"
-        assert "overrides ignored" in caplog.text
+        assert caplog.messages == [
+            f"credential {key.public_id}: rate-limit overrides ignored: "
+            "burst must be a whole number between 1 and 1000000000."  # the parser's words
+        ]
+
+    def test_a_known_plan_is_not_reported(self, caplog: pytest.LogCaptureFixture) -> None:
+        _key, raw = make_key(plan="pro")
+        assert get(raw).status_code == 200
+        assert not [r for r in caplog.records if r.name == "apiauth.throttling"]
+
+    def test_an_unknown_plan_is_reported_in_these_words(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        key, raw = make_key(plan="pro")
+        plans = {k: v for k, v in settings.APIAUTH["PLANS"].items() if k != "pro"}
+        with override_settings(APIAUTH=apiauth_settings(PLANS=plans)):
+            get(raw)
+        assert f"credential {key.public_id} names unknown plan 'pro'" in caplog.messages
+
+    def test_no_plan_at_all_means_no_limits(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Neither the key's plan nor a default plan exists: nothing to apply, nothing to
+        complain about beyond the unknown plan."""
+        key, raw = make_key(plan="pro")
+        with override_settings(APIAUTH=apiauth_settings(PLANS={}, DEFAULT_PLAN=None)):
+            response = get(raw)
+        assert response.status_code == 200 and "X-RateLimit-Limit" not in response
+        assert caplog.messages == [f"credential {key.public_id} names unknown plan 'pro'"]

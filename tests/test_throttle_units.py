@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -305,3 +306,57 @@ class TestHeaderDetails:
         response = HttpResponse()
         headers.apply(response, gcra.Decision(True, (gcra.LimitState(self.burst, 10, 0, 0),)))
         assert response["RateLimit"] == '"burst";r=10;t=0'
+
+
+def test_failing_open_is_reported_once_per_interval(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each request admitted without a decision is counted; the warning says how many since
+    the last one, at most every ``WARNING_INTERVAL`` seconds."""
+    now = [1000.0]
+    monkeypatch.setattr(limiter, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    before = limiter.failures_open
+    limiter.count_failure("connection refused")
+    now[0] += 5
+    limiter.count_failure("connection refused")
+    limiter.count_failure("connection refused")
+    now[0] += limiter.WARNING_INTERVAL - 5  # exactly one interval after the first warning
+    limiter.count_failure("timed out")
+    assert limiter.failures_open - before == 4
+    assert caplog.messages == [
+        "rate limiting skipped for 1 request(s), store unavailable: connection refused",
+        "rate limiting skipped for 3 request(s), store unavailable: timed out",
+    ]
+
+
+class TestCredentialState:
+    """What the admin shows of a credential's limits: a look, never a debit."""
+
+    pytestmark = pytest.mark.django_db
+
+    def test_a_look_asks_whether_one_more_request_would_pass(self, _redis: RedisServer) -> None:
+        from tests.factories import make_key
+
+        key, _raw = make_key()  # the test plan: a burst of 10
+        credential = key.to_credential()
+        limits = limiter.plan_limits(credential)
+        ident = limiter.identity(credential, None, None)
+        for _ in range(9):
+            limiter.decide(ident, limits, limiter.plan_key_names(limits), 1)
+        decision, error = limiter.credential_state(credential)
+        assert error is None and decision is not None
+        assert decision.allowed and decision.states[0].remaining == 1
+        again, _error = limiter.credential_state(credential)
+        assert again is not None and again.states[0].remaining == 1  # nothing debited
+
+    def test_the_store_down_is_said(self, _redis: RedisServer) -> None:
+        from tests.factories import make_key
+
+        key, _raw = make_key()
+        _redis.stop()
+        try:
+            decision, error = limiter.credential_state(key.to_credential())
+        finally:
+            _redis.start()
+        assert decision is None
+        assert error is not None and "connect" in error.lower()  # redis-py's own words
