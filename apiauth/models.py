@@ -657,7 +657,9 @@ class SigningKeyManager(models.Manager["SigningKey"]):
     def promote(self, key: SigningKey) -> SigningKey | None:
         """Make ``key`` the signing key; the one it replaces is retired (and returned)."""
         if key.state not in (SigningKey.State.NEXT, SigningKey.State.RETIRED):
-            raise ValueError(f"A {key.state} key cannot be promoted.")
+            raise ValueError(
+                f"Only a next or retired key can be promoted; this one is {key.state}."
+            )
         now = timezone.now()
         with transaction.atomic(using=router.db_for_write(self.model)):
             current = self.select_for_update().filter(state=SigningKey.State.ACTIVE).first()
@@ -674,7 +676,7 @@ class SigningKeyManager(models.Manager["SigningKey"]):
         if key.state == SigningKey.State.ACTIVE:
             raise ValueError("The active key is retired by promoting another one.")
         if key.state != SigningKey.State.NEXT:
-            raise ValueError(f"A {key.state} key cannot be retired.")
+            raise ValueError(f"Only a next key can be retired; this one is {key.state}.")
         key.state, key.retired_at = SigningKey.State.RETIRED, timezone.now()
         key.save(update_fields=["state", "retired_at"])
 

@@ -164,3 +164,17 @@ def test_refusals_say_why(token: object, message: str) -> None:
     with pytest.raises(encryption.DecryptionError) as caught:
         encryption.decrypt(token, "c")  # type: ignore[arg-type]
     assert str(caught.value) == message
+
+
+@pytest.mark.django_db
+def test_reencrypt_passes_over_what_is_current() -> None:
+    """A credential already under the first key is left as it is, and the others still get
+    their turn (credentials come newest first)."""
+    older, secret = make_hmac(name="older")  # under OLD, the tests' key
+    with override_settings(APIAUTH={"ENCRYPTION_KEYS": [NEW, OLD]}):
+        newer, _secret = make_hmac(name="newer")  # under NEW already
+        stored = HMACCredential.objects.get(pk=newer.pk).secret
+        assert HMACCredential.objects.reencrypt() == 1
+        assert HMACCredential.objects.get(pk=newer.pk).secret == stored
+    with override_settings(APIAUTH={"ENCRYPTION_KEYS": [NEW]}):
+        assert HMACCredential.objects.get(pk=older.pk).secrets() == [secret]

@@ -271,3 +271,102 @@ def test_a_family_past_its_lifetime_is_not_live() -> None:
     TokenFamily.objects.create(api_key=key, expires_at=now + datetime.timedelta(hours=1))
     TokenFamily.objects.create(api_key=key, expires_at=now - datetime.timedelta(seconds=1))
     assert [f.expires_at > now for f in TokenFamily.objects.live()] == [True]
+
+
+class TestInTheirOwnWords:
+    """Refusals a caller (the admin, a command, a script) shows as they are."""
+
+    def test_an_unknown_plan(self) -> None:
+        with pytest.raises(ValidationError) as caught:
+            make_key(plan="gold")
+        [error] = caught.value.error_dict["plan"]
+        assert error.code == "unknown_plan"
+        assert error.messages == [
+            "Unknown plan “gold”: choose one of the plans in APIAUTH['PLANS']."
+        ]
+
+    def test_secrets_only_for_new_credentials(self) -> None:
+        from apiauth.models import HMACCredential
+        from tests.factories import make_hmac
+
+        key, _raw = make_key()
+        message = r"^Only a new key gets a secret; roll an existing key instead\.$"
+        with pytest.raises(ValueError, match=message):
+            key.assign_new_key()
+        obj, _secret = make_hmac()
+        message = r"^Only a new credential gets a secret; rotate an existing one\.$"
+        with pytest.raises(ValueError, match=message):
+            obj.assign_new_secret()
+        obj.revoke()
+        with pytest.raises(ValueError, match=r"^A revoked credential cannot be rotated\.$"):
+            HMACCredential.objects.rotate_secret(obj, datetime.timedelta(hours=1))
+
+    def test_no_such_key_and_already_rolled(self) -> None:
+        from apiauth.models import AlreadyRolled
+
+        key, raw = make_key()
+        APIKey.objects.filter(pk=key.pk).delete()
+        with pytest.raises(APIKey.DoesNotExist, match=r"^No API key matches\.$"):
+            APIKey.objects.get_from_key(raw)
+        key, _raw = make_key()
+        successor, _raw = APIKey.objects.roll(key, datetime.timedelta(0))
+        with pytest.raises(AlreadyRolled, match=r"^This key was already rolled\.$") as caught:
+            APIKey.objects.roll(key, datetime.timedelta(0))
+        assert caught.value.successor == successor
+
+    def test_names(self) -> None:
+        from apiauth.models import SigningKey, TokenFamily
+
+        key = SigningKey.objects.generate("ES256")
+        assert str(key) == f"ES256 {key.kid[:12]} (next)"
+        api_key, _raw = make_key()
+        family = TokenFamily.objects.create(api_key=api_key, expires_at=timezone.now())
+        assert str(family) == f"{api_key.public_id} / {str(family.id)[:8]}"
+
+
+class TestRolling:
+    def test_the_successor_keeps_the_overrides_and_names_no_anonymous_creator(self) -> None:
+        from django.contrib.auth.models import AnonymousUser
+
+        key, _raw = make_key(rate_limits={"burst": 5})
+        new, _raw = APIKey.objects.roll(key, datetime.timedelta(0), by=AnonymousUser())
+        assert new.rate_limits == {"burst": 5} and new.created_by is None
+
+
+def test_who_may_act_as_whom() -> None:
+    from types import SimpleNamespace
+
+    from django.contrib.auth.models import AnonymousUser
+
+    from apiauth.models import may_act_as
+
+    owner = make_user("owner")
+    assert may_act_as(owner, owner) and may_act_as(None, None)
+    assert not may_act_as(None, owner) and not may_act_as(AnonymousUser(), owner)
+    # Something that does not say it is authenticated is not, whatever its pk.
+    assert not may_act_as(SimpleNamespace(pk=owner.pk), owner)
+
+
+def test_last_used_is_written_once_the_interval_has_passed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from apiauth import models
+
+    key, _raw = make_key()
+    now = timezone.now()
+    key.last_used_at = now - datetime.timedelta(seconds=60)  # LAST_USED_INTERVAL
+    APIKey.objects.filter(pk=key.pk).update(last_used_at=key.last_used_at)
+    monkeypatch.setattr(models, "timezone", SimpleNamespace(now=lambda: now))
+    key.touch("192.0.2.1")
+    stored = APIKey.objects.get(pk=key.pk)
+    assert (stored.last_used_at, stored.last_used_ip) == (now, "192.0.2.1")
+
+
+def test_a_private_copy_caches_its_own_relations() -> None:
+    from apiauth.models import private_copy
+
+    user = make_user()
+    copy = private_copy(user)
+    copy._state.fields_cache["example"] = object()
+    assert "example" not in user._state.fields_cache
+    assert copy.pk == user.pk and copy is not user

@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -260,3 +261,67 @@ class TestRing:
         monkeypatch.setattr(SigningKey, "decrypt_private_key", counted)
         signers = {ring.get_signer() for _ in range(3)}
         assert len(calls) == 1 and len(signers) == 1
+
+
+class TestKeyStates:
+    """Each refusal in its own words (the admin shows them), and what a state change sets."""
+
+    def test_sizes(self) -> None:
+        with pytest.raises(ValueError, match=r"^ES256 keys have no size to choose\.$"):
+            SigningKey.objects.generate("ES256", 2048)
+        for algorithm, size, message in [
+            ("RS256", 1024, "RS256 keys are 2048 or 3072 bits."),
+            ("EdDSA", 2048, "Only RS256 keys have a size to choose."),
+        ]:
+            with pytest.raises(ValidationError) as caught:
+                SigningKey(kid="k", algorithm=algorithm, key_size=size).clean()
+            assert caught.value.message_dict == {"key_size": [message]}
+
+    def test_activation_time_only_for_an_active_key(self) -> None:
+        assert SigningKey.objects.generate("ES256").activated_at is None
+        before = timezone.now()
+        active = SigningKey.objects.generate("ES256", state="active")
+        assert active.activated_at is not None and before <= active.activated_at
+
+    def test_promote_and_retire_refusals(self) -> None:
+        active = SigningKey.objects.generate("ES256", state="active")
+        with pytest.raises(
+            ValueError, match=r"^Only a next or retired key can be promoted; this one is active\.$"
+        ):
+            SigningKey.objects.promote(active)
+        with pytest.raises(
+            ValueError, match=r"^The active key is retired by promoting another one\.$"
+        ):
+            SigningKey.objects.retire(active)
+        revoked = SigningKey.objects.generate("ES256")
+        SigningKey.objects.revoke(revoked)
+        with pytest.raises(
+            ValueError, match=r"^Only a next key can be retired; this one is revoked\.$"
+        ):
+            SigningKey.objects.retire(revoked)
+
+
+class TestRotationHorizon:
+    """A retired key is revoked once no token it signed can still be valid:
+    ``MAX_TOKEN_LIFETIME`` (86400 s) plus ``LEEWAY`` (30 s) after its retirement."""
+
+    def retired_ago(self, seconds: float) -> SigningKey:
+        key = SigningKey.objects.generate("ES256")
+        SigningKey.objects.retire(key)
+        SigningKey.objects.filter(pk=key.pk).update(
+            retired_at=timezone.now() - datetime.timedelta(seconds=seconds)
+        )
+        return key
+
+    def test_kept_until_its_last_token_expires(self) -> None:
+        kept, ended = self.retired_ago(86_430 - 5), self.retired_ago(86_430 + 5)
+        lines = rotate()
+        assert states()[kept.kid] == "retired" and states()[ended.kid] == "revoked"
+        assert f"revoked {ended.kid} (every token it signed has expired)" in lines
+        assert SigningKey.objects.get(pk=ended.pk).reason == "every token it signed has expired"
+        # Reported once: a later rotation does not revoke it again.
+        assert not [line for line in rotate() if ended.kid in line]
+
+    def test_the_published_key_has_the_size_asked(self) -> None:
+        rotate("--algorithm", "RS256", "--key-size", "3072")
+        assert {key.key_size for key in SigningKey.objects.all()} == {3072}
