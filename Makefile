@@ -58,7 +58,7 @@ pytest: $(VENV)/.test-installed redis wrk
 	$(BIN)/pytest tests/demo --ds=tests.demo.settings --cov-append
 
 ## make mutation: mutmut over the security-critical pure code ([tool.mutmut] in pyproject.toml),
-## then the score per module (>= 90% each, or it fails). Slow (about half an hour): not in CI.
+## then the score per module (>= 90% each, or it fails). Slow (over an hour on two cores): not in CI.
 mutation: $(VENV)/.mutation-installed redis
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children $$(nproc)

@@ -67,6 +67,13 @@ class TestIdentity:
         assert limiter.identity(None, None, "192.0.2.1") == "a192.0.2.1"
         assert limiter.identity(None, None, None) == "aunknown"
 
+    def test_only_a_user_who_says_so_is_one(self) -> None:
+        from django.contrib.auth.models import AnonymousUser
+
+        # Anonymous users are limited by address, not as one shared "user None".
+        assert limiter.identity(None, AnonymousUser(), "192.0.2.1") == "a192.0.2.1"
+        assert limiter.identity(None, SimpleNamespace(pk=42), "192.0.2.1") == "a192.0.2.1"
+
     def test_unserialisable_spec(self) -> None:
         with pytest.raises(InvalidLimit):
             parse_limits(object())
@@ -360,3 +367,102 @@ class TestCredentialState:
             _redis.start()
         assert decision is None
         assert error is not None and "connect" in error.lower()  # redis-py's own words
+
+
+class TestPlanLimits:
+    """A credential's limits are parsed once per plan and overrides object, for every plan
+    on its own, and the memo stays bounded."""
+
+    def credential(self, plan: str | None, limits: dict[str, Any] | None = None) -> Any:
+        from apiauth.credentials import Credential
+
+        return Credential("api_key", "k", frozenset(), plan, None, None, "l", limits)
+
+    @pytest.fixture
+    def parsed(self, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+        from apiauth.conf import conf
+
+        conf.derived.clear()
+        calls: list[Any] = []
+        parse = limiter._plan_limits
+
+        def counted(credential: Any) -> Any:
+            calls.append(credential.plan)
+            return parse(credential)
+
+        monkeypatch.setattr(limiter, "_plan_limits", counted)
+        return calls
+
+    def test_each_plan_its_own(self, parsed: list[Any]) -> None:
+        free, pro = self.credential("free"), self.credential("pro")
+        assert limiter.plan_limits(free) != limiter.plan_limits(pro)
+        overrides = {"burst": 3}
+        custom = self.credential("free", overrides)
+        assert limiter.plan_limits(custom)[0].capacity == 3
+        for _ in range(3):
+            limiter.plan_limits(free), limiter.plan_limits(custom)
+        assert parsed == ["free", "pro", "free"]
+
+    def test_bounded(self, parsed: list[Any]) -> None:
+        from apiauth.conf import conf
+
+        # Each overrides object is its own entry (a cached credential keeps its object).
+        kept = [self.credential("free", {"burst": 1 + n % 5}) for n in range(limiter.MAX_DERIVED)]
+        for credential in kept:
+            limiter.plan_limits(credential)
+        assert len(conf.derived) == limiter.MAX_DERIVED
+        limiter.plan_limits(self.credential("free", {"burst": 2}))
+        assert len(conf.derived) == 1
+
+    def test_without_any_limits(self, caplog: pytest.LogCaptureFixture) -> None:
+        with override_settings(APIAUTH={"ANONYMOUS_LIMITS": None}):
+            assert limiter.plan_limits(None) == ()
+        broken = self.credential(None, {"burst": "lots"})
+        with override_settings(APIAUTH={"PLANS": {}, "DEFAULT_PLAN": None}):
+            assert limiter.plan_limits(broken) == ()
+        assert "rate-limit overrides ignored" in caplog.text
+
+
+class TestStoreDown:
+    pytestmark = pytest.mark.django_db
+
+    def test_failing_open_says_so(
+        self, _redis: RedisServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        limits = parse_limits({"rate": "10/min", "burst": 5})
+        _redis.stop()
+        try:
+            outcome = limiter.decide("aX", limits, ["burst"], 1)
+            closed = override_settings(APIAUTH={"RATELIMIT_FAILURE_MODE": "closed"})
+            with closed, pytest.raises(limiter.RateLimitUnavailable) as caught:
+                limiter.decide("aX", limits, ["burst"], 1)
+        finally:
+            _redis.start()
+        assert outcome == limiter.Outcome(None, failed_open=True)
+        [warning] = caplog.messages
+        assert warning.startswith("rate limiting skipped for 1 request(s), store unavailable: ")
+        reason = warning.split("store unavailable: ", 1)[1]
+        assert reason and reason != "None"
+        assert str(caught.value) == "circuit breaker open"  # the breaker opened meanwhile
+
+
+class TestReset:
+    pytestmark = pytest.mark.django_db
+
+    def test_one_lineage_only(self, _redis: RedisServer) -> None:
+        """Even beside a lineage whose name differs only in its last character."""
+        import uuid
+
+        from tests.factories import make_key
+
+        first, _raw = make_key(lineage=uuid.UUID("00000000-0000-4000-8000-000000000000"))
+        second, _raw = make_key(lineage=uuid.UUID("00000000-0000-4000-8000-000000000001"))
+        for key in (first, second):
+            credential = key.to_credential()
+            limits = limiter.plan_limits(credential)
+            ident = limiter.identity(credential, None, None)
+            limiter.decide(ident, limits, limiter.plan_key_names(limits), 1)
+        assert limiter.reset_credential(first.to_credential()) >= 1
+        names: list[bytes] = _redis.client().keys("*")  # type: ignore[assignment]
+        remaining = {name.decode() for name in names}
+        assert remaining and all("000000000001}" in name for name in remaining)
