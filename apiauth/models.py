@@ -230,14 +230,17 @@ class AbstractCredential(models.Model):
 
     def validate_rate_limits(self) -> None:
         if not isinstance(self.rate_limits, dict):
-            raise ValidationError({"rate_limits": _("Rate-limit overrides must be a JSON object.")})
+            message = _("Rate-limit overrides must be a JSON object.")
+            raise ValidationError({"rate_limits": ValidationError(message, code="invalid_limits")})
         plan = conf.PLANS.get(self.plan or conf.DEFAULT_PLAN or "")
         try:
             # Not compared with UNSAFE_METHOD_COST: a read-only key may hold less than a write
             # costs; a write through it is answered 429 cost_exceeds_limit.
             parse_limits(merge_specs(plan, self.rate_limits))
         except InvalidLimit as exc:
-            raise ValidationError({"rate_limits": str(exc)}, code="invalid_limits") from None
+            # The code on the field's error: a dict of messages would drop it.
+            error = ValidationError(str(exc), code="invalid_limits")
+            raise ValidationError({"rate_limits": error}) from None
 
     @property
     def is_revoked(self) -> bool:

@@ -515,6 +515,13 @@ class TestAnotherDatabase:
             token_key = self.refill(key.lineage_id, _redis)
         assert not _redis.client().exists(token_key)
 
+    def test_the_managers_query_the_database_asked(self) -> None:
+        key, _raw = make_key()
+        key.save(using="other", force_insert=True)
+        APIKey.objects.filter(pk=key.pk).delete()  # only "other" holds it now
+        assert list(APIKey.objects.db_manager("other").usable()) == [key]
+        assert not APIKey.objects.usable().exists()
+
     def test_an_owner_saved_there(self, _redis: RedisServer) -> None:
         from django.db import transaction
 

@@ -97,7 +97,7 @@ def test_revocation_is_irreversible_and_freezes() -> None:
     key.name = "renamed"
     with pytest.raises(ValidationError):
         key.full_clean()
-    with pytest.raises(ValueError, match="cannot be rolled"):
+    with pytest.raises(ValueError, match=r"^A revoked key cannot be rolled\.$"):
         APIKey.objects.roll(APIKey.objects.get(pk=key.pk), datetime.timedelta(0))
 
 
@@ -276,6 +276,60 @@ def test_a_family_past_its_lifetime_is_not_live() -> None:
 class TestInTheirOwnWords:
     """Refusals a caller (the admin, a command, a script) shows as they are."""
 
+    @pytest.mark.parametrize(
+        ("field", "value", "code", "message"),
+        [
+            ("scopes", "orders:read", "invalid_scopes", "Scopes must be a list of strings."),
+            (
+                "name",
+                "line\nbreak",
+                "invalid_name",
+                "Names may not contain control characters, line breaks or invisible formatting.",
+            ),
+        ],
+    )
+    def test_field_refusals(self, field: str, value: str, code: str, message: str) -> None:
+        with pytest.raises(ValidationError) as caught:
+            make_key(**{field: value})
+        [error] = caught.value.error_dict[field]
+        assert (error.code, error.messages) == (code, [message])
+
+    def test_rate_limit_overrides(self) -> None:
+        for overrides, code, message in [
+            (["burst", 5], "invalid_limits", "Rate-limit overrides must be a JSON object."),
+            (
+                {"burst": "lots"},
+                "invalid_limits",
+                "burst must be a whole number between 1 and 1000000000.",
+            ),
+        ]:
+            with pytest.raises(ValidationError) as caught:
+                make_key(rate_limits=overrides)
+            [error] = caught.value.error_dict["rate_limits"]
+            assert (error.code, error.messages) == (code, [message])
+
+    def test_revoked_without_a_reason(self) -> None:
+        from apiauth.models import SigningKey
+
+        key, _raw = make_key()
+        key.revoke()
+        assert APIKey.objects.get(pk=key.pk).revoked_reason == ""
+        signing_key = SigningKey.objects.generate("ES256")
+        SigningKey.objects.revoke(signing_key)
+        assert SigningKey.objects.get(pk=signing_key.pk).reason == ""
+
+    def test_a_revoked_credential_in_a_form(self) -> None:
+        key, _raw = make_key()
+        key.revoke()
+        key = APIKey.objects.get(pk=key.pk)
+        with pytest.raises(ValidationError) as caught:
+            key.full_clean()
+        [error] = caught.value.error_dict["__all__"]
+        assert error.code == "revoked"
+        assert error.messages == [
+            "This credential is revoked; revoked credentials cannot be changed."
+        ]
+
     def test_an_unknown_plan(self) -> None:
         with pytest.raises(ValidationError) as caught:
             make_key(plan="gold")
@@ -370,3 +424,11 @@ def test_a_private_copy_caches_its_own_relations() -> None:
     copy._state.fields_cache["example"] = object()
     assert "example" not in user._state.fields_cache
     assert copy.pk == user.pk and copy is not user
+
+
+def test_a_save_of_some_fields_writes_only_those() -> None:
+    key, _raw = make_key(scopes=["orders:read"])
+    key.name, key.scopes = "renamed", ["orders:write"]
+    key.save(update_fields=["name"])
+    stored = APIKey.objects.get(pk=key.pk)
+    assert (stored.name, stored.scopes) == ("renamed", ["orders:read"])
