@@ -402,7 +402,10 @@ class HMACAuthentication(CredentialAuthentication):
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            length = 0
+            # Django would raise reading the body (a 500): the request is malformed (RFC 9110
+            # §8.6). Servers that parse HTTP themselves refuse it before it gets here.
+            detail = _("The Content-Length header is not a number.")
+            raise exceptions.ParseError(detail, code="malformed_content_length") from None
         if length > int(conf.HMAC["MAX_BODY_SIZE"]):
             raise PayloadTooLarge()
         try:

@@ -319,6 +319,25 @@ class TestPolicy:
             response = send(make_hmac(), "POST", "/v1/orders", ORDER)
         assert response.status_code == 413
 
+    def test_a_body_of_exactly_the_limit(self) -> None:
+        limit = settings_with(HMAC={"MAX_BODY_SIZE": len(ORDER)})
+        with override_settings(APIAUTH=limit):
+            response = send(make_hmac(), "POST", "/v1/orders", ORDER)
+        assert response.status_code == 201, response.content
+
+    def test_a_content_length_that_is_no_number(self) -> None:
+        """A 400, not the 500 Django's ``request.body`` would raise (gunicorn refuses such a
+        request itself; a server that passes it on must not crash us)."""
+
+        def garbled(request: dict[str, Any]) -> None:
+            request["extra"]["CONTENT_LENGTH"] = "twelve"
+
+        response = send(make_hmac(), tamper=garbled)
+        assert response.status_code == 400, response.content
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "malformed_content_length"
+        assert response.json()["detail"] == "The Content-Length header is not a number."
+
     def test_authorization_header_too_large(self) -> None:
         tamper = set_header("Authorization", "AWS4-HMAC-SHA256 " + "A" * 9000)
         refused(send(make_hmac(), tamper=tamper), "malformed")
@@ -674,3 +693,84 @@ class TestWirePath:
         request = RequestFactory().get("/ignored")
         del request.META["SCRIPT_NAME"], request.META["PATH_INFO"]
         assert wire_path(Request(request)) == b"/"
+
+
+class TestRefusedOnceTheKeyIsRead:
+    """Refusals of the request itself, after its access key id is read: each with its code
+    and words, audited with that id."""
+
+    def events(self, caplog: Any) -> list[tuple[str, str | None]]:
+        return [
+            (r.apiauth["reason"], r.apiauth["credential_id"])
+            for r in caplog.records
+            if getattr(r, "apiauth", {}).get("event") == "auth_failure"
+        ]
+
+    @pytest.mark.parametrize(
+        ("case", "code", "detail"),
+        [
+            ("dot_segment", "non_canonical_path", DETAILS["non_canonical_path"]),
+            ("two_spellings", "malformed_header", "A header is sent under two spellings."),
+            ("not_utf8", "malformed_header", "A header is not UTF-8."),
+            (
+                "unsorted_values",
+                "malformed_query",
+                "Send a repeated query parameter's values in sorted order.",
+            ),
+        ],
+    )
+    def test_refusal(self, caplog: Any, case: str, code: str, detail: str) -> None:
+        obj, _secret = credential = make_hmac()
+        path, headers, tamper = "/v1/ping", None, None
+        if case == "dot_segment":
+            path = "/v1/./ping"
+
+            def tamper(request: dict[str, Any]) -> None:
+                request["path"], request["extra"]["RAW_URI"] = "/v1/ping", "/v1/./ping"
+
+        elif case == "two_spellings":
+
+            def tamper(request: dict[str, Any]) -> None:
+                request["extra"]["HTTP_CONTENT_TYPE"] = "text/plain"  # "Content_Type:"
+
+        elif case == "not_utf8":
+            headers = {"X-Custom": "caf\xe9"}
+        else:
+            path = "/v1/ping?a=2&a=1"
+        response = send(credential, path=path, headers=headers, tamper=tamper)
+        refused(response, code)
+        assert response.json()["detail"] == detail
+        assert self.events(caplog) == [(code, obj.access_key_id)]
+
+    def test_a_signed_header_too_large(self, caplog: Any) -> None:
+        obj, _secret = credential = make_hmac()
+        limit = 600  # above the Authorization header's length
+        with override_settings(APIAUTH=settings_with(HMAC={"MAX_HEADER_SIZE": limit})):
+            assert send(credential, headers={"X-Amz-Meta": "m" * limit}).status_code == 200
+            response = send(credential, headers={"X-Amz-Meta": "m" * (limit + 1)})
+        refused(response, "malformed_header")
+        assert response.json()["detail"] == "A signed header is too large."
+        assert self.events(caplog) == [("malformed_header", obj.access_key_id)]
+
+    def test_size_limits_are_inclusive(self) -> None:
+        """An ``Authorization`` header or a query of exactly the limit (the query may be four
+        times ``MAX_HEADER_SIZE``) is accepted."""
+        credential = make_hmac()
+        response = send(credential)
+        authorization = response.wsgi_request.META["HTTP_AUTHORIZATION"]
+        limit = len(authorization)
+        with override_settings(APIAUTH=settings_with(HMAC={"MAX_HEADER_SIZE": limit})):
+            assert send(credential).status_code == 200
+            query = "q=" + "x" * (4 * limit - 2)
+            assert send(credential, path=f"/v1/ping?{query}").status_code == 200
+            response = send(credential, path=f"/v1/ping?{query}x")
+        refused(response, "malformed")
+
+    @pytest.mark.parametrize("param", ["X-Amz-Signature", "X-Amz-Credential"])
+    def test_either_presigned_parameter_claims_the_request(self, param: str) -> None:
+        """A URL with only one of them is a presigned URL gone wrong, not an unsigned
+        request: refused as such, never handed on to the next authentication class."""
+        response = Client().get(f"/v1/ping?{param}=x", headers={"Host": HOST})
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"].startswith("AWS4-HMAC-SHA256 realm=")
+        assert response.json()["code"].startswith("malformed")
