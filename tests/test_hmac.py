@@ -159,6 +159,18 @@ class TestReplay:
         assert response.json()["code"] == "replay_check_unavailable"
         assert response["Retry-After"]
 
+    def test_a_stale_copy_does_not_make_a_post_its_own_replay(self, _redis: RedisServer) -> None:
+        """The throttle finds the worker's copy stale (a change elsewhere) and authenticates
+        again from the database: the request's claim was made already, and must not be made
+        twice, or the request would be refused as a replay of itself."""
+        from apiauth import cache
+
+        obj, _secret = credential = make_hmac()
+        assert send(credential).status_code == 200  # the worker's copy
+        _redis.client().delete(cache.version_key(obj.lineage_id))
+        response = send(credential, "POST", "/v1/orders", ORDER)
+        assert response.status_code == 201, response.content
+
     def test_the_claim_lives_in_redis_for_twice_the_window(self, _redis: RedisServer) -> None:
         obj, _secret = credential = make_hmac()
         assert isinstance(get_backend(), RedisBackend)
@@ -711,6 +723,7 @@ class TestRefusedOnceTheKeyIsRead:
         [
             ("dot_segment", "non_canonical_path", DETAILS["non_canonical_path"]),
             ("two_spellings", "malformed_header", "A header is sent under two spellings."),
+            ("two_lengths", "malformed_header", "A header is sent under two spellings."),
             ("not_utf8", "malformed_header", "A header is not UTF-8."),
             (
                 "unsorted_values",
@@ -732,6 +745,11 @@ class TestRefusedOnceTheKeyIsRead:
 
             def tamper(request: dict[str, Any]) -> None:
                 request["extra"]["HTTP_CONTENT_TYPE"] = "text/plain"  # "Content_Type:"
+
+        elif case == "two_lengths":
+
+            def tamper(request: dict[str, Any]) -> None:
+                request["extra"]["HTTP_CONTENT_LENGTH"] = "0"  # "Content_Length:"
 
         elif case == "not_utf8":
             headers = {"X-Custom": "caf\xe9"}
@@ -774,3 +792,41 @@ class TestRefusedOnceTheKeyIsRead:
         assert response.status_code == 401
         assert response["WWW-Authenticate"].startswith("AWS4-HMAC-SHA256 realm=")
         assert response.json()["code"].startswith("malformed")
+
+
+class TestHeadersCollected:
+    def test_empty_body_headers_are_none_sent(self) -> None:
+        """WSGI servers set ``CONTENT_TYPE`` and ``CONTENT_LENGTH`` empty when the client
+        sent neither, wherever they come in the environ: not headers, and the rest are read."""
+        from django.test import RequestFactory
+        from rest_framework.request import Request
+
+        from apiauth.authentication import request_headers
+
+        request = Request(RequestFactory().get("/"))
+        request._request.META = {
+            "CONTENT_TYPE": "",
+            "CONTENT_LENGTH": "",
+            "HTTP_HOST": "h",
+            "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 …",
+            "HTTP_X_AMZ_DATE": "20261204T000000Z",
+        }
+        presented = sigv4.Presented(
+            credential=sigv4.Credential("AK", "20261204", "global", "apiauth"),
+            signed_headers=("content-length", "host", "x-amz-date"),
+            signature="0" * 64,
+            amz_date="20261204T000000Z",
+        )
+        assert request_headers(request, presented, sigv4.AWS) == {
+            "host": ["h"],
+            "x-amz-date": ["20261204T000000Z"],
+        }
+
+    def test_a_signed_content_length(self) -> None:
+        headers = {"Content-Length": str(len(ORDER))}
+        response = send(make_hmac(), "POST", "/v1/orders", ORDER, headers=headers)
+        assert response.status_code == 201, response.content
+
+    def test_a_value_repeated_as_is(self) -> None:
+        """Equal values are in order (only a reordering is refused)."""
+        assert send(make_hmac(), path="/v1/ping?a=1&a=1").status_code == 200
