@@ -1437,3 +1437,37 @@ class TestAnotherIssuer:
         # Beyond the leeway, a token is newer than the mark.
         revocation.revoke_issued_before([self.lineage("other")], when=now - 31)
         assert call(client, self.token(sub="other", iat=int(now) + 1)).status_code == 200
+
+
+def test_the_challenge_describes_in_printable_ascii() -> None:
+    """RFC 6750 §3: ``error_description`` is printable ASCII without ``"`` or ``\\``; the
+    body's ``detail`` keeps the words as they are."""
+    from django.test import RequestFactory
+    from rest_framework.request import Request
+
+    from apiauth.authentication import JWTAuthentication
+
+    request = Request(RequestFactory().get("/v1/ping"))
+    exc = JWTAuthentication().fail(request, "bad", 'It’s "odd" \\ ~ really, X.\n')
+    assert exc.challenge == (  # type: ignore[attr-defined]
+        'Bearer realm="api", error="invalid_token", error_description="Its odd  ~ really, X."'
+    )
+    assert exc.detail == 'It’s "odd" \\ ~ really, X.\n'
+
+
+def test_strict_lockout_refuses_a_valid_token(
+    client: Client, signing_key: Any, client_key: Any, settings: Any
+) -> None:
+    """``FAILED_AUTH_LOCKOUT = "all"``: a locked address is refused before the token is
+    even verified."""
+    token = obtain(client, client_key[1]).json()["access_token"]
+    settings.APIAUTH = {
+        **settings.APIAUTH,
+        "FAILED_AUTH_LIMITS": {"rate": "1/hour", "burst": 2},
+        "FAILED_AUTH_LOCKOUT": "all",
+    }
+    for _ in range(2):
+        refused(call(client, token[:-4] + "AAAA"), "bad_signature")
+    response = call(client, token)
+    assert response.status_code == 429, response.content
+    assert response.json()["code"] == "too_many_failures"
