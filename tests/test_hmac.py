@@ -84,6 +84,15 @@ DETAILS = {
 }
 
 
+def audited(caplog: Any) -> list[tuple[str, str, str | None]]:
+    """The failed authentications logged: (reason, credential kind, credential id)."""
+    return [
+        (r.apiauth["reason"], r.apiauth["credential_kind"], r.apiauth["credential_id"])
+        for r in caplog.records
+        if getattr(r, "apiauth", {}).get("event") == "auth_failure"
+    ]
+
+
 def refused(response: Any, code: str, status: int = 401) -> None:
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/problem+json"
@@ -439,12 +448,7 @@ class TestCredentialLifecycle:
         assert response.json()["detail"] == "The signature has expired."  # the policy's words
         HMACCredential.objects.get(pk=obj.pk).revoke(reason="leaked")
         refused(send(credential), "revoked")
-        events = [
-            (r.apiauth["reason"], r.apiauth["credential_kind"], r.apiauth["credential_id"])
-            for r in caplog.records
-            if getattr(r, "apiauth", {}).get("event") == "auth_failure"
-        ]
-        assert events == [
+        assert audited(caplog) == [
             ("unknown_access_key", "hmac", "AAAAAAAAAAAAAAAAAAAA"),
             ("signature_mismatch", "hmac", obj.access_key_id),
             ("replayed", "hmac", obj.access_key_id),
@@ -711,13 +715,6 @@ class TestRefusedOnceTheKeyIsRead:
     """Refusals of the request itself, after its access key id is read: each with its code
     and words, audited with that id."""
 
-    def events(self, caplog: Any) -> list[tuple[str, str | None]]:
-        return [
-            (r.apiauth["reason"], r.apiauth["credential_id"])
-            for r in caplog.records
-            if getattr(r, "apiauth", {}).get("event") == "auth_failure"
-        ]
-
     @pytest.mark.parametrize(
         ("case", "code", "detail"),
         [
@@ -758,7 +755,7 @@ class TestRefusedOnceTheKeyIsRead:
         response = send(credential, path=path, headers=headers, tamper=tamper)
         refused(response, code)
         assert response.json()["detail"] == detail
-        assert self.events(caplog) == [(code, obj.access_key_id)]
+        assert audited(caplog) == [(code, "hmac", obj.access_key_id)]
 
     def test_a_signed_header_too_large(self, caplog: Any) -> None:
         obj, _secret = credential = make_hmac()
@@ -768,7 +765,7 @@ class TestRefusedOnceTheKeyIsRead:
             response = send(credential, headers={"X-Amz-Meta": "m" * (limit + 1)})
         refused(response, "malformed_header")
         assert response.json()["detail"] == "A signed header is too large."
-        assert self.events(caplog) == [("malformed_header", obj.access_key_id)]
+        assert audited(caplog) == [("malformed_header", "hmac", obj.access_key_id)]
 
     def test_size_limits_are_inclusive(self) -> None:
         """An ``Authorization`` header or a query of exactly the limit (the query may be four

@@ -211,6 +211,11 @@ def refused(response: Any, code: str) -> dict[str, Any]:
     return body
 
 
+def audited(caplog: Any, reason: str) -> list[dict[str, Any]]:
+    """The audit records of the failed authentications refused for ``reason``."""
+    return [r.apiauth for r in caplog.records if getattr(r, "apiauth", {}).get("reason") == reason]
+
+
 def hs256(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
     import hashlib
     import hmac
@@ -498,9 +503,7 @@ class TestRejections:
         claims = {} if client_id is None else {"client_id": client_id}
         body = refused(call(client, forge(signing_key, claims=claims)), code)
         assert body["detail"] == detail
-        [event] = [
-            r.apiauth for r in caplog.records if getattr(r, "apiauth", {}).get("reason") == code
-        ]
+        [event] = audited(caplog, code)
         assert event["credential_kind"] == "jwt" and event["client_ip"] == "127.0.0.1"
         assert event["credential_id"] == (client_id if code == "unknown_client" else None)
 
@@ -511,11 +514,7 @@ class TestRejections:
         token = obtain(client, raw).json()["access_token"]
         key.revoke(reason="leaked")
         refused(call(client, token), "revoked")
-        [event] = [
-            r.apiauth
-            for r in caplog.records
-            if getattr(r, "apiauth", {}).get("reason") == "revoked"
-        ]
+        [event] = audited(caplog, "revoked")
         assert event["credential_id"] == key.public_id and event["credential_kind"] == "jwt"
 
     def test_the_credential_ends_with_the_token_or_its_key(
@@ -1119,11 +1118,7 @@ class TestRevocationStore:
         revocation.revoke_issued_before([str(key.lineage)])
         body = refused(call(client, token, "/v1/whoami"), "revoked")
         assert body["detail"] == "This token has been revoked."
-        [event] = [
-            r.apiauth
-            for r in caplog.records
-            if getattr(r, "apiauth", {}).get("reason") == "revoked"
-        ]
+        [event] = audited(caplog, "revoked")
         assert (event["credential_kind"], event["credential_id"]) == ("jwt", key.public_id)
         assert event["client_ip"] == "127.0.0.1"
 

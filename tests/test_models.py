@@ -4,14 +4,26 @@ import datetime
 from types import SimpleNamespace
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from apiauth import crypto
-from apiauth.models import APIKey, AuditEvent
-from tests.factories import make_key, make_user
+from apiauth import crypto, models, sigv4
+from apiauth.models import (
+    HMAC_SECRET_LENGTH,
+    AlreadyRolled,
+    APIKey,
+    AuditEvent,
+    HMACCredential,
+    RevokedCredential,
+    SigningKey,
+    TokenFamily,
+    may_act_as,
+    private_copy,
+)
+from tests.factories import make_hmac, make_key, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -129,16 +141,12 @@ def test_audit_event_str() -> None:
 
 class TestRevocation:
     def test_by_nobody_and_a_long_reason(self) -> None:
-        from django.contrib.auth.models import AnonymousUser
-
         key, _raw = make_key()
         assert key.revoke(by=AnonymousUser(), reason="r" * 600)
         stored = APIKey.objects.get(pk=key.pk)
         assert stored.revoked_by is None and stored.revoked_reason == "r" * 500
 
     def test_the_instance_revoked_refuses_to_be_saved(self) -> None:
-        from apiauth.models import RevokedCredential
-
         key, _raw = make_key()
         key.revoke()
         key.name = "renamed"
@@ -146,8 +154,6 @@ class TestRevocation:
             key.save()
 
     def test_a_copy_loaded_before_the_revocation(self) -> None:
-        from apiauth.models import RevokedCredential
-
         key, _raw = make_key()
         copy = APIKey.objects.get(pk=key.pk)
         key.revoke()
@@ -176,9 +182,6 @@ def test_allowed_networks_must_be_a_list() -> None:
 
 class TestHMACSecrets:
     def test_a_secret_as_documented(self) -> None:
-        from apiauth.models import HMAC_SECRET_LENGTH
-        from tests.factories import make_hmac
-
         _obj, secret = make_hmac()
         assert len(secret) == HMAC_SECRET_LENGTH == 43
         assert set(secret) <= set(crypto.ALPHABET)
@@ -186,10 +189,6 @@ class TestHMACSecrets:
     def test_decrypted_and_derived_once_per_copy(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A worker's copy serves many requests: one decryption, one derivation per day,
         region and service."""
-        from apiauth import sigv4
-        from apiauth.models import HMACCredential
-        from tests.factories import make_hmac
-
         obj, _secret = make_hmac()
         obj = HMACCredential.objects.get(pk=obj.pk)
         decrypt, derive = HMACCredential.decrypt, sigv4.signing_key
@@ -222,10 +221,6 @@ class TestHMACSecrets:
         assert len(calls) == 20
 
     def test_a_rotation_is_seen_by_the_instance_in_hand(self) -> None:
-        from apiauth import sigv4
-        from apiauth.models import HMACCredential
-        from tests.factories import make_hmac
-
         obj, old = make_hmac()
         scope = (sigv4.AWS, "20261203", "global", "apiauth")
         assert obj.signing_keys(*scope) == [sigv4.signing_key(sigv4.AWS, old, *scope[1:])]
@@ -236,10 +231,6 @@ class TestHMACSecrets:
         ]
 
     def test_the_previous_secret_ends_at_its_instant(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from apiauth import models, sigv4
-        from apiauth.models import HMACCredential
-        from tests.factories import make_hmac
-
         obj, _old = make_hmac()
         HMACCredential.objects.rotate_secret(obj, datetime.timedelta(hours=1))
         assert obj.previous_secret_expires_at is not None
@@ -253,8 +244,6 @@ class TestHMACSecrets:
 
 
 def test_a_signing_key_revoked() -> None:
-    from apiauth.models import SigningKey
-
     key = SigningKey.objects.generate("ES256")
     before = timezone.now()
     assert SigningKey.objects.revoke(key, "k" * 600)
@@ -264,8 +253,6 @@ def test_a_signing_key_revoked() -> None:
 
 
 def test_a_family_past_its_lifetime_is_not_live() -> None:
-    from apiauth.models import TokenFamily
-
     key, _raw = make_key()
     now = timezone.now()
     TokenFamily.objects.create(api_key=key, expires_at=now + datetime.timedelta(hours=1))
@@ -309,8 +296,6 @@ class TestInTheirOwnWords:
             assert (error.code, error.messages) == (code, [message])
 
     def test_revoked_without_a_reason(self) -> None:
-        from apiauth.models import SigningKey
-
         key, _raw = make_key()
         key.revoke()
         assert APIKey.objects.get(pk=key.pk).revoked_reason == ""
@@ -340,9 +325,6 @@ class TestInTheirOwnWords:
         ]
 
     def test_secrets_only_for_new_credentials(self) -> None:
-        from apiauth.models import HMACCredential
-        from tests.factories import make_hmac
-
         key, _raw = make_key()
         message = r"^Only a new key gets a secret; roll an existing key instead\.$"
         with pytest.raises(ValueError, match=message):
@@ -356,8 +338,6 @@ class TestInTheirOwnWords:
             HMACCredential.objects.rotate_secret(obj, datetime.timedelta(hours=1))
 
     def test_no_such_key_and_already_rolled(self) -> None:
-        from apiauth.models import AlreadyRolled
-
         key, raw = make_key()
         APIKey.objects.filter(pk=key.pk).delete()
         with pytest.raises(APIKey.DoesNotExist, match=r"^No API key matches\.$"):
@@ -369,8 +349,6 @@ class TestInTheirOwnWords:
         assert caught.value.successor == successor
 
     def test_names(self) -> None:
-        from apiauth.models import SigningKey, TokenFamily
-
         key = SigningKey.objects.generate("ES256")
         assert str(key) == f"ES256 {key.kid[:12]} (next)"
         api_key, _raw = make_key()
@@ -380,20 +358,12 @@ class TestInTheirOwnWords:
 
 class TestRolling:
     def test_the_successor_keeps_the_overrides_and_names_no_anonymous_creator(self) -> None:
-        from django.contrib.auth.models import AnonymousUser
-
         key, _raw = make_key(rate_limits={"burst": 5})
         new, _raw = APIKey.objects.roll(key, datetime.timedelta(0), by=AnonymousUser())
         assert new.rate_limits == {"burst": 5} and new.created_by is None
 
 
 def test_who_may_act_as_whom() -> None:
-    from types import SimpleNamespace
-
-    from django.contrib.auth.models import AnonymousUser
-
-    from apiauth.models import may_act_as
-
     owner = make_user("owner")
     assert may_act_as(owner, owner) and may_act_as(None, None)
     assert not may_act_as(None, owner) and not may_act_as(AnonymousUser(), owner)
@@ -404,7 +374,6 @@ def test_who_may_act_as_whom() -> None:
 def test_last_used_is_written_once_the_interval_has_passed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from apiauth import models
 
     key, _raw = make_key()
     now = timezone.now()
@@ -417,8 +386,6 @@ def test_last_used_is_written_once_the_interval_has_passed(
 
 
 def test_a_private_copy_caches_its_own_relations() -> None:
-    from apiauth.models import private_copy
-
     user = make_user()
     copy = private_copy(user)
     copy._state.fields_cache["example"] = object()
