@@ -392,7 +392,6 @@ class HMACAuthentication(CredentialAuthentication):
         return sigv4.SignedRequest(
             method=request.method or "GET",
             path=path,
-            query=presented.query,
             headers=headers,
             body_sha256=self.body_sha256(request),
         )

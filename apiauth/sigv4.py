@@ -450,7 +450,6 @@ class SignedRequest:
     method: str
     path: bytes
     """As sent on the wire (still percent-encoded)."""
-    query: list[tuple[bytes, bytes]]
     headers: Mapping[str, Sequence[str]]
     """Lowercase names; a repeated header has several values."""
     body_sha256: str

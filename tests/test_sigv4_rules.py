@@ -50,7 +50,7 @@ def presigned_pairs(**changes: str | None) -> list[tuple[bytes, bytes]]:
 
 def request(headers: dict[str, list[str]] | None = None, body_sha: str = sigv4.EMPTY_SHA256) -> Any:
     base = {"host": ["api.example"], "x-amz-date": [AMZ_DATE]}
-    return SignedRequest("GET", b"/v1/ping", [], base if headers is None else headers, body_sha)
+    return SignedRequest("GET", b"/v1/ping", base if headers is None else headers, body_sha)
 
 
 def presented(**changes: Any) -> Presented:
@@ -446,7 +446,7 @@ class TestSignedHeaderPolicy:
             "x-amz-meta": ["m"],
             "content-type": ["application/json"],
         }
-        signed = SignedRequest("POST", b"/", [], headers, BODY_SHA)
+        signed = SignedRequest("POST", b"/", headers, BODY_SHA)
         assert refusal(Policy().check_signed_headers, presented(signed_headers=()), signed) == (
             "unsigned_header",
             "These headers must be signed: content-type, host, x-amz-date, x-amz-meta.",
@@ -454,7 +454,7 @@ class TestSignedHeaderPolicy:
 
     def test_content_type_only_with_a_body(self) -> None:
         headers = {"host": ["h"], "x-amz-date": [AMZ_DATE], "content-type": ["text/plain"]}
-        empty = SignedRequest("GET", b"/", [], headers, sigv4.EMPTY_SHA256)
+        empty = SignedRequest("GET", b"/", headers, sigv4.EMPTY_SHA256)
         Policy().check_signed_headers(presented(), empty)
 
     def test_the_first_absent_signed_header_is_named(self) -> None:
@@ -469,7 +469,7 @@ class TestPayloadHash:
         headers = {"host": ["h"]}
         if claimed is not None:
             headers["x-amz-content-sha256"] = claimed
-        return (policy or Policy()).payload_hash(SignedRequest("POST", b"/", [], headers, BODY_SHA))
+        return (policy or Policy()).payload_hash(SignedRequest("POST", b"/", headers, BODY_SHA))
 
     def test_computed_when_not_claimed(self) -> None:
         assert self.payload(None) == BODY_SHA
@@ -498,13 +498,13 @@ class TestPayloadHash:
     def test_check_returns_the_payload_hash(self) -> None:
         headers = {"host": ["h"], "x-amz-date": [AMZ_DATE], "x-amz-content-sha256": [BODY_SHA]}
         signed = presented(signed_headers=("host", "x-amz-content-sha256", "x-amz-date"))
-        posted = SignedRequest("POST", b"/", [], headers, BODY_SHA)
+        posted = SignedRequest("POST", b"/", headers, BODY_SHA)
         assert Policy().check(signed, posted, NOW) == BODY_SHA
 
 
 class TestStringToSign:
     def test_the_path_is_normalized_unless_told_not_to(self) -> None:
-        signed = SignedRequest("GET", b"/a/./b", [], {"host": ["h"], "x-amz-date": ["d"]}, "p")
+        signed = SignedRequest("GET", b"/a/./b", {"host": ["h"], "x-amz-date": ["d"]}, "p")
         canonical, _ = Policy().string_to_sign(presented(), signed, "p")
         assert canonical.split("\n")[1] == "/a/b"
         canonical, _ = Policy(normalize=False).string_to_sign(presented(), signed, "p")
