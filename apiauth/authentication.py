@@ -348,12 +348,10 @@ class HMACAuthentication(CredentialAuthentication):
                 raise sigv4.SignatureError("malformed", _("The signature is too large."))
             amz_date = meta.get("HTTP_" + scheme.date_header.upper().replace("-", "_"))
             presented = policy.presented(
-                authorization if ours else None, amz_date, sigv4.parse_query(_wsgi_bytes(query))
+                authorization if ours else None, amz_date, sigv4.parse_query(wire_query(request))
             )
         except sigv4.SignatureError as exc:
             raise self.fail(request, exc.code, exc.detail) from None
-        except UnicodeError:  # a non-ASCII value where SigV4 has only ASCII
-            raise self.fail(request, "malformed", _("Malformed signature.")) from None
         if presented is not None and presented.presigned and request.method not in ("GET", "HEAD"):
             raise self.fail(
                 request,
@@ -670,6 +668,16 @@ def wire_path(request: Request) -> bytes:
         return scope["raw_path"] or b"/"
     decoded = _wsgi_bytes(meta.get("SCRIPT_NAME", "") + meta.get("PATH_INFO", "/"))
     return quote(decoded, safe="/~").encode("ascii")
+
+
+def wire_query(request: Request) -> bytes:
+    """The query string as the client sent it: ASGI's bytes (Django hands them on decoded as
+    UTF-8), else WSGI's latin-1 text encoded back."""
+    scope = getattr(request._request, "scope", None)
+    query = scope.get("query_string") if isinstance(scope, dict) else None
+    if isinstance(query, bytes):
+        return query
+    return _wsgi_bytes(request.META.get("QUERY_STRING", ""))
 
 
 def request_headers(

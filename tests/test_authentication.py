@@ -18,6 +18,7 @@ from tests.factories import make_key, make_user
 pytestmark = pytest.mark.django_db
 
 PING = "/v1/ping"
+WHOAMI = "/v1/whoami"
 
 
 @pytest.fixture
@@ -75,11 +76,17 @@ class TestPresentation:
         with override_settings(APIAUTH={"KEY_QUERY_PARAM": "api_key"}):
             assert client.get(PING, {"api_key": raw}).status_code == 200
 
+    def test_query_param_enabled_but_absent(self, client: APIClient) -> None:
+        _key, raw = make_key()
+        with override_settings(APIAUTH={"KEY_QUERY_PARAM": "api_key"}):
+            assert client.get(PING, {"page": "2"}, HTTP_X_API_KEY=raw).status_code == 200
+
     def test_two_different_keys_are_refused(self, client: APIClient) -> None:
         _a, raw_a = make_key()
         _b, raw_b = make_key()
         response = client.get(PING, HTTP_X_API_KEY=raw_a, HTTP_AUTHORIZATION=f"Api-Key {raw_b}")
-        assert_problem(response, 401, "ambiguous")
+        body = assert_problem(response, 401, "ambiguous")
+        assert body["detail"] == "More than one API key was presented."
 
     def test_same_key_twice_is_fine(self, client: APIClient) -> None:
         _key, raw = make_key()
@@ -95,9 +102,12 @@ class TestPresentation:
 
 
 class TestRejections:
-    def test_unknown_key(self, client: APIClient) -> None:
-        raw = crypto.generate_key("apk").raw
-        assert_problem(client.get(PING, HTTP_X_API_KEY=raw), 401, "unknown")
+    def test_unknown_key(self, client: APIClient, caplog: Any) -> None:
+        generated = crypto.generate_key("apk")
+        body = assert_problem(client.get(PING, HTTP_X_API_KEY=generated.raw), 401, "unknown")
+        assert body["detail"] == "Invalid API key."
+        [record] = [r for r in caplog.records if hasattr(r, "apiauth")]
+        assert record.apiauth["credential_id"] == generated.public_id
 
     def test_revoked(self, client: APIClient) -> None:
         key, raw = make_key()
@@ -142,7 +152,15 @@ class TestRejections:
     ) -> None:
         with django_assert_num_queries(0):
             response = client.get(PING, HTTP_X_API_KEY=value)
-        assert_problem(response, 401, "malformed")
+        assert assert_problem(response, 401, "malformed")["detail"] == "Malformed API key."
+
+    def test_a_key_of_the_maximum_length(self, client: APIClient) -> None:
+        _key, raw = make_key()
+        with override_settings(APIAUTH={"MAX_CREDENTIAL_LENGTH": len(raw)}):
+            assert client.get(PING, HTTP_X_API_KEY=raw).status_code == 200
+        with override_settings(APIAUTH={"MAX_CREDENTIAL_LENGTH": len(raw) - 1}):
+            body = assert_problem(client.get(PING, HTTP_X_API_KEY=raw), 401, "malformed")
+        assert body["detail"] == "Malformed API key."
 
     def test_one_character_changed(self, client: APIClient, django_assert_num_queries: Any) -> None:
         _key, raw = make_key()
@@ -197,12 +215,15 @@ class TestPrincipal:
         user = make_user("bob")
         _key, raw = make_key(owner=user)
         assert client.get(PING, HTTP_X_API_KEY=raw).json()["owner"] == "bob"
+        assert client.get(WHOAMI, HTTP_X_API_KEY=raw).json()["user"] == "bob"
 
     def test_machine_principal_without_owner(self, client: APIClient) -> None:
-        _key, raw = make_key()
+        key, raw = make_key()
         body = client.get(PING, HTTP_X_API_KEY=raw).json()
         assert body["owner"] is None
         assert body["scopes"] == ["orders:read", "orders:write"]
+        user = client.get(WHOAMI, HTTP_X_API_KEY=raw).json()["user"]
+        assert user == f"api_key:{key.public_id}"
 
 
 class TestQueries:
@@ -234,6 +255,26 @@ class TestQueries:
         client.get(PING, HTTP_X_API_KEY=raw)
         with django_assert_num_queries(1):
             assert client.get(PING, HTTP_X_API_KEY=raw).status_code == 200
+
+    def test_last_used_is_written_after_the_response(self) -> None:
+        """Authentication only marks the use: the ``UPDATE`` waits for ``request_finished``
+        (``usage.flush``), which WSGI servers send once the response has gone."""
+        from django.db import connection
+        from django.test import RequestFactory
+        from django.test.utils import CaptureQueriesContext
+        from rest_framework.request import Request
+
+        from apiauth import usage
+        from apiauth.authentication import APIKeyAuthentication
+
+        key, raw = make_key()
+        request = Request(RequestFactory().get(PING, HTTP_X_API_KEY=raw))
+        with CaptureQueriesContext(connection) as queries:
+            assert APIKeyAuthentication().authenticate(request) is not None
+        assert not [q for q in queries if q["sql"].startswith("UPDATE")]
+        assert APIKey.objects.get(pk=key.pk).last_used_at is None
+        usage.flush()
+        assert APIKey.objects.get(pk=key.pk).last_used_at is not None
 
     def test_last_used_written_at_most_once_per_interval(self, client: APIClient) -> None:
         key, raw = make_key()

@@ -126,6 +126,22 @@ class TestAccepted:
         response = send(make_hmac(), path="/v1/orders?b=2&a=hello%20world&a=x%2Fy")
         assert response.status_code == 200, response.content
 
+    def test_an_environ_without_query_string(self) -> None:
+        """PEP 3333: ``QUERY_STRING`` "may be empty or absent"."""
+        from django.test import RequestFactory
+        from rest_framework.request import Request
+
+        from apiauth.authentication import HMACAuthentication
+
+        obj, secret = make_hmac()
+        signed = sigv4.Signer(obj.access_key_id, secret).sign(
+            "GET", f"http://{HOST}/v1/ping", {"Host": HOST}, b""
+        )
+        request = RequestFactory().get("/v1/ping", headers={"Host": HOST, **signed})
+        del request.META["QUERY_STRING"]
+        result = HMACAuthentication().authenticate(Request(request))
+        assert result is not None and result[1].id == obj.access_key_id
+
     def test_get_may_be_retried(self) -> None:
         credential = make_hmac()
         assert send(credential).status_code == 200
@@ -361,7 +377,19 @@ class TestPolicy:
 
     def test_authorization_header_too_large(self) -> None:
         tamper = set_header("Authorization", "AWS4-HMAC-SHA256 " + "A" * 9000)
-        refused(send(make_hmac(), tamper=tamper), "malformed")
+        response = send(make_hmac(), tamper=tamper)
+        refused(response, "malformed")
+        assert response.json()["detail"] == "The signature is too large."
+
+    def test_authorization_cannot_sign_itself(self) -> None:
+        """A signature cannot cover the header that carries it: listed as signed, it is
+        missing from what the verifier signs."""
+        obj, secret = make_hmac()
+        headers = {"Host": HOST, "Authorization": "x"}
+        signer = sigv4.Signer(obj.access_key_id, secret)
+        signed = signer.sign("GET", f"http://{HOST}/v1/ping", headers, b"")
+        assert "authorization" in signed["Authorization"].split("SignedHeaders=")[1]
+        refused(Client().get("/v1/ping", headers={**headers, **signed}), "missing_signed_header")
 
 
 class TestBrandedScheme:
@@ -550,12 +578,18 @@ class TestPresignedUrls:
             "signature_mismatch",
         )
 
-    def test_only_for_get(self) -> None:
-        path = self.presign(make_hmac(), "/v1/orders", method="POST")
+    def test_head_too(self) -> None:
+        path = self.presign(make_hmac(), "/v1/ping", method="HEAD")
+        assert Client().head(path, headers={"Host": HOST}).status_code == 200
+
+    def test_only_for_get(self, caplog: Any) -> None:
+        obj, _secret = credential = make_hmac()
+        path = self.presign(credential, "/v1/orders", method="POST")
         response = Client().post(
             path, ORDER, content_type="application/json", headers={"Host": HOST}
         )
         refused(response, "presigned_method")
+        assert audited(caplog) == [("presigned_method", "hmac", obj.access_key_id)]
 
 
 class TestBadInput:
@@ -697,6 +731,33 @@ class TestWirePath:
         assert self.path(scope={"raw_path": b"/v1/%7E"}) == b"/v1/%7E"
         assert self.path(scope={"raw_path": b""}) == b"/"
         assert self.path(scope={"raw_path": "/v1/not-bytes"}) == b"/ignored"
+
+    def test_the_query_as_sent(self) -> None:
+        from django.test import RequestFactory
+        from rest_framework.request import Request
+
+        from apiauth.authentication import wire_query
+
+        request = RequestFactory().get("/", QUERY_STRING="q=\xe2\x82\xac")  # WSGI: latin-1
+        assert wire_query(Request(request)) == b"q=\xe2\x82\xac"
+        request.scope = {"query_string": b"q=\xe2\x82\xac&r"}  # type: ignore[attr-defined]
+        assert wire_query(Request(request)) == b"q=\xe2\x82\xac&r"
+        del request.META["QUERY_STRING"], request.scope  # type: ignore[attr-defined]
+        assert wire_query(Request(request)) == b""
+
+    @pytest.mark.parametrize("query", ["q=\u20ac", "q=%E2%82%AC", "q=\xe9&r=1"])
+    def test_under_asgi(self, query: str) -> None:
+        """Django hands an ASGI query string on decoded as UTF-8, where WSGI's is latin-1:
+        the bytes signed are the scope's."""
+        from asgiref.sync import async_to_sync
+        from django.test import AsyncClient
+
+        obj, secret = make_hmac()
+        signer = sigv4.Signer(obj.access_key_id, secret)
+        headers = signer.sign("GET", f"http://{HOST}/v1/ping?{query}", {"Host": HOST}, b"")
+        get = async_to_sync(AsyncClient().get)  # it sends Host itself
+        response = get("/v1/ping", QUERY_STRING=query.encode(), headers=headers)
+        assert response.status_code == 200, response.content
 
     def test_otherwise_the_decoded_path_encoded_again(self) -> None:
         from django.test import RequestFactory

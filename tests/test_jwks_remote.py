@@ -246,9 +246,10 @@ def test_user_mapping_and_user_revocation(client: Client, idp: IdP, settings: An
         response = call(client, idp.token(kid, email="alice@example.com"))
         assert response.status_code == 200, response.content
         assert response.json()["owner"] == "alice"
-        assert (
-            call(client, idp.token(kid, email="nobody@example.com")).json()["code"]
-            == "unknown_user"
+        unknown = call(client, idp.token(kid, email="nobody@example.com")).json()
+        assert (unknown["code"], unknown["detail"]) == (
+            "unknown_user",
+            "The token's user is unknown.",
         )
         revocation.revoke_user(user)
         assert (
@@ -259,9 +260,10 @@ def test_user_mapping_and_user_revocation(client: Client, idp: IdP, settings: An
         )
         user.is_active = False
         user.save()
-        assert (
-            call(client, idp.token(kid, email="alice@example.com")).json()["code"]
-            == "owner_inactive"
+        inactive = call(client, idp.token(kid, email="alice@example.com")).json()
+        assert (inactive["code"], inactive["detail"]) == (
+            "owner_inactive",
+            "The token's user is inactive.",
         )
 
 

@@ -531,7 +531,7 @@ class TestRejections:
         from apiauth.authentication import JWTAuthentication
 
         now = int(time.time())
-        for key_expiry in (None, now + 60):
+        for key_expiry in (None, now + 60, now + 600):
             expires_at = (
                 None
                 if key_expiry is None
@@ -542,7 +542,9 @@ class TestRejections:
             request = Request(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {token}"))
             result = JWTAuthentication().authenticate(request)
             assert result is not None
-            expected = now + 300 if key_expiry is None else key_expiry
+            # Recorded when the response has gone (usage.flush), not while authenticating.
+            assert APIKey.objects.get(pk=key.pk).last_used_at is None
+            expected = now + 300 if key_expiry is None else min(key_expiry, now + 300)
             assert result[1].expires_at == datetime.datetime.fromtimestamp(
                 expected, tz=datetime.UTC
             )
@@ -1083,7 +1085,13 @@ class TestRevocationStore:
         assert "Retry-After" in response
 
     def test_redis_down_open_mode(
-        self, client: Client, signing_key: Any, client_key: Any, redis_server: Any, settings: Any
+        self,
+        client: Client,
+        signing_key: Any,
+        client_key: Any,
+        redis_server: Any,
+        settings: Any,
+        caplog: Any,
     ) -> None:
         token = obtain(client, client_key[1]).json()["access_token"]
         settings.APIAUTH = {
@@ -1096,6 +1104,7 @@ class TestRevocationStore:
         finally:
             redis_server.start()
         assert response.status_code == 200, response.content
+        assert "token revocation unchecked: the store is unavailable" in caplog.messages
 
     def test_revoked_before_mark(self, client: Client, signing_key: Any, client_key: Any) -> None:
         from apiauth import revocation
@@ -1104,6 +1113,23 @@ class TestRevocationStore:
         token = obtain(client, raw).json()["access_token"]
         revocation.revoke_issued_before([str(key.lineage)])
         refused(call(client, token), "revoked")
+
+    def test_revoked_while_the_keys_copy_went_stale(
+        self, client: Client, signing_key: Any, client_key: Any, caplog: Any
+    ) -> None:
+        """The key changed and the token was revoked: the throttle finds the copy stale, the
+        key is read again, and Redis is asked about the token's marks before the view runs."""
+        from apiauth import cache
+
+        key, raw = client_key
+        token = obtain(client, raw).json()["access_token"]
+        assert call(client, token).status_code == 200
+        revocation.revoke_issued_before([str(key.lineage)])
+        cache.invalidate([str(key.lineage)])
+        body = refused(call(client, token), "revoked")
+        assert body["detail"] == "This token has been revoked."
+        [event] = audited(caplog, "revoked")
+        assert (event["credential_id"], event["client_ip"]) == (key.public_id, "127.0.0.1")
 
     def test_revoked_on_a_view_without_our_throttle(
         self, client: Client, signing_key: Any, client_key: Any, caplog: Any
@@ -1422,6 +1448,43 @@ class TestAnotherIssuer:
         refused(call(client, token), "revoked")
         # The issuer's other subjects, even one whose name starts alike, are not concerned.
         assert call(client, self.token(sub="partner2")).status_code == 200
+
+    def test_one_round_trip(self, client: Client, legacy: Any, _redis: Any) -> None:
+        """The subject's marks ride the throttle's script: no version token to confirm."""
+        from tests.test_throttle_redis import top_level_commands
+
+        token = self.token(sub="partner")
+        assert call(client, token).status_code == 200
+        sent = top_level_commands(_redis.client(), lambda: call(client, token))
+        assert sent == {"cmdstat_evalsha": 1}
+
+    def test_the_credential_ends_with_the_token(self, legacy: Any) -> None:
+        import datetime
+
+        from rest_framework.request import Request
+        from rest_framework.test import APIRequestFactory
+
+        from apiauth.authentication import JWTAuthentication
+
+        exp = int(time.time()) + 120
+        token = self.token(sub="partner", exp=exp)
+        request = Request(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {token}"))
+        result = JWTAuthentication().authenticate(request)
+        assert result is not None
+        assert result[1].expires_at == datetime.datetime.fromtimestamp(exp, tz=datetime.UTC)
+
+    def test_claims_the_issuer_does_not_require(
+        self, client: Client, legacy: Any, settings: Any
+    ) -> None:
+        """Without ``exp`` the credential has no end of its own; without ``iat`` any "revoked
+        before" mark covers the token, whenever it was issued."""
+        legacy["REQUIRED_CLAIMS"] = ["iss", "aud", "sub"]
+        self.trust(settings, legacy)
+        claims = {"iss": "legacy", "aud": "api", "sub": "partner"}
+        token = hs256({"alg": "HS256", "typ": "at+jwt"}, claims, self.SECRET.encode())
+        assert call(client, token).status_code == 200, call(client, token).content
+        revocation.revoke_issued_before([self.lineage("partner")], when=time.time() - 3600)
+        refused(call(client, token), "revoked")
 
     def test_a_mark_allows_for_the_issuers_clock(self, client: Client, legacy: Any) -> None:
         now = time.time()

@@ -196,13 +196,16 @@ class TestFailedAuthentication:
             yield
 
     def test_lockout_after_twenty_failures(self, caplog: pytest.LogCaptureFixture) -> None:
-        lock_out("198.51.100.7")
         with caplog.at_level(logging.WARNING, logger="apiauth.audit"):
+            lock_out("198.51.100.7")
             response = get("apk_wrong", ip="198.51.100.7")
         assert response.status_code == 429
         assert response.json()["code"] == "too_many_failures"
         assert 3590 <= int(response["Retry-After"]) <= 3600
-        assert any(getattr(r, "apiauth", {}).get("event") == "lockout" for r in caplog.records)
+        records = [getattr(r, "apiauth", {}) for r in caplog.records]
+        [event] = [r for r in records if r.get("event") == "lockout"]
+        assert event["client_ip"] == "198.51.100.7"
+        assert 3590 <= event["seconds"] <= 3600
 
     def test_valid_keys_are_still_honoured(self, django_assert_num_queries: Any) -> None:
         """An attacker behind a customer's NAT must not lock the customer out."""
@@ -324,6 +327,8 @@ class TestFailedAuthentication:
             lockout.limiter.clear()  # another worker
             response = get(raw, ip="198.51.100.12")
         assert response.status_code == 429 and response.json()["code"] == "too_many_failures"
+        # The lock read from the store is the address's: its limit in the headers.
+        assert response["RateLimit"].startswith('"auth-failures";r=0;')
         assert get(raw, ip="198.51.100.13").status_code == 200
 
     def test_lock_ends(self) -> None:
