@@ -107,6 +107,7 @@ class TestClientCredentials:
         assert response.status_code == 200, response.content
         body = response.json()
         assert response["Cache-Control"] == "no-store"
+        assert response["Pragma"] == "no-cache"
         assert body["token_type"] == "Bearer"
         assert body["scope"] == "orders:read"
         assert 0 < body["expires_in"] <= 900
@@ -619,7 +620,18 @@ class TestTokenEndpoint:
 
     def test_unsupported_grant(self, client: Client, signing_key: Any, client_key: Any) -> None:
         response = form("/auth/token", client, client_key[1], grant_type="password")
-        oauth_error(response, 400, "unsupported_grant_type")
+        oauth_error(response, 400, "unsupported_grant_type", "This grant type is not supported.")
+
+    def test_refresh_grant_without_refresh_tokens(
+        self, client: Client, signing_key: Any, client_key: Any, settings: Any
+    ) -> None:
+        settings.APIAUTH = {
+            **settings.APIAUTH,
+            "JWT": {**settings.APIAUTH["JWT"], "REFRESH_TOKENS": False},
+        }
+        response = refresh(client, client_key[1], "apkrt_" + "a" * 43)
+        detail = "Refresh tokens are not issued here."
+        oauth_error(response, 400, "unsupported_grant_type", detail)
 
     def test_missing_grant_type(self, client: Client, signing_key: Any, client_key: Any) -> None:
         oauth_error(form("/auth/token", client, client_key[1]), 400, "invalid_request")
@@ -631,21 +643,27 @@ class TestTokenEndpoint:
             content_type=FORM,
             HTTP_X_API_KEY=client_key[1],
         )
-        oauth_error(response, 400, "invalid_request")
+        oauth_error(response, 400, "invalid_request", "A parameter was sent more than once.")
 
     def test_no_client_authentication(self, client: Client, signing_key: Any) -> None:
         response = form("/auth/token", client, None, grant_type="client_credentials")
-        oauth_error(response, 401, "invalid_client")
+        oauth_error(response, 401, "invalid_client", "Authenticate with your API key.")
         assert response["WWW-Authenticate"].startswith("Api-Key")
+        # Throttled before the refusal, as every view with HasScopes: refusals are limited too.
+        assert response["RateLimit"].startswith('"burst";r=5;')  # a POST costs 5
 
     def test_bad_client_key(self, client: Client, signing_key: Any, client_key: Any) -> None:
+        """The authentication's own refusal, told as ``invalid_client``."""
         key, raw = client_key
         key.revoke(reason="test")
         response = obtain(client, raw)
-        oauth_error(response, 401, "invalid_client")
+        oauth_error(response, 401, "invalid_client", "This credential has been revoked.")
+        assert response["WWW-Authenticate"].startswith('Api-Key realm="')
 
     def test_no_active_signing_key(self, client: Client, client_key: Any) -> None:
-        oauth_error(obtain(client, client_key[1]), 503, "temporarily_unavailable")
+        response = obtain(client, client_key[1])
+        detail = "No signing key is active; try again later."
+        oauth_error(response, 503, "temporarily_unavailable", detail)
 
     def test_json_body_is_refused(self, client: Client, signing_key: Any, client_key: Any) -> None:
         response = client.post(
@@ -901,6 +919,82 @@ class TestRevokeAndIntrospect:
         assert refresh["active"] is True and refresh["token_type"] == "refresh_token"
         assert self.introspect(client, server, "garbage") == {"active": False}
 
+    def test_introspection_bodies(
+        self, client: Client, signing_key: SigningKey, client_key: Any, server: Any
+    ) -> None:
+        """RFC 7662 §2.2: the token's own claims, the scopes its key still grants, and for a
+        refresh token its client, scopes and lifetime."""
+        from apiauth.tokens import find_refresh_token
+
+        key, raw = client_key
+        now = int(time.time())
+        claims = {"client_id": key.public_id, "sub": key.public_id, "nbf": now, "jti": "j9"}
+        token = forge(signing_key, claims={**claims, "scope": "orders:read admin"})
+        expected = jwt.decode(token, options={"verify_signature": False})
+        names = {"client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "scope"}
+        assert set(expected) == names
+        assert self.introspect(client, server, token) == {
+            "active": True,
+            "token_type": "Bearer",
+            **expected,
+            "scope": "orders:read",  # what the key still grants
+        }
+        refresh_token = obtain(client, raw).json()["refresh_token"]
+        found = find_refresh_token(refresh_token)
+        assert found is not None
+        assert self.introspect(client, server, refresh_token) == {
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": key.public_id,
+            "scope": "orders:read orders:write",
+            "exp": int(found.expires_at.timestamp()),
+            "iat": int(found.created_at.timestamp()),
+        }
+
+    def test_a_used_refresh_token_is_inactive(
+        self, client: Client, signing_key: Any, client_key: Any, server: Any
+    ) -> None:
+        first = obtain(client, client_key[1]).json()["refresh_token"]
+        assert refresh(client, client_key[1], first).status_code == 200
+        assert self.introspect(client, server, first) == {"active": False}
+
+    def test_a_refresh_token_is_inactive_at_its_expiry(
+        self, client: Client, signing_key: Any, client_key: Any, server: Any, monkeypatch: Any
+    ) -> None:
+        """At the very instant the token endpoint starts refusing it (the clock frozen)."""
+        import types
+
+        from django.utils import timezone
+
+        from apiauth import views
+
+        refresh_token = obtain(client, client_key[1]).json()["refresh_token"]
+        frozen = timezone.now()
+        RefreshToken.objects.update(expires_at=frozen)
+        monkeypatch.setattr(views, "timezone", types.SimpleNamespace(now=lambda: frozen))
+        assert self.introspect(client, server, refresh_token) == {"active": False}
+
+    def test_inactive_while_the_marks_cannot_be_read(
+        self,
+        client: Client,
+        signing_key: Any,
+        client_key: Any,
+        server: Any,
+        redis_server: Any,
+        settings: Any,
+    ) -> None:
+        """Whether a mark revoked it cannot be told: not active (RFC 7662 §2.2 lets a server
+        answer so for any token it will not vouch for)."""
+        token = obtain(client, client_key[1]).json()["access_token"]
+        settings.APIAUTH = {**settings.APIAUTH, "RATELIMIT_FAILURE_MODE": "open"}
+        redis_server.stop()
+        try:
+            body = self.introspect(client, server, token)
+        finally:
+            redis_server.start()
+            reset_backends()
+        assert body == {"active": False}
+
     @pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
     def test_introspection_follows_the_key(
         self, client: Client, signing_key: Any, server: Any, kind: str
@@ -921,7 +1015,26 @@ class TestRevokeAndIntrospect:
         self, client: Client, signing_key: Any, client_key: Any
     ) -> None:
         response = form("/auth/introspect", client, client_key[1], token="x")
-        oauth_error(response, 403, "insufficient_scope")
+        oauth_error(
+            response, 403, "insufficient_scope", "Introspection needs the tokens:introspect scope."
+        )
+
+    @pytest.mark.parametrize(
+        ("path", "data"),
+        [
+            ("/auth/token", {"grant_type": "refresh_token"}),
+            ("/auth/token", {"grant_type": "refresh_token", "refresh_token": ""}),
+            ("/auth/revoke", {}),
+            ("/auth/revoke", {"token": ""}),
+            ("/auth/introspect", {}),
+            ("/auth/introspect", {"token": ""}),
+        ],
+    )
+    def test_a_required_parameter_missing_or_empty(
+        self, client: Client, signing_key: Any, server: Any, path: str, data: dict[str, str]
+    ) -> None:
+        response = form(path, client, server[1], **data)
+        oauth_error(response, 400, "invalid_request", "A required parameter is missing.")
 
     def test_revoke_access_token_by_jti(
         self, client: Client, signing_key: Any, client_key: Any, server: Any
@@ -929,6 +1042,7 @@ class TestRevokeAndIntrospect:
         issued = obtain(client, client_key[1]).json()
         response = form("/auth/revoke", client, client_key[1], token=issued["access_token"])
         assert response.status_code == 200
+        assert response.content == b""
         refused(call(client, issued["access_token"]), "revoked")
         assert self.introspect(client, server, issued["access_token"]) == {"active": False}
         # Another token of the same client is unaffected.
@@ -939,10 +1053,13 @@ class TestRevokeAndIntrospect:
         self, client: Client, signing_key: Any, client_key: Any, server: Any
     ) -> None:
         issued = obtain(client, client_key[1]).json()
-        assert (
-            form("/auth/revoke", client, client_key[1], token=issued["refresh_token"]).status_code
-            == 200
-        )
+        response = form("/auth/revoke", client, client_key[1], token=issued["refresh_token"])
+        assert response.status_code == 200
+        family = TokenFamily.objects.get()
+        assert family.revoked_reason == "revoked by its client"
+        event = AuditEvent.objects.get(action="revoke")
+        assert (event.credential_kind, event.credential_id) == (family.kind, str(family.pk))
+        assert (event.reason, event.client_ip) == ("RFC 7009", "127.0.0.1")
         assert self.introspect(client, server, issued["refresh_token"]) == {"active": False}
         refused(call(client, issued["access_token"]), "revoked")
 
@@ -976,9 +1093,10 @@ class TestRevokeAndIntrospect:
         redis_server.stop()
         try:
             response = form("/auth/revoke", client, client_key[1], token=issued["refresh_token"])
-            oauth_error(response, 503, "temporarily_unavailable")
+            detail = "Revocation is unavailable; try again."
+            oauth_error(response, 503, "temporarily_unavailable", detail)
             response = form("/auth/revoke", client, client_key[1], token=issued["access_token"])
-            oauth_error(response, 503, "temporarily_unavailable")
+            oauth_error(response, 503, "temporarily_unavailable", detail)
         finally:
             redis_server.start()
             reset_backends()  # close the circuit breaker the outage opened
@@ -1012,7 +1130,7 @@ class TestSigningKeys:
         SigningKey.objects.revoke(revoked)
         response = client.get("/auth/.well-known/jwks.json")
         assert response.status_code == 200
-        assert "max-age=300" in response["Cache-Control"]
+        assert set(response["Cache-Control"].split(", ")) == {"public", "max-age=300"}
         keys = {jwk["kid"]: jwk for jwk in response.json()["keys"]}
         assert set(keys) == {signing_key.kid, upcoming.kid, rsa_key.kid}
         for jwk in keys.values():
@@ -1448,6 +1566,14 @@ class TestAnotherIssuer:
         refused(call(client, token), "revoked")
         # The issuer's other subjects, even one whose name starts alike, are not concerned.
         assert call(client, self.token(sub="partner2")).status_code == 200
+
+    def test_not_introspected_here(self, client: Client, legacy: Any) -> None:
+        """Valid as it is, the token is not ours to vouch for (RFC 7662 §2.2)."""
+        _server, raw = make_key(name="rs", scopes=["tokens:introspect"], plan="pro")
+        token = self.token(sub="partner")
+        assert call(client, token).status_code == 200
+        response = form("/auth/introspect", client, raw, token=token)
+        assert response.json() == {"active": False}
 
     def test_one_round_trip(self, client: Client, legacy: Any, _redis: Any) -> None:
         """The subject's marks ride the throttle's script: no version token to confirm."""
