@@ -244,7 +244,10 @@ class TestChangeList:
             assert expected in text
         assert "alpha" not in admin_client.get(CHANGELIST, {"status": "revoked"}).content.decode()
         assert "beta" in admin_client.get(CHANGELIST, {"status": "revoked"}).content.decode()
-        assert "gamma" in admin_client.get(CHANGELIST, {"status": "expired"}).content.decode()
+        expired = admin_client.get(CHANGELIST, {"status": "expired"}).content.decode()
+        assert "gamma" in expired and "alpha" not in expired and "beta" not in expired
+        for value, label in (("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")):
+            assert f'<a href="?status={value}">{label}</a>' in text
         assert "beta" not in admin_client.get(CHANGELIST, {"status": "active"}).content.decode()
         for term in ("alpha", active.public_id, "dora"):
             found = admin_client.get(CHANGELIST, {"q": term}).content.decode()
@@ -316,3 +319,19 @@ def test_key_issued_page_names_the_key(admin_client: Client) -> None:
     raw = raw_key_in(response.content.decode())
     assert "billing export" in response.content.decode()
     assert crypto.parse_key(raw, "apk")
+    assert "<title>API key issued |" in response.content.decode()
+    # The one page that holds the raw key: never kept by a browser or a proxy.
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_operator_actions_name_the_operator_and_address(admin_client: Client) -> None:
+    add_key(admin_client, name="audited")
+    key = APIKey.objects.get(name="audited")
+    data = {"name": "renamed", "owner": "", "scopes": "orders:read", "allowed_networks": ""}
+    data |= {"plan": "", "expires_at_0": "", "expires_at_1": ""}
+    assert admin_client.post(change_url(key), data, REMOTE_ADDR="192.0.2.31").status_code == 302
+    events = {e.action: e for e in AuditEvent.objects.all()}
+    assert set(events) == {"issue", "update"}
+    for event, address in ((events["issue"], "127.0.0.1"), (events["update"], "192.0.2.31")):
+        assert event.actor is not None and event.actor.is_superuser
+        assert (event.credential_id, event.client_ip) == (key.public_id, address)

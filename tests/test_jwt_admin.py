@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from apiauth.models import AuditEvent, SigningKey, TokenFamily
 from tests.factories import make_key
@@ -123,3 +124,32 @@ def test_live_families_on_the_key_page_and_revocation(admin_client: Client, clie
         admin_client.get(reverse("admin:apiauth_tokenfamily_change", args=[family.pk])).status_code
         == 200
     )
+
+
+def test_key_actions_name_the_operator_and_address(admin_client: Client) -> None:
+    add = reverse("admin:apiauth_signingkey_add")
+    response = admin_client.post(add, {"algorithm": "ES256"}, REMOTE_ADDR="192.0.2.40")
+    assert response.status_code == 302, response.content
+    key = SigningKey.objects.get()
+    act(admin_client, "signingkey", "promote_key", key.pk)
+    second = SigningKey.objects.generate("ES256")
+    act(admin_client, "signingkey", "promote_key", second.pk)  # retires the first
+    events = AuditEvent.objects.filter(credential_id=key.kid).order_by("created_at", "pk")
+    assert [(e.action, e.reason) for e in events] == [
+        ("issue", ""),
+        ("promote", ""),
+        ("retire", "replaced by a promotion"),
+    ]
+    for event in events:
+        assert event.actor is not None and event.actor.is_superuser
+    assert [e.client_ip for e in events] == ["192.0.2.40", "127.0.0.1", "127.0.0.1"]
+
+
+def test_families_are_not_added_or_deleted_by_hand(admin_client: Client) -> None:
+    """Families come from the token endpoint and end by revocation, which is audited."""
+    key, _raw = make_key(plan="pro")
+    family = TokenFamily.objects.create(api_key=key, expires_at=timezone.now())
+    assert admin_client.get(reverse("admin:apiauth_tokenfamily_add")).status_code == 403
+    delete = reverse("admin:apiauth_tokenfamily_delete", args=[family.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert TokenFamily.objects.filter(pk=family.pk).exists()
