@@ -289,7 +289,11 @@ class TestDelete:
         keys = [make_key()[0] for _ in range(2)]
         action(admin_client, "delete_selected", keys, post="yes")
         assert not APIKey.objects.exists()
-        assert AuditEvent.objects.filter(action="delete").count() == 2
+        events = AuditEvent.objects.filter(action="delete")
+        assert sorted(e.credential_id for e in events) == sorted(k.public_id for k in keys)
+        for event in events:
+            assert event.actor is not None and event.actor.is_superuser
+            assert event.client_ip == "127.0.0.1"
 
 
 class TestAuditEventAdmin:

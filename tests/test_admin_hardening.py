@@ -361,12 +361,18 @@ class TestPlanFilter:
         make_key(name="on-default")
         make_key(name="on-pro", plan="pro")
         page = admin_client.get(CHANGELIST).content.decode()
-        assert "Default plan (free)" in page and "?plan=pro" in page and "?plan=free" in page
+        assert '<a href="?plan=__default__">Default plan (free)</a>' in page
+        assert "?plan=pro" in page and "?plan=free" in page
         pro = admin_client.get(CHANGELIST + "?plan=pro").content.decode()
         assert "on-pro" in pro and "on-default" not in pro
         default = admin_client.get(CHANGELIST + "?plan=__default__").content.decode()
         assert "on-default" in default and "on-pro" not in default
         assert "0 API keys" in admin_client.get(CHANGELIST + "?plan=free").content.decode()
+
+    @override_settings(APIAUTH={"PLANS": {"pro": {"rate": "600/min"}}, "DEFAULT_PLAN": None})
+    def test_no_default_plan(self, admin_client: Client) -> None:
+        page = admin_client.get(CHANGELIST).content.decode()
+        assert '<a href="?plan=__default__">Default plan</a>' in page
 
 
 class TestRaces:
