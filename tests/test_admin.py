@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from typing import Any
 
@@ -339,3 +340,47 @@ def test_operator_actions_name_the_operator_and_address(admin_client: Client) ->
     for event, address in ((events["issue"], "127.0.0.1"), (events["update"], "192.0.2.31")):
         assert event.actor is not None and event.actor.is_superuser
         assert (event.credential_id, event.client_ip) == (key.public_id, address)
+
+
+class TestChangeForm:
+    def test_an_edit_keeps_what_it_does_not_touch(self, admin_client: Client) -> None:
+        """The change form starts from the key's scopes, networks and overrides, so saving
+        it as shown (here, a new name) cannot widen an allowlist or drop a limit."""
+        key, _raw = make_key(
+            name="before",
+            allowed_networks=["10.0.0.0/8", "2001:db8::/32"],
+            rate_limits={"rate": "120/min", "burst": 20},
+        )
+        form = admin_client.get(change_url(key)).context["adminform"].form
+        assert form.initial["scopes"] == "orders:read orders:write"
+        assert form.initial["allowed_networks"] == "10.0.0.0/8\n2001:db8::/32"
+        assert json.loads(form.initial["rate_limits"]) == {"rate": "120/min", "burst": 20}
+        data = {name: form.initial.get(name) or "" for name in form.fields}
+        data |= {"name": "after", "owner": "", "expires_at_0": "", "expires_at_1": ""}
+        assert admin_client.post(change_url(key), data).status_code == 302
+        saved = APIKey.objects.get(pk=key.pk)
+        assert saved.name == "after"
+        assert (saved.scopes, saved.allowed_networks, saved.rate_limits) == (
+            key.scopes,
+            key.allowed_networks,
+            key.rate_limits,
+        )
+
+    def test_a_key_revoked_while_edited(self) -> None:
+        """Another operator revoked it between loading the page and saving: the form says so
+        (the model would refuse the save anyway)."""
+        from apiauth.forms import APIKeyForm
+
+        key, _raw = make_key(name="racing")
+        stale = APIKey.objects.get(pk=key.pk)
+        key.revoke(reason="elsewhere")
+        operator = make_user("op", is_staff=True, is_superuser=True)
+        form_class = type("Form", (APIKeyForm,), {"actor": operator})
+        data = {"name": "renamed", "scopes": "orders:read", "allowed_networks": "", "plan": ""}
+        form = form_class(data=data, instance=stale)
+        assert not form.is_valid()
+        [error] = form.errors.as_data()["__all__"]
+        assert error.code == "revoked"
+        assert error.messages == [
+            "This key was revoked while you edited it; revoked keys cannot be changed."
+        ]
