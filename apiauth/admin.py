@@ -34,6 +34,7 @@ from apiauth.forms import (
     RollForm,
     RotateForm,
     SigningKeyForm,
+    default_plan_label,
 )
 from apiauth.models import (
     AlreadyRolled,
@@ -87,9 +88,8 @@ class PlanFilter(admin.SimpleListFilter):
     default_value = "__default__"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        default = conf.DEFAULT_PLAN
-        label = _("Default plan (%(plan)s)") % {"plan": default} if default else _("Default plan")
-        return [(self.default_value, label), *((name, name) for name in sorted(conf.PLANS))]
+        plans = ((name, name) for name in sorted(conf.PLANS))
+        return [(self.default_value, default_plan_label()), *plans]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
         value = self.value()

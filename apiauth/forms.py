@@ -22,10 +22,14 @@ else:  # Django's classes are not subscriptable at run time.
     APIKeyModelForm = forms.ModelForm
 
 
-def plan_choices() -> list[tuple[str, Any]]:
+def default_plan_label() -> Any:
+    """How a key without a plan of its own is shown: on the default plan, named if set."""
     default = conf.DEFAULT_PLAN
-    blank = _("Default plan (%(plan)s)") % {"plan": default} if default else _("Default plan")
-    return [("", blank), *((name, name) for name in sorted(conf.PLANS))]
+    return _("Default plan (%(plan)s)") % {"plan": default} if default else _("Default plan")
+
+
+def plan_choices() -> list[tuple[str, Any]]:
+    return [("", default_plan_label()), *((name, name) for name in sorted(conf.PLANS))]
 
 
 def scope_choices(registry: dict[str, str]) -> list[tuple[str, Any]]:
