@@ -40,6 +40,26 @@ def test_e004_bad_trusted_proxies() -> None:
     assert "apiauth.E004" in ids(APIAUTH={"TRUSTED_PROXIES": ["10.0.0.0/33"]})
     assert "apiauth.E004" in ids(APIAUTH={"TRUSTED_PROXIES": ["socket"]})
     assert "apiauth.E004" not in ids(APIAUTH={"TRUSTED_PROXIES": ["unix", "10.0.0.5/32"]})
+    # Host bits are allowed, as at runtime (net.py reads the network around them).
+    assert "apiauth.E004" not in ids(APIAUTH={"TRUSTED_PROXIES": ["10.1.2.5/24"]})
+
+
+def test_every_bad_proxy_entry_is_named() -> None:
+    """Each entry is judged on its own: a bad one does not hide the ones after it."""
+    proxies = ["unix", "socket", "0.0.0.0/0", "10.0.0.0/33", "::/0"]
+    with override_settings(APIAUTH={"TRUSTED_PROXIES": proxies}):
+        found = [m for m in run_checks() if m.id in ("apiauth.E004", "apiauth.W002")]
+    assert [(m.id, m.msg) for m in found] == [
+        ("apiauth.E004", "APIAUTH['TRUSTED_PROXIES'] entry 'socket' is not an IP network."),
+        ("apiauth.W002", "APIAUTH['TRUSTED_PROXIES'] trusts 0.0.0.0/0, which is very broad."),
+        ("apiauth.E004", "APIAUTH['TRUSTED_PROXIES'] entry '10.0.0.0/33' is not an IP network."),
+        ("apiauth.W002", "APIAUTH['TRUSTED_PROXIES'] trusts ::/0, which is very broad."),
+    ]
+    assert all(m.hint for m in found)
+    with override_settings(APIAUTH={"TRUSTED_PROXIES": "10.0.0.0/8"}):
+        [error] = [m for m in run_checks() if m.id == "apiauth.E004"]
+    assert error.msg == "APIAUTH['TRUSTED_PROXIES'] must be a list of CIDR strings."
+    assert error.hint == "For example ['10.0.0.0/8'] for a load balancer in your private network."
 
 
 def test_w001_query_param_keys() -> None:
