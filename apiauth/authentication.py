@@ -663,9 +663,9 @@ def wire_path(request: Request) -> bytes:
         if "://" in path[:8]:  # absolute-form request target
             path = urlsplit(path).path
         return _wsgi_bytes(path or "/")
-    scope = getattr(request._request, "scope", None)
-    if isinstance(scope, dict) and isinstance(scope.get("raw_path"), bytes):
-        return scope["raw_path"] or b"/"
+    raw_path = _scope_bytes(request, "raw_path")
+    if raw_path is not None:
+        return raw_path or b"/"
     decoded = _wsgi_bytes(meta.get("SCRIPT_NAME", "") + meta.get("PATH_INFO", "/"))
     return quote(decoded, safe="/~").encode("ascii")
 
@@ -673,11 +673,17 @@ def wire_path(request: Request) -> bytes:
 def wire_query(request: Request) -> bytes:
     """The query string as the client sent it: ASGI's bytes (Django hands them on decoded as
     UTF-8), else WSGI's latin-1 text encoded back."""
-    scope = getattr(request._request, "scope", None)
-    query = scope.get("query_string") if isinstance(scope, dict) else None
-    if isinstance(query, bytes):
+    query = _scope_bytes(request, "query_string")
+    if query is not None:
         return query
     return _wsgi_bytes(request.META.get("QUERY_STRING", ""))
+
+
+def _scope_bytes(request: Request, name: str) -> bytes | None:
+    """A raw value of the request's ASGI scope, when the app runs under ASGI."""
+    scope = getattr(request._request, "scope", None)
+    value = scope.get(name) if isinstance(scope, dict) else None
+    return value if isinstance(value, bytes) else None
 
 
 def request_headers(
