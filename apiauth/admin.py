@@ -47,7 +47,7 @@ from apiauth.models import (
     may_act_as,
 )
 from apiauth.net import get_client_ip
-from apiauth.throttling.backends import BackendUnavailable
+from apiauth.store import StoreUnavailable
 from apiauth.throttling.limiter import credential_state, reset_credential
 
 RAW_KEY_ATTR = "_apiauth_new_raw_key"
@@ -465,13 +465,20 @@ class APIKeyAdmin(APIKeyModelAdmin):
                 )
                 continue
             try:
-                reset_credential(key.to_credential())
-            except BackendUnavailable:
+                deleted = reset_credential(key.to_credential())
+            except StoreUnavailable:
                 self.message_user(
                     request, _("The rate-limit store cannot be reached."), messages.ERROR
                 )
                 return
-            audit.record("reset_limits", key, actor=request.user, client_ip=get_client_ip(request))
+            audit.record(
+                "reset_limits",
+                key,
+                actor=request.user,
+                client_ip=get_client_ip(request),
+                reason="buckets and quotas only; revocations and cached versions kept",
+                deleted=deleted,
+            )
             done += 1
         self.message_user(
             request,
@@ -716,7 +723,7 @@ class TokenFamilyAdmin(TokenFamilyModelAdmin):
         for family in queryset.select_related("api_key"):
             try:
                 ended = tokens.revoke_family(family, reason="revoked in the admin")
-            except BackendUnavailable:
+            except StoreUnavailable:
                 self.message_user(
                     request,
                     _("Redis is unavailable: the family's access tokens were not revoked."),

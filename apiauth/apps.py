@@ -12,8 +12,9 @@ class ApiAuthConfig(AppConfig):
         from django.core.signals import request_finished
         from django.db.models.signals import post_delete, post_save, pre_delete
 
-        from apiauth import audit, cache, checks, keyring, usage  # noqa: F401  (checks registers)
+        from apiauth import audit, cache, checks, keyring, revocation, usage  # noqa: F401
         from apiauth.models import AbstractCredential, SigningKey
+        from apiauth.store import base as store
 
         for model in self.get_models():
             if issubclass(model, AbstractCredential):
@@ -27,3 +28,9 @@ class ApiAuthConfig(AppConfig):
         post_save.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")
         post_delete.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")
         request_finished.connect(usage.flush, dispatch_uid="apiauth-usage")
+        # Another Redis server than before (a failover): copies confirmed against the old one
+        # are read again. The store back after an outage: the marks it missed are written.
+        if cache.clear_all not in store.server_changed:
+            store.server_changed.append(cache.clear_all)
+        if revocation.publish_pending not in store.recovered:
+            store.recovered.append(revocation.publish_pending)

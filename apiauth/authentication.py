@@ -23,7 +23,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from apiauth import audit, crypto, issuers, jose, revocation, sigv4
-from apiauth.cache import Check, CredentialCache, Entry, version_key
+from apiauth.cache import CredentialCache, Entry
 from apiauth.conf import conf
 from apiauth.credentials import Credential, MachinePrincipal
 from apiauth.errors import (
@@ -37,14 +37,17 @@ from apiauth.errors import (
 from apiauth.models import APIKey, HMACCredential, client_cache, hmac_cache, key_cache
 from apiauth.net import get_client_ip, in_networks
 from apiauth.scopes import granted_scopes
-from apiauth.throttling import TokenBucketThrottle, lockout
-from apiauth.throttling.backends import (
-    BackendUnavailable,
+from apiauth.store import (
+    MarksUnloaded,
     StaleCredential,
+    StoreUnavailable,
     TokenRevoked,
-    get_backend,
+    get_store,
 )
+from apiauth.store.keys import replay_key, version_key
+from apiauth.throttling import lockout
 from apiauth.throttling.limiter import Outcome, decide, remember
+from apiauth.throttling.throttle import TokenBucketThrottle
 from apiauth.tokens import TokenVerifier, issued_at
 
 REFRESH_ATTR = "_apiauth_refresh"
@@ -163,9 +166,17 @@ class CredentialAuthentication(BaseAuthentication):
         return any(isinstance(throttle, TokenBucketThrottle) for throttle in get_throttles())
 
     def confirm(self, request: Request, credential: Credential) -> Credential:
-        """Confirm a cached credential's version in Redis (one round trip, no bucket)."""
+        """Confirm a cached credential's version and a token's revocation marks in Redis (one
+        round trip, no bucket)."""
         try:
-            decide("", (), (), 1, check=credential.check)
+            try:
+                decide("", (), (), 1, check=credential.check)
+            except MarksUnloaded:
+                assert credential.check is not None
+                credential = dataclasses.replace(
+                    credential, check=revocation.settle(credential.check)
+                )
+                decide("", (), (), 1, check=credential.check)
         except StaleCredential:
             return self.reauthenticate(request)[1]
         except TokenRevoked:
@@ -440,10 +451,10 @@ class HMACAuthentication(CredentialAuthentication):
         setattr(request._request, REPLAY_ATTR, True)
         # The stored id, not the one sent: under a case-insensitive collation one signature
         # must not be claimable under two spellings of the id.
-        key = f"{conf.RATELIMIT_KEY_PREFIX}replay:{akid}:{presented.signature}"
+        key = replay_key(akid, presented.signature)
         try:
-            first = get_backend().claim(key, 2 * policy.max_skew * 1000)
-        except BackendUnavailable:
+            first = get_store().claim(key, 2 * policy.max_skew * 1000)
+        except StoreUnavailable:
             raise ReplayCheckUnavailable() from None
         if not first:
             raise self.fail(
@@ -542,11 +553,12 @@ class JWTAuthentication(CredentialAuthentication):
             kind=self.kind,
             scopes=frozenset(granted_scopes(jose.scopes(claims), key.scopes)),
             expires_at=_earliest(key.expires_at, claims["exp"]),
-            check=Check(
+            check=revocation.check_for(
+                lineage,
+                claims,
+                issued_at(claims),
                 key=check.key if check is not None else version_key(lineage),
                 token=check.token if check is not None else "",
-                marks=revocation.marks_for(lineage, claims),
-                issued_at=issued_at(claims),
             ),
         )
         return self.finish(request, credential)
@@ -567,7 +579,6 @@ class JWTAuthentication(CredentialAuthentication):
             lineage = revocation.user_lineage(user.pk)
         else:
             lineage = revocation.subject_lineage(issuer.iss, subject)
-        marks = revocation.marks_for(lineage, claims)
         # Another issuer's clock may run up to LEEWAY ahead of ours (its iat is accepted that
         # far in the future): a "revoked before" mark covers its tokens that far too.
         issued_at = float(claims.get("iat", 0)) - issuer.policy.leeway
@@ -579,7 +590,9 @@ class JWTAuthentication(CredentialAuthentication):
             owner=user,
             expires_at=_earliest(None, claims.get("exp")),
             lineage=lineage,
-            check=Check(key=marks[0], token="", marks=marks, issued_at=issued_at),
+            check=revocation.check_for(
+                lineage, claims, issued_at, key=version_key(lineage), token=""
+            ),
         )
         return self.finish(request, credential)
 
@@ -601,17 +614,24 @@ class JWTAuthentication(CredentialAuthentication):
         return self.get_user(None, credential), credential
 
     def check_revocation(self, request: Request, credential: Credential) -> Credential:
-        """Ask Redis directly, after the throttle's check could not (a stale copy, or Redis
-        unreachable): ``REVOCATION_FAILURE_MODE`` decides when it cannot answer."""
+        """Ask the store directly, after the throttle's check could not (a stale copy, or the
+        store unreachable); when it cannot answer, ``REVOCATION_FAILURE_MODE`` decides: the
+        database (the source of truth, one query), a 503, or accept."""
         check = credential.check
         assert check is not None
         try:
-            revoked = revocation.is_revoked(check.marks, check.issued_at)
-        except BackendUnavailable:
-            if conf.JWT["REVOCATION_FAILURE_MODE"] != "open":
+            revoked = revocation.is_revoked(check.lineage, check.marks, check.issued_at)
+        except StoreUnavailable:
+            mode = conf.JWT["REVOCATION_FAILURE_MODE"]
+            if mode == "database":
+                revoked = revocation.revoked_in_database(
+                    check.lineage, check.marks, check.issued_at
+                )
+            elif mode == "closed":
                 raise RevocationCheckUnavailable() from None
-            revocation.logger.warning("token revocation unchecked: the store is unavailable")
-            revoked = False
+            else:
+                revocation.logger.warning("token revocation unchecked: the store is unavailable")
+                revoked = False
         if revoked:
             raise self.revoked(request, credential)
         return dataclasses.replace(credential, check=None)

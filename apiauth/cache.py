@@ -38,27 +38,15 @@ from typing import Any, Generic, TypeVar
 from django.db import transaction
 
 from apiauth.conf import conf
-from apiauth.throttling.backends import BackendUnavailable, RedisBackend, get_backend
+from apiauth.store import Check, RedisStore, StoreUnavailable, get_store
+from apiauth.store.keys import VERSION as VERSION_NAME
+from apiauth.store.keys import version_key
 
 logger = logging.getLogger("apiauth.cache")
 
 T = TypeVar("T")
 
-VERSION_NAME = "cred"
-"""The token's key name next to the lineage's buckets (no limit can be called that)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """What a request served from a copy must confirm in Redis: this key still holds this
-    token."""
-
-    key: str
-    token: str
-    """``""`` when there is no copy to confirm, only revocation marks."""
-    marks: tuple[str, ...] = ()
-    """Revocation marks that must not cover ``issued_at`` (a JWT's, :mod:`apiauth.revocation`)."""
-    issued_at: float = 0
+__all__ = ["Check", "CredentialCache", "Entry", "VERSION_NAME", "invalidate", "version_key"]
 
 
 @dataclass(slots=True)
@@ -68,18 +56,12 @@ class Entry(Generic[T]):
     expires: float
 
 
-def version_key(lineage: str) -> str:
-    from apiauth.throttling.limiter import key_for, lineage_identity
-
-    return key_for(lineage_identity(lineage), VERSION_NAME)
-
-
-def redis_backend() -> RedisBackend | None:
-    """The backend to check tokens in, or ``None`` when copies cannot be checked."""
+def redis_backend() -> RedisStore | None:
+    """The store to check tokens in, or ``None`` when copies cannot be checked."""
     if conf.CREDENTIAL_CACHE_TTL <= 0:
         return None
-    backend = get_backend()
-    if not isinstance(backend, RedisBackend):
+    backend = get_store()
+    if not isinstance(backend, RedisStore):
         return None
     if backend.breaker.is_open:
         # Deletions may have failed while the store was away: start again from the database.
@@ -130,7 +112,7 @@ class CredentialCache(Generic[T]):
             key = version_key(self.lineage(first))
         try:
             token = backend.version(key, secrets.token_hex(8))
-        except BackendUnavailable:
+        except StoreUnavailable:
             # Served from the database, never kept: the row just read will do.
             obj = first if first is not None else self.lookup(value)
             return None if obj is None else Entry(obj, None, 0.0)
@@ -188,12 +170,12 @@ def invalidate(lineages: Iterable[str], using: str | None = None) -> None:
 
 
 def _delete(keys: list[str]) -> None:
-    backend = get_backend()
-    if not isinstance(backend, RedisBackend):
+    backend = get_store()
+    if not isinstance(backend, RedisStore):
         return
     try:
         backend.delete(keys)
-    except BackendUnavailable as exc:
+    except StoreUnavailable as exc:
         # The database changed, the tokens did not: copies may be honoured until they expire.
         logger.error(
             "could not invalidate %d cached credential(s); copies expire within %ss: %s",

@@ -19,7 +19,7 @@ from apiauth import net
 from apiauth.conf import DEFAULTS
 from apiauth.crypto import CHECKSUM_LENGTH, PREFIX_RE, PUBLIC_ID_LENGTH, SECRET_LENGTH
 from apiauth.scopes import SCOPE_RE, unregistered
-from apiauth.throttling.backends import uses_redis
+from apiauth.store import uses_redis
 from apiauth.throttling.rates import MAX_COST, InvalidLimit, Limit, parse_limits
 
 # Trusting more than a /16 of IPv4 or a /64 of IPv6 trusts hosts that are not proxies.
@@ -323,8 +323,11 @@ def _check_jwt(value: Any) -> list[CheckMessage]:
         )
     if merged["RSA_KEY_SIZE"] not in (2048, 3072):
         return error("RSA_KEY_SIZE must be 2048 or 3072.", "2048 is the default.")
-    if merged["REVOCATION_FAILURE_MODE"] not in ("open", "closed"):
-        return error("REVOCATION_FAILURE_MODE must be 'open' or 'closed'.", "'closed' (503).")
+    if merged["REVOCATION_FAILURE_MODE"] not in ("database", "open", "closed"):
+        return error(
+            "REVOCATION_FAILURE_MODE must be 'database', 'open' or 'closed'.",
+            "'database' (the default) asks the database, the source of truth of revocations.",
+        )
     entries = merged["ISSUERS"]
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         return error("ISSUERS must be a list of dicts.", "See the settings reference.")
@@ -571,16 +574,19 @@ def _check_limits(user: dict[str, Any]) -> list[CheckMessage]:
     backend = user.get("RATELIMIT_BACKEND", DEFAULTS["RATELIMIT_BACKEND"])
     mode = user.get("RATELIMIT_FAILURE_MODE", DEFAULTS["RATELIMIT_FAILURE_MODE"])
     alias = user.get("RATELIMIT_CACHE", DEFAULTS["RATELIMIT_CACHE"])
-    if backend not in {"auto", "redis", "local"} or mode not in {"open", "closed"}:
+    url = user.get("REDIS_URL")
+    messages += _check_store(user, url, mode)
+    if backend not in {"auto", "redis", "local"} or mode not in {"open", "closed", "local"}:
         messages.append(
             Error(
                 "APIAUTH['RATELIMIT_BACKEND'] must be 'auto', 'redis' or 'local', and "
-                "APIAUTH['RATELIMIT_FAILURE_MODE'] 'open' or 'closed'.",
-                hint="'auto' uses Redis when the cache alias is a django-redis cache.",
+                "APIAUTH['RATELIMIT_FAILURE_MODE'] 'local', 'open' or 'closed'.",
+                hint="'auto' uses Redis when REDIS_URL is set or the cache alias is a "
+                "django-redis cache.",
                 id="apiauth.E008",
             )
         )
-    elif alias not in settings.CACHES:
+    elif not url and alias not in settings.CACHES:
         messages.append(
             Error(
                 f"APIAUTH['RATELIMIT_CACHE'] {alias!r} is not in CACHES.",
@@ -589,7 +595,7 @@ def _check_limits(user: dict[str, Any]) -> list[CheckMessage]:
             )
         )
     elif _throttle_in_use() and (
-        backend == "local" or (backend == "auto" and not uses_redis(alias))
+        backend == "local" or (backend == "auto" and not url and not uses_redis(alias))
     ):
         messages.append(
             Warning(
@@ -598,6 +604,54 @@ def _check_limits(user: dict[str, Any]) -> list[CheckMessage]:
                 "its own buckets and N workers admit up to N times each limit. Set REDIS_URL "
                 "or point APIAUTH['RATELIMIT_CACHE'] at a django-redis cache.",
                 id="apiauth.W005",
+            )
+        )
+    return messages
+
+
+def _check_store(user: dict[str, Any], url: Any, mode: Any) -> list[CheckMessage]:
+    """The store's own client (``REDIS_URL``, ``REDIS_OPTIONS``) and the failure mode's
+    settings."""
+    from apiauth.store.clients import InvalidRedisURL, validate
+
+    messages: list[CheckMessage] = []
+    options = user.get("REDIS_OPTIONS", {})
+    if url is not None:
+        problem = None
+        if not isinstance(url, str) or not isinstance(options, dict):
+            problem = "REDIS_URL must be a string and REDIS_OPTIONS a dict"
+        else:
+            try:
+                validate(url)
+            except InvalidRedisURL as exc:
+                problem = str(exc)
+        if problem is not None:
+            messages.append(
+                Error(
+                    f"APIAUTH['REDIS_URL'] cannot be used: {problem}.",
+                    hint="redis://host:6379/0, redis+sentinel://host:26379,host:26380/service "
+                    "or redis+cluster://host:7000,host:7001 (see docs/deployment.md).",
+                    id="apiauth.E023",
+                )
+            )
+    processes = user.get("RATELIMIT_LOCAL_PROCESSES", DEFAULTS["RATELIMIT_LOCAL_PROCESSES"])
+    if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
+        messages.append(
+            Error(
+                "APIAUTH['RATELIMIT_LOCAL_PROCESSES'] must be a whole number of at least 1.",
+                hint="The number of processes serving the API on all app servers together: "
+                "each enforces that share of every limit while Redis is unavailable.",
+                id="apiauth.E024",
+            )
+        )
+    if mode == "open" and _throttle_in_use():
+        messages.append(
+            Warning(
+                "Rate limits are off whenever Redis is unavailable (RATELIMIT_FAILURE_MODE "
+                "is 'open'): a failover admits every request.",
+                hint="'local' (the default) keeps each process to its share of every limit "
+                "until Redis is back.",
+                id="apiauth.W010",
             )
         )
     return messages

@@ -43,8 +43,12 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_BACKEND": "auto",
     "RATELIMIT_CACHE": "default",
     "RATELIMIT_KEY_PREFIX": "rl:",
-    "RATELIMIT_FAILURE_MODE": "open",
+    "RATELIMIT_FAILURE_MODE": "local",
+    "RATELIMIT_LOCAL_PROCESSES": 1,
     "RATELIMIT_BREAKER_SECONDS": 5.0,
+    # The store's own Redis client (one server, Sentinel or Cluster): see apiauth.store.clients.
+    "REDIS_URL": None,
+    "REDIS_OPTIONS": {},
     # Errors and audit.
     "PROBLEM_TYPE_BASE": "urn:apiauth:problem:",
     "REALM": "api",
@@ -91,8 +95,9 @@ JWT_DEFAULTS: dict[str, Any] = {
     "JWKS_MAX_BYTES": 512 * 1024,
     # Tokens whose signature verified, remembered per process (0: verify every request).
     "VERIFIED_CACHE_SIZE": 4096,
-    # When Redis cannot say whether a token was revoked: "closed" (503) or "open".
-    "REVOCATION_FAILURE_MODE": "closed",
+    # When Redis cannot say whether a token was revoked: "database" (ask the database, the
+    # source of truth: one query), "closed" (503) or "open".
+    "REVOCATION_FAILURE_MODE": "database",
 }
 
 
@@ -237,6 +242,19 @@ class Settings:
     @property
     def RATELIMIT_FAILURE_MODE(self) -> str:
         return str(self._get("RATELIMIT_FAILURE_MODE"))
+
+    @property
+    def RATELIMIT_LOCAL_PROCESSES(self) -> int:
+        return int(self._get("RATELIMIT_LOCAL_PROCESSES"))
+
+    @property
+    def REDIS_URL(self) -> str | None:
+        value = self._get("REDIS_URL")
+        return str(value) if value else None
+
+    @property
+    def REDIS_OPTIONS(self) -> dict[str, Any]:
+        return dict(self._get("REDIS_OPTIONS") or {})
 
     @property
     def RATELIMIT_BREAKER_SECONDS(self) -> float:

@@ -923,3 +923,30 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.credential_kind} {self.credential_id}"
+
+
+class Revocation(models.Model):
+    """A revoked token, refresh family, or "issued before" moment: the source of truth of the
+    revocation marks that the store caches (:mod:`apiauth.revocation`).
+
+    Tokens of ``lineage`` issued at or before ``value`` (a Unix time) and naming ``name`` are
+    refused until ``expires_at``, when every token the row can cover has expired anyway.
+    """
+
+    lineage = models.CharField(_("lineage"), max_length=64)
+    name = models.CharField(_("mark"), max_length=40)
+    value = models.FloatField(_("revokes tokens issued at or before"))
+    expires_at = models.DateTimeField(_("kept until"), db_index=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    published = models.BooleanField(_("in the store"), default=False)
+
+    class Meta:
+        verbose_name = _("token revocation")
+        verbose_name_plural = _("token revocations")
+        constraints = [
+            models.UniqueConstraint(fields=["lineage", "name"], name="apiauth_revocation_unique")
+        ]
+        indexes = [models.Index(fields=["published"], name="apiauth_revocation_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.lineage} {self.name}"

@@ -29,7 +29,7 @@ from apiauth.conf import conf
 from apiauth.keyring import NoSigningKey, ring
 from apiauth.models import REFRESH_TOKEN_MARKER, APIKey, RefreshToken, TokenFamily
 from apiauth.scopes import granted_scopes, missing_scopes
-from apiauth.throttling.backends import BackendUnavailable
+from apiauth.store import StoreUnavailable
 
 logger = logging.getLogger("apiauth.tokens")
 
@@ -195,7 +195,7 @@ def refresh(key: APIKey, raw: str, scope: str | None) -> Issued:
         audit.record("reuse", reused, reason="a spent refresh token was presented")
         try:
             revoke_family(reused, reason="refresh token reused")
-        except BackendUnavailable:
+        except StoreUnavailable:
             logger.error(
                 "family %s revoked for reuse, but its access tokens live until they expire: "
                 "Redis is unavailable",
@@ -219,7 +219,7 @@ def find_refresh_token(raw: str) -> RefreshToken | None:
 def revoke_family(family: TokenFamily, *, reason: str) -> bool:
     """End a family: its refresh tokens and its access tokens (a mark on their ``sid``).
     Returns ``False`` when it had ended already. Raises
-    :class:`~apiauth.throttling.backends.BackendUnavailable` when the mark could not be written
+    :class:`~apiauth.store.StoreUnavailable` when the mark could not be written
     (the refresh tokens are revoked all the same)."""
     updated = TokenFamily.objects.filter(pk=family.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_reason=reason[:500]

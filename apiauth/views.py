@@ -32,8 +32,8 @@ from apiauth.net import get_client_ip
 from apiauth.parsers import FormParser
 from apiauth.permissions import HasScopes
 from apiauth.scopes import granted_scopes, scope_granted
+from apiauth.store import StoreUnavailable
 from apiauth.throttling import TokenBucketThrottle
-from apiauth.throttling.backends import BackendUnavailable
 
 
 class OAuthError(exceptions.APIException):
@@ -169,7 +169,7 @@ class RevokeView(OAuthView):
         return Response(status=200)
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, BackendUnavailable):
+        if isinstance(exc, StoreUnavailable):
             exc = OAuthError(
                 "temporarily_unavailable", _("Revocation is unavailable; try again."), 503
             )
@@ -241,11 +241,12 @@ class IntrospectView(OAuthView):
         )
         if key is None or not key_usable(key):
             return {"active": False}
-        marks = revocation.marks_for(str(key.lineage), claims)
+        lineage, marks = str(key.lineage), revocation.marks_for(claims)
         try:
-            if revocation.is_revoked(marks, tokens.issued_at(claims)):
-                return {"active": False}
-        except BackendUnavailable:
+            revoked = revocation.is_revoked(lineage, marks, tokens.issued_at(claims))
+        except StoreUnavailable:
+            revoked = revocation.revoked_in_database(lineage, marks, tokens.issued_at(claims))
+        if revoked:
             return {"active": False}
         body = {"active": True, "token_type": "Bearer"}
         for name in ("client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti"):

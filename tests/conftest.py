@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
@@ -15,8 +16,11 @@ from django.test import Client, override_settings
 
 from apiauth import cache, keyring, net, revocation
 from apiauth.conf import conf
-from apiauth.throttling import limiter, lockout, rates
-from apiauth.throttling.backends import reset_backends
+from apiauth.store import reset_stores
+from apiauth.throttling import limiter, local, lockout, rates
+
+if TYPE_CHECKING:
+    from apiauth.models import APIKey, SigningKey
 
 # The demo project's tests need its settings: `pytest tests/demo --ds tests.demo.settings`
 # (make test runs both suites).
@@ -105,8 +109,10 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     if redis_server.process is None:
         redis_server.start()
     redis_server.client().flushall()
-    reset_backends()
+    reset_stores()
     lockout.limiter.clear()
+    local.clear()
+    local.share.cache_clear()
     net.requests_without_address = 0
     # Memoised parsers start empty: each test sees the code it runs (mutation testing forks
     # processes whose caches a previous run filled).
@@ -123,6 +129,23 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     keyring.ring.clear()  # the database rolls back between tests; no signal says so
     limiter._warned_at, limiter._unwarned = -limiter.WARNING_INTERVAL, 0
     yield redis_server
+
+
+@pytest.fixture
+def signing_key() -> SigningKey:
+    """An active signing key: the token endpoint can issue."""
+    from apiauth.models import SigningKey
+
+    return SigningKey.objects.generate("ES256", state="active")
+
+
+@pytest.fixture
+def client_key() -> tuple[APIKey, str]:
+    """An API key that obtains tokens (the "pro" plan: a token request is a POST, 5 units in
+    the test settings)."""
+    from tests.factories import make_key
+
+    return make_key(scopes=["orders:read", "orders:write"], plan="pro")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from apiauth import cache
 from apiauth.models import APIKey, key_cache
-from apiauth.throttling.backends import RedisBackend
+from apiauth.store import RedisStore
 from tests.conftest import RedisServer
 from tests.factories import make_key, make_user
 
@@ -238,10 +238,10 @@ class TestRedisState:
         APIKey.objects.get(pk=key.pk).revoke()  # its token cannot be deleted now
         assert get(raw).json()["code"] == "revoked"
         _redis.start()
-        from apiauth.throttling.backends import get_backend
+        from apiauth.store import get_store
 
-        backend = get_backend()
-        assert isinstance(backend, RedisBackend)
+        backend = get_store()
+        assert isinstance(backend, RedisStore)
         backend.breaker.record_success()
         # The outage dropped every copy: nothing from before it is trusted again.
         assert get(raw).json()["code"] == "revoked"
@@ -470,7 +470,7 @@ def test_an_unknown_key_while_redis_is_down_is_a_401(_redis: RedisServer) -> Non
 
 
 def test_a_failed_invalidation_is_logged(_redis: RedisServer, caplog: Any) -> None:
-    from apiauth.throttling.backends import BackendUnavailable
+    from apiauth.store import StoreUnavailable
 
     key, raw = make_key()
     warm(raw)
@@ -481,7 +481,7 @@ def test_a_failed_invalidation_is_logged(_redis: RedisServer, caplog: Any) -> No
     assert record.getMessage().startswith(
         "could not invalidate 1 cached credential(s); copies expire within 60.0s: "
     )
-    assert isinstance(record.args, tuple) and isinstance(record.args[2], BackendUnavailable)
+    assert isinstance(record.args, tuple) and isinstance(record.args[2], StoreUnavailable)
 
 
 @pytest.mark.django_db(databases=["default", "other"], transaction=True)

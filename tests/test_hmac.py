@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apiauth import sigv4
 from apiauth.models import HMACCredential
-from apiauth.throttling.backends import RedisBackend, get_backend
+from apiauth.store import RedisStore, get_store
 from tests.conftest import RedisServer
 from tests.factories import make_hmac, make_user
 
@@ -198,7 +198,7 @@ class TestReplay:
 
     def test_the_claim_lives_in_redis_for_twice_the_window(self, _redis: RedisServer) -> None:
         obj, _secret = credential = make_hmac()
-        assert isinstance(get_backend(), RedisBackend)
+        assert isinstance(get_store(), RedisStore)
         assert send(credential, "POST", "/v1/orders", ORDER).status_code == 201
         (key,) = _redis.client().keys("*replay*")
         assert isinstance(key, bytes) and key.decode().startswith(f"rl:replay:{obj.access_key_id}:")

@@ -18,46 +18,15 @@ from django.test.utils import CaptureQueriesContext
 
 from apiauth import jose, revocation
 from apiauth.models import APIKey, AuditEvent, RefreshToken, SigningKey, TokenFamily
-from apiauth.throttling.backends import reset_backends
+from apiauth.store import reset_stores
+from apiauth.store.keys import revocations_key
 from tests.factories import make_key, make_user
+from tests.utils import FORM, audited, call, form, obtain, refresh, refused
 
 pytestmark = pytest.mark.django_db
 
 ISS = "https://testserver"
 AUD = "https://testserver/v1"
-
-
-@pytest.fixture
-def signing_key() -> SigningKey:
-    return SigningKey.objects.generate("ES256", state="active")
-
-
-@pytest.fixture
-def client_key() -> tuple[APIKey, str]:
-    # The "pro" plan: a token request is a POST (5 units in the test settings).
-    return make_key(scopes=["orders:read", "orders:write"], plan="pro")
-
-
-FORM = "application/x-www-form-urlencoded"
-
-
-def form(path: str, client: Client, raw: str | None, **data: str) -> Any:
-    from urllib.parse import urlencode
-
-    headers = {"X-API-Key": raw} if raw else {}
-    return client.post(path, urlencode(data), content_type=FORM, headers=headers)
-
-
-def obtain(client: Client, raw: str, **data: str) -> Any:
-    return form("/auth/token", client, raw, grant_type="client_credentials", **data)
-
-
-def refresh(client: Client, raw: str, token: str, **data: str) -> Any:
-    return form("/auth/token", client, raw, grant_type="refresh_token", refresh_token=token, **data)
-
-
-def call(client: Client, token: str, path: str = "/v1/ping") -> Any:
-    return client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
 
 
 def private_key(key: SigningKey) -> Any:
@@ -199,22 +168,6 @@ class TestClientCredentials:
         with CaptureQueriesContext(connection) as queries:
             assert call(client, token).status_code == 200
         assert len(queries) == 0, [q["sql"] for q in queries]
-
-
-def refused(response: Any, code: str) -> dict[str, Any]:
-    assert response.status_code == 401, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    challenge = response["WWW-Authenticate"]
-    assert challenge.startswith('Bearer realm="api", error="invalid_token", error_description="')
-    assert challenge.isascii()
-    return body
-
-
-def audited(caplog: Any, reason: str) -> list[dict[str, Any]]:
-    """The audit records of the failed authentications refused for ``reason``."""
-    return [r.apiauth for r in caplog.records if getattr(r, "apiauth", {}).get("reason") == reason]
 
 
 def hs256(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
@@ -974,7 +927,7 @@ class TestRevokeAndIntrospect:
         monkeypatch.setattr(views, "timezone", types.SimpleNamespace(now=lambda: frozen))
         assert self.introspect(client, server, refresh_token) == {"active": False}
 
-    def test_inactive_while_the_marks_cannot_be_read(
+    def test_the_database_answers_while_the_marks_cannot_be_read(
         self,
         client: Client,
         signing_key: Any,
@@ -983,17 +936,24 @@ class TestRevokeAndIntrospect:
         redis_server: Any,
         settings: Any,
     ) -> None:
-        """Whether a mark revoked it cannot be told: not active (RFC 7662 §2.2 lets a server
-        answer so for any token it will not vouch for)."""
-        token = obtain(client, client_key[1]).json()["access_token"]
+        """The database holds every revocation: with Redis down it says which token is
+        revoked and which is not."""
+        revoked = obtain(client, client_key[1]).json()["access_token"]
+        live = obtain(client, client_key[1]).json()["access_token"]
+        assert form("/auth/revoke", client, client_key[1], token=revoked).status_code == 200
         settings.APIAUTH = {**settings.APIAUTH, "RATELIMIT_FAILURE_MODE": "open"}
         redis_server.stop()
         try:
-            body = self.introspect(client, server, token)
+            with CaptureQueriesContext(connection) as queries:
+                body = self.introspect(client, server, revoked)
+            sql = [query["sql"] for query in queries.captured_queries]
+            active = self.introspect(client, server, live)
         finally:
             redis_server.start()
-            reset_backends()
+            reset_stores()
         assert body == {"active": False}
+        assert any("apiauth_revocation" in query for query in sql), sql
+        assert active["active"] is True
 
     @pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
     def test_introspection_follows_the_key(
@@ -1086,8 +1046,8 @@ class TestRevokeAndIntrospect:
         redis_server: Any,
         settings: Any,
     ) -> None:
-        """The refresh tokens end; the mark for the access tokens cannot be written, so the
-        client is told to try again, and its retry writes it."""
+        """The refresh tokens end and the revocations are saved; their marks cannot be
+        written, so the client is told to try again. Nothing comes undone meanwhile."""
         issued = obtain(client, client_key[1]).json()
         settings.APIAUTH = {**settings.APIAUTH, "RATELIMIT_FAILURE_MODE": "open"}
         redis_server.stop()
@@ -1099,9 +1059,11 @@ class TestRevokeAndIntrospect:
             oauth_error(response, 503, "temporarily_unavailable", detail)
         finally:
             redis_server.start()
-            reset_backends()  # close the circuit breaker the outage opened
+            reset_stores()  # close the circuit breaker the outage opened
         assert not TokenFamily.objects.live().exists()
-        assert call(client, issued["access_token"]).status_code == 200
+        # The database holds both revocations: the restarted Redis has no marks, and the
+        # first request loads them.
+        refused(call(client, issued["access_token"]), "revoked")
         assert (
             form("/auth/revoke", client, client_key[1], token=issued["refresh_token"]).status_code
             == 200
@@ -1189,10 +1151,36 @@ class TestSigningKeys:
 
 
 class TestRevocationStore:
-    def test_redis_down_fails_closed(
+    def test_redis_down_asks_the_database(
         self, client: Client, signing_key: Any, client_key: Any, redis_server: Any
     ) -> None:
+        key, raw = client_key
+        revoked = obtain(client, raw).json()["access_token"]
+        revocation.revoke_issued_before([str(key.lineage)])
+        time.sleep(0.002)
+        live = obtain(client, raw).json()["access_token"]
+        redis_server.stop()
+        try:
+            refusal, response = call(client, revoked), call(client, live)
+        finally:
+            redis_server.start()
+            reset_stores()
+        refused(refusal, "revoked")
+        assert response.status_code == 200, response.content
+
+    def test_redis_down_fails_closed(
+        self,
+        client: Client,
+        signing_key: Any,
+        client_key: Any,
+        redis_server: Any,
+        settings: Any,
+    ) -> None:
         token = obtain(client, client_key[1]).json()["access_token"]
+        settings.APIAUTH = {
+            **settings.APIAUTH,
+            "JWT": {**settings.APIAUTH["JWT"], "REVOCATION_FAILURE_MODE": "closed"},
+        }
         redis_server.stop()
         try:
             response = call(client, token)
@@ -1298,52 +1286,57 @@ class TestRevocationStore:
         refused(call(client, token), "revoked")
         # The user's own lineage too: their identity provider's tokens name them, not a key.
         for lineage in (revocation.user_lineage(user.pk), str(key.lineage)):
-            assert revocation.is_revoked((revocation.lineage_mark(lineage),), time.time() - 1)
+            assert revocation.is_revoked(lineage, (revocation.BEFORE,), time.time() - 1)
+            assert not revocation.is_revoked(lineage, (revocation.BEFORE,), time.time() + 1)
 
-    def test_marks_live_as_long_as_the_tokens_they_deny(self, redis_server: Any) -> None:
-        from apiauth import revocation
+    def test_revocations_live_as_long_as_the_tokens_they_deny(self, redis_server: Any) -> None:
         from apiauth.conf import conf
+        from apiauth.models import Revocation
 
-        admin = redis_server.client()
-        lifetime_ms = (int(conf.JWT["MAX_TOKEN_LIFETIME"]) + int(conf.JWT["LEEWAY"])) * 1000
-        assert revocation.mark_ttl_ms() == lifetime_ms
+        def kept_for(lineage: str, name: str) -> float:
+            row = Revocation.objects.get(lineage=lineage, name=name)
+            return row.expires_at.timestamp() - time.time()
+
+        lifetime = int(conf.JWT["MAX_TOKEN_LIFETIME"]) + int(conf.JWT["LEEWAY"])
+        assert revocation.mark_ttl_ms() == lifetime * 1000
         revocation.revoke_family("lineage-1", "sid-1")
-        assert lifetime_ms - 2000 < admin.pttl(revocation.family_mark("lineage-1", "sid-1"))
-        assert admin.pttl(revocation.family_mark("lineage-1", "sid-1")) <= lifetime_ms
+        assert lifetime - 2 < kept_for("lineage-1", revocation.family_mark("sid-1")) <= lifetime
         # One token: until it expires, plus the leeway a verifier grants.
-        leeway_ms = int(conf.JWT["LEEWAY"]) * 1000
+        leeway = int(conf.JWT["LEEWAY"])
         revocation.revoke_jti("lineage-1", "jti-1", time.time() + 100)
-        ttl = admin.pttl(revocation.jti_mark("lineage-1", "jti-1"))
-        assert 100_000 + leeway_ms - 2000 < ttl <= 100_000 + leeway_ms
+        assert (
+            100 + leeway - 2 < kept_for("lineage-1", revocation.jti_mark("jti-1")) <= 100 + leeway
+        )
         # "Issued before" a given moment, to the millisecond, rounded up.
         revocation.revoke_issued_before(["lineage-1"], when=1_700_000_000.0001)
-        assert admin.get(revocation.lineage_mark("lineage-1")) == b"1700000000.001"
+        before = Revocation.objects.get(lineage="lineage-1", name=revocation.BEFORE)
+        assert before.value == 1_700_000_000.001
+        # An earlier moment never takes a later one back.
+        revocation.revoke_issued_before(["lineage-1"], when=1_600_000_000)
+        before.refresh_from_db()
+        assert before.value == 1_700_000_000.001
         # Expired beyond the leeway: nothing to deny, nothing stored.
-        revocation.revoke_jti("lineage-1", "jti-2", time.time() - leeway_ms / 1000 - 1)
-        assert admin.exists(revocation.jti_mark("lineage-1", "jti-2")) == 0
+        revocation.revoke_jti("lineage-1", "jti-2", time.time() - leeway - 1)
+        assert not Revocation.objects.filter(name=revocation.jti_mark("jti-2")).exists()
+        # In the store, the lineage's marks live as long as the longest of them.
+        admin = redis_server.client()
+        assert revocation.is_revoked("lineage-1", (revocation.jti_mark("jti-1"),), time.time())
+        key = revocations_key("lineage-1")
+        assert lifetime * 1000 - 2000 < admin.pttl(key) <= lifetime * 1000
 
     def test_mark_names(self) -> None:
-        from apiauth import revocation
-
-        lineage = "3f1c9a"
-        assert revocation.lineage_mark(lineage).endswith(":jwt:before")
-        assert revocation.jti_mark(lineage, "j").endswith(
-            ":jwt:jti:" + hashlib.sha256(b"j").hexdigest()[:32]
-        )
-        assert revocation.family_mark(lineage, "s").endswith(
-            ":jwt:sid:" + hashlib.sha256(b"s").hexdigest()[:32]
-        )
-        # Every mark of a lineage carries its hash tag (one cluster slot with its buckets).
-        marks = revocation.marks_for(lineage, {"jti": "j", "sid": "s"})
-        assert len(marks) == 3 and len({mark.split("}")[0] for mark in marks}) == 1
+        assert revocation.BEFORE == "b"
+        assert revocation.jti_mark("j") == "j:" + hashlib.sha256(b"j").hexdigest()[:32]
+        assert revocation.family_mark("s") == "s:" + hashlib.sha256(b"s").hexdigest()[:32]
+        marks = revocation.marks_for({"jti": "j", "sid": "s"})
+        assert marks == ("b", revocation.jti_mark("j"), revocation.family_mark("s"))
         for odd in ({"jti": 5, "sid": None}, {"jti": None, "sid": 5}, {}):
-            assert revocation.marks_for(lineage, odd) == marks[:1]
-        assert revocation.marks_for("other", {"jti": "j"})[1] != marks[1]
-        # Remembered per prefix: a changed prefix names other keys at once.
+            assert revocation.marks_for(odd) == marks[:1]
+        # Every mark of a lineage lives in one hash under its hash tag (one cluster slot with
+        # its buckets), named after the prefix in force.
+        assert revocations_key("3f1c9a") == "rl:{k3f1c9a}:revoked"
         with override_settings(APIAUTH={"RATELIMIT_KEY_PREFIX": "other:"}):
-            renamed = revocation.marks_for(lineage, {"jti": "j", "sid": "s"})
-        assert all(mark.startswith("other:") for mark in renamed)
-        assert not any(mark.startswith("other:") for mark in marks)
+            assert revocations_key("3f1c9a") == "other:{k3f1c9a}:revoked"
 
 
 def test_errors_say_what_went_wrong(client_key: Any, settings: Any) -> None:

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from apiauth.throttling import gcra, lua
-from apiauth.throttling.backends import LocalBackend, _argv
+from apiauth.store import LocalStore, lua
+from apiauth.store.redis import _argv
+from apiauth.throttling import gcra
 from apiauth.throttling.rates import Limit
 from tests.conftest import RedisServer
 
@@ -99,7 +100,7 @@ def test_lua_equals_python(
     tag = uuid.uuid4().hex
     keys = [f"rl:{{{tag}}}:{i}" for i in range(len(limits))]
     now = [start]
-    python = LocalBackend(clock=lambda: now[0])
+    python = LocalStore(clock=lambda: now[0])
     for step, cost, debit in traffic:
         now[0] += step
         expected = python.evaluate(keys, limits, cost, debit=debit)

@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 
 from apiauth import cache, errors
 from apiauth.models import APIKey
+from apiauth.store import RedisStore, get_store
 from apiauth.throttling import gcra, headers
-from apiauth.throttling.backends import RedisBackend, get_backend
 from apiauth.throttling.rates import Limit
 from tests.conftest import RedisServer
 from tests.factories import make_key
@@ -28,8 +28,8 @@ SECOND = 1_000_000
 
 def test_lua_quota_admits_exactly_its_capacity(_redis: RedisServer) -> None:
     """``used + cost > cap`` in the script, not ``>=``: the last unit is admitted."""
-    backend = get_backend()
-    assert isinstance(backend, RedisBackend)
+    backend = get_store()
+    assert isinstance(backend, RedisStore)
     quota = Limit("day", "quota", 3, window_s=86400)
     admitted = [backend.evaluate(["rl:{q}:d"], [quota], 1).allowed for _ in range(4)]
     assert admitted == [True, True, True, False]

@@ -12,9 +12,10 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from apiauth.models import APIKey
+from apiauth.store import LocalStore, RedisStore, get_store
+from apiauth.store.keys import key_for
 from apiauth.throttling import gcra
-from apiauth.throttling.backends import LocalBackend, RedisBackend, get_backend
-from apiauth.throttling.limiter import identity, key_for
+from apiauth.throttling.limiter import identity
 from apiauth.throttling.rates import (
     MAX_COUNT,
     MAX_PERIOD,
@@ -100,7 +101,7 @@ class TestBounds:
         keys = ["rl:{x}:slow", "rl:{x}:fast", "rl:{x}:q"]
         lua = FrozenClockScript(_redis)
         now = [1_790_000_000 * SECOND + 123_457]
-        local = LocalBackend(clock=lambda: now[0])
+        local = LocalStore(clock=lambda: now[0])
         decisions = []
         for step in [0, 1, MAX_PERIOD * SECOND - 2, 1, 1]:
             now[0] += step
@@ -121,7 +122,7 @@ class FrozenClockScript:
     """The production script with Redis's ``TIME`` replaced by a clock the test sets."""
 
     def __init__(self, server: RedisServer) -> None:
-        from apiauth.throttling import lua
+        from apiauth.store import lua
 
         clock = (
             "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000000 + tonumber(t[2])"
@@ -133,7 +134,7 @@ class FrozenClockScript:
     def evaluate(
         self, keys: list[str], limits: list[Limit], cost: int, now_us: int
     ) -> gcra.Decision:
-        from apiauth.throttling.backends import _argv
+        from apiauth.store.redis import _argv
 
         result = self.client.eval(self.script, len(keys), *keys, *_argv(limits, cost, True), now_us)
         values = [int(v) for v in result.split()]
@@ -166,8 +167,8 @@ class TestStoreErrors:
             for _ in range(5):
                 assert get(bad_raw).status_code == 200
         assert "WRONGTYPE" not in caplog.text
-        backend = get_backend()
-        assert isinstance(backend, RedisBackend) and not backend.breaker.is_open
+        backend = get_store()
+        assert isinstance(backend, RedisStore) and not backend.breaker.is_open
         # Other keys are still limited, and the failed-auth lockout still counts.
         statuses = [get(good_raw).status_code for _ in range(11)]
         assert statuses == [200] * 10 + [429]
@@ -192,8 +193,8 @@ class TestStoreErrors:
         client.execute_command("REPLICAOF", "127.0.0.1", "1")  # type: ignore[no-untyped-call]
         try:
             assert get(raw).status_code == 200  # failed open, and the breaker opened
-            backend = get_backend()
-            assert isinstance(backend, RedisBackend) and backend.breaker.is_open
+            backend = get_store()
+            assert isinstance(backend, RedisStore) and backend.breaker.is_open
         finally:
             client.execute_command("REPLICAOF", "NO", "ONE")  # type: ignore[no-untyped-call]
 
@@ -217,7 +218,7 @@ class TestQuotaWindows:
 
     def test_python_maths_at_the_boundary(self) -> None:
         now = [1_700_006_400 * SECOND - 1]  # one µs before a day boundary
-        store = LocalBackend(clock=lambda: now[0])
+        store = LocalStore(clock=lambda: now[0])
         day = Limit("day", "quota", 1, window_s=86400)
         assert store.evaluate(["q"], [day], 1).allowed
         refused = store.evaluate(["q"], [day], 1)

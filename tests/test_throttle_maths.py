@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from apiauth.store import LocalStore
 from apiauth.throttling import gcra
-from apiauth.throttling.backends import LocalBackend
 from apiauth.throttling.rates import (
     InvalidLimit,
     Limit,
@@ -33,12 +33,12 @@ class Clock:
         self.now += int(seconds * SECOND)
 
 
-def backend() -> tuple[LocalBackend, Clock]:
+def backend() -> tuple[LocalStore, Clock]:
     clock = Clock()
-    return LocalBackend(clock=clock), clock
+    return LocalStore(clock=clock), clock
 
 
-def hit(store: LocalBackend, limits: list[Limit], cost: int = 1) -> gcra.Decision:
+def hit(store: LocalStore, limits: list[Limit], cost: int = 1) -> gcra.Decision:
     return store.evaluate([f"k{i}" for i in range(len(limits))], limits, cost)
 
 
@@ -198,10 +198,12 @@ class TestAllOrNothing:
     def test_reset(self) -> None:
         store, _ = backend()
         limit = Limit("burst", "bucket", 1, interval_us=SECOND)
-        store.evaluate(["rl:{a}:x"], [limit], 1)
-        assert not store.evaluate(["rl:{a}:x"], [limit], 1).allowed
+        store.evaluate(["rl:{a}:burst"], [limit], 1)
+        store.evaluate(["rl:{a}:cred"], [limit], 1)  # no limit's name: never reset
+        assert not store.evaluate(["rl:{a}:burst"], [limit], 1).allowed
         assert store.reset("rl:{a}") == 1
-        assert store.evaluate(["rl:{a}:x"], [limit], 1).allowed
+        assert store.evaluate(["rl:{a}:burst"], [limit], 1).allowed
+        assert not store.evaluate(["rl:{a}:cred"], [limit], 1).allowed
 
 
 class TestMessages:

@@ -13,8 +13,7 @@ import pytest
 import redis
 from django.test import override_settings
 
-from apiauth.throttling import lua
-from apiauth.throttling.backends import LocalBackend, RedisBackend, get_backend
+from apiauth.store import LocalStore, RedisStore, get_store, lua
 from apiauth.throttling.rates import Limit
 from tests.conftest import RedisServer
 
@@ -23,31 +22,30 @@ SLOW = Limit("burst", "bucket", 50, interval_us=3600 * SECOND)  # refill is negl
 DAY = Limit("day", "quota", 30, window_s=86400)
 
 
-def backend_for(server: RedisServer) -> RedisBackend:
-    return RedisBackend("default", client=server.client())
+def backend_for(server: RedisServer) -> RedisStore:
+    return RedisStore(server.client())
 
 
 def command_calls(client: redis.Redis) -> dict[str, int]:
     return {name: int(stats["calls"]) for name, stats in client.info("commandstats").items()}
 
 
+INNER = {"cmdstat_get", "cmdstat_set", "cmdstat_time", "cmdstat_hmget", "cmdstat_info"}
+
+
 def top_level_commands(client: redis.Redis, action: Any) -> dict[str, int]:
     """Commands a client sent for ``action``: the server's counts, less what the script ran
-    inside (TIME, GET, SET) and our own INFO."""
+    inside (TIME, GET, SET, HMGET) and our own INFO."""
     before = command_calls(client)
     action()
     after = command_calls(client)
     delta = {name: after[name] - before.get(name, 0) for name in after}
-    return {
-        name: calls
-        for name, calls in delta.items()
-        if calls and name not in {"cmdstat_get", "cmdstat_set", "cmdstat_time", "cmdstat_info"}
-    }
+    return {name: calls for name, calls in delta.items() if calls and name not in INNER}
 
 
 class TestParity:
     def test_same_decisions_as_the_python_maths(self, _redis: RedisServer) -> None:
-        remote, local = backend_for(_redis), LocalBackend()
+        remote, local = backend_for(_redis), LocalStore()
         limits = [Limit("burst", "bucket", 7, interval_us=3600 * SECOND), DAY]
         for cost in [1, 2, 1, 3, 1, 1, 5, 1, 1, 2, 9, 1]:
             a = remote.evaluate(["rl:{p}:b", "rl:{p}:q"], limits, cost)
@@ -133,7 +131,7 @@ class TestAtomicity:
 
 def _process_worker(port: int, queue: Any) -> None:
     client = redis.Redis(host="127.0.0.1", port=port)
-    remote = RedisBackend("default", client=client)
+    remote = RedisStore(client)
     queue.put(sum(remote.evaluate(["rl:{p}:b"], [SLOW], 1).allowed for _ in range(30)))
 
 
@@ -146,32 +144,38 @@ class TestResilience:
         assert decision.allowed and decision.states[0].remaining == 48
         assert client.script_exists(lua.SHA) == [True]
 
-    def test_reset_deletes_one_identity(self, _redis: RedisServer) -> None:
+    def test_reset_deletes_one_identitys_limits_only(self, _redis: RedisServer) -> None:
         remote, client = backend_for(_redis), _redis.client()
-        remote.evaluate(["rl:{x*1}:b", "rl:{x*1}:q"], [SLOW, DAY], 1)
-        remote.evaluate(["rl:{x*2}:b"], [SLOW], 1)
-        assert remote.reset("rl:{x*1}") == 2
-        assert client.exists("rl:{x*2}:b") == 1
+        limits = ["rl:{x*1}:burst", "rl:{x*1}:q:day", "rl:{x*1}:s:orders:burst"]
+        remote.evaluate(limits, [SLOW, DAY, SLOW], 1)
+        remote.evaluate(["rl:{x*2}:burst"], [SLOW], 1)
+        kept = ["rl:{x*1}:cred", "rl:{x*1}:revoked", "rl:{x*1}:jwt:before", "rl:{x*1}:other"]
+        for key in kept:
+            client.set(key, "1")
+        assert remote.reset("rl:{x*1}") == 3
+        assert client.exists(*limits) == 0
+        assert client.exists(*kept) == len(kept)
+        assert client.exists("rl:{x*2}:burst") == 1
         assert remote.reset("rl:{nothing}") == 0
 
     @override_settings(APIAUTH={"RATELIMIT_BREAKER_SECONDS": 0.3})
     def test_breaker_opens_on_failure_and_recovers(self, _redis: RedisServer) -> None:
-        from apiauth.throttling.backends import BackendUnavailable
+        from apiauth.store import StoreUnavailable
 
-        remote = get_backend()
-        assert isinstance(remote, RedisBackend)
+        remote = get_store()
+        assert isinstance(remote, RedisStore)
         assert remote.evaluate(["rl:{b}:b"], [SLOW], 1).allowed
         _redis.stop()
         try:
             started = time.monotonic()
-            with pytest.raises(BackendUnavailable):
+            with pytest.raises(StoreUnavailable):
                 remote.evaluate(["rl:{b}:b"], [SLOW], 1)
             assert time.monotonic() - started < 2
             started = time.monotonic()
-            with pytest.raises(BackendUnavailable, match="breaker"):
+            with pytest.raises(StoreUnavailable, match="breaker"):
                 remote.evaluate(["rl:{b}:b"], [SLOW], 1)
             assert time.monotonic() - started < 0.05
-            with pytest.raises(BackendUnavailable):
+            with pytest.raises(StoreUnavailable):
                 remote.reset("rl:{b}")
         finally:
             _redis.start()
@@ -200,30 +204,30 @@ class TestThreadConnections:
     def test_a_stray_reply_is_never_read_as_the_next_answer(self, _redis: RedisServer) -> None:
         remote = backend_for(_redis)
         remote.evaluate(["rl:{s}:b"], [SLOW], 1)
-        connection = remote._connection()
+        connection = remote._connection(None)
         connection.send_command("PING")  # answered, never read
         time.sleep(0.05)
         decision = remote.evaluate(["rl:{s}:b"], [SLOW], 1)
         assert decision.allowed and decision.states[0].remaining == 48
 
-    def test_the_connection_returns_to_the_pool_when_its_thread_ends(
-        self, _redis: RedisServer
-    ) -> None:
-        pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
-            port=_redis.port, max_connections=1, timeout=0.5
-        )
-        remote = RedisBackend("default", client=redis.Redis(connection_pool=pool))
+    def test_the_connection_is_closed_when_its_thread_ends(self, _redis: RedisServer) -> None:
+        remote = backend_for(_redis)
         results: list[bool] = []
+        connections: list[Any] = []
 
         def worker() -> None:
             results.append(remote.evaluate(["rl:{r}:b"], [SLOW], 1).allowed)
+            connections.append(remote._pinned.connections[""])
 
-        for _ in range(3):  # with one connection in all, each thread needs the last one's
+        for _ in range(3):
             thread = threading.Thread(target=worker)
             thread.start()
             thread.join()
+            del thread
             gc.collect()
+            assert connections[-1]._sock is None  # closed with its thread
         assert results == [True, True, True]
+        assert len({id(connection) for connection in connections}) == 3
 
     def test_a_forked_child_never_shares_the_parents_connection(self, _redis: RedisServer) -> None:
         remote, admin = backend_for(_redis), _redis.client()
@@ -256,36 +260,10 @@ class TestThreadConnections:
         assert int(admin.info("stats")["total_connections_received"]) == before
 
 
-def _forked_worker(remote: RedisBackend, queue: Any) -> None:
+def _forked_worker(remote: RedisStore, queue: Any) -> None:
     queue.put(sum(remote.evaluate(["rl:{f}:b"], [SLOW], 1).allowed for _ in range(20)))
 
 
 @override_settings(APIAUTH={"RATELIMIT_BACKEND": "local"})
 def test_local_backend_is_chosen_by_setting() -> None:
-    assert isinstance(get_backend(), LocalBackend)
-
-
-class ClientWithoutPool:
-    """A client that routes commands itself, as redis-py's cluster client does."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def evalsha(self, *args: Any) -> Any:
-        return self._client.evalsha(*args)
-
-    def eval(self, *args: Any) -> Any:
-        return self._client.eval(*args)
-
-    def set(self, *args: Any, **kwargs: Any) -> Any:
-        return self._client.set(*args, **kwargs)
-
-
-def test_a_client_without_a_connection_pool_gets_plain_commands(_redis: RedisServer) -> None:
-    from apiauth.throttling.rates import parse_limits
-
-    backend = RedisBackend("default", client=ClientWithoutPool(_redis.client()))
-    limits = parse_limits({"rate": "2/hour", "burst": 2})
-    keys = ["rl:{pool}:burst"]
-    assert [backend.evaluate(keys, limits, 1).allowed for _ in range(3)] == [True, True, False]
-    assert [backend.claim("rl:replay:pool", 60_000) for _ in range(2)] == [True, False]
+    assert isinstance(get_store(), LocalStore)

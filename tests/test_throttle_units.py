@@ -10,8 +10,8 @@ from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 from rest_framework.request import Request
 
+from apiauth.store import LocalStore
 from apiauth.throttling import gcra, headers, limiter, lockout
-from apiauth.throttling.backends import LocalBackend
 from apiauth.throttling.rates import InvalidLimit, Limit, parse_limits
 from apiauth.throttling.throttle import TokenBucketThrottle
 from tests.conftest import RedisServer
@@ -208,7 +208,7 @@ class TestLockoutMemory:
 
 def test_local_backend_drops_expired_entries_when_full() -> None:
     now = [1_700_000_000 * SECOND]
-    store = LocalBackend(clock=lambda: now[0])
+    store = LocalStore(clock=lambda: now[0])
     store.max_entries = 1
     limit = Limit("burst", "bucket", 5, interval_us=SECOND)
     store.evaluate(["a"], [limit], 1)
@@ -224,9 +224,9 @@ def test_headers_need_a_limit() -> None:
 
 
 def test_error_log_memory_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
-    from apiauth.throttling.backends import RedisBackend
+    from apiauth.store import RedisStore
 
-    backend = RedisBackend("default")
+    backend = RedisStore()
     backend._logged = {f"error {i}": backend.breaker.clock() for i in range(1001)}
     backend._log_error("error 0")  # within its minute: not logged again
     assert "error 0" not in caplog.text and len(backend._logged) == 1001
@@ -432,7 +432,8 @@ class TestStoreDown:
         limits = parse_limits({"rate": "10/min", "burst": 5})
         _redis.stop()
         try:
-            outcome = limiter.decide("aX", limits, ["burst"], 1)
+            with override_settings(APIAUTH={"RATELIMIT_FAILURE_MODE": "open"}):
+                outcome = limiter.decide("aX", limits, ["burst"], 1)
             closed = override_settings(APIAUTH={"RATELIMIT_FAILURE_MODE": "closed"})
             with closed, pytest.raises(limiter.RateLimitUnavailable) as caught:
                 limiter.decide("aX", limits, ["burst"], 1)

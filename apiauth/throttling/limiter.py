@@ -12,19 +12,17 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.http import HttpRequest
 
 from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.net import client_key
-from apiauth.throttling import gcra
-from apiauth.throttling.backends import BackendUnavailable, StaleCredential, get_backend
+from apiauth.store import Check, StaleCredential, StoreUnavailable, get_store
+from apiauth.store.keys import key_for, lineage_identity
+from apiauth.throttling import gcra, local
 from apiauth.throttling.rates import InvalidLimit, Limit, merge_specs, parse_limits
-
-if TYPE_CHECKING:
-    from apiauth.cache import Check
 
 logger = logging.getLogger("apiauth.throttling")
 
@@ -37,16 +35,12 @@ class Outcome:
 
     decision: gcra.Decision | None
     failed_open: bool = False
+    degraded: bool = False
+    """Decided in this process with its share of the limits: the store was unavailable."""
 
 
 class RateLimitUnavailable(Exception):
     """The store is down and the policy is to fail closed."""
-
-
-def lineage_identity(lineage: str) -> str:
-    """The hash tag of everything a credential lineage owns in Redis: buckets, quotas and its
-    cached copies' version token (one slot, so one script may touch them all)."""
-    return f"k{lineage.replace('-', '')}"
 
 
 def identity(credential: Credential | None, user: Any, client_ip: str | None) -> str:
@@ -55,10 +49,6 @@ def identity(credential: Credential | None, user: Any, client_ip: str | None) ->
     if user is not None and getattr(user, "is_authenticated", False) and user.pk is not None:
         return f"u{user.pk}"
     return f"a{client_key(client_ip)}"
-
-
-def key_for(ident: str, name: str) -> str:
-    return f"{conf.RATELIMIT_KEY_PREFIX}{{{ident}}}:{name}"
 
 
 def plan_limits(credential: Credential | None) -> tuple[Limit, ...]:
@@ -114,7 +104,7 @@ def decide(
     debit: bool = True,
     check: Check | None = None,
 ) -> Outcome:
-    """Run one decision in the store; applies the failure policy when the store cannot decide.
+    """Run one decision in the store; applies the failure mode when the store cannot decide.
 
     Every decision goes to the store, refusals included: a worker that answered a refusal from
     its own memory would keep refusing after an operator's reset on another worker. With a
@@ -126,14 +116,26 @@ def decide(
         return Outcome(None)
     keys = [key_for(ident, name) for name in key_names]
     try:
-        return Outcome(get_backend().evaluate(keys, limits, cost, debit=debit, check=check))
-    except BackendUnavailable as exc:
+        return Outcome(get_store().evaluate(keys, limits, cost, debit=debit, check=check))
+    except StoreUnavailable as exc:
         if check is not None:
             raise StaleCredential(check.key) from exc
-        if conf.RATELIMIT_FAILURE_MODE == "closed":
-            raise RateLimitUnavailable(str(exc)) from exc
-        count_failure(str(exc))
-        return Outcome(None, failed_open=True)
+        return degraded(keys, limits, cost, debit, str(exc))
+
+
+def degraded(
+    keys: Sequence[str], limits: Sequence[Limit], cost: int, debit: bool, reason: str
+) -> Outcome:
+    """The decision while the store cannot make it, as ``RATELIMIT_FAILURE_MODE`` says:
+    ``"local"`` decides in this process with its share of each limit, ``"closed"`` refuses
+    (503), ``"open"`` admits. Each is counted and logged at most every few seconds."""
+    mode = conf.RATELIMIT_FAILURE_MODE
+    if mode == "closed":
+        raise RateLimitUnavailable(reason)
+    count_failure(reason, mode)
+    if mode == "local" and limits:
+        return Outcome(local.decide(keys, limits, cost, debit=debit), degraded=True)
+    return Outcome(None, failed_open=True)
 
 
 failures_open = 0
@@ -144,17 +146,27 @@ _warned_at = -WARNING_INTERVAL
 _unwarned = 0
 
 
-def count_failure(reason: str) -> None:
-    """Fail open: admit, and say so: a counter for metrics, and a warning for the logs at most
-    every ``WARNING_INTERVAL`` seconds (an outage must not turn every request into a log line)."""
+def count_failure(reason: str, mode: str = "open") -> None:
+    """A decision the store could not make: a counter for metrics, and a warning for the logs
+    at most every ``WARNING_INTERVAL`` seconds (an outage must not turn every request into a
+    log line)."""
     global failures_open, _warned_at, _unwarned
     failures_open += 1
     _unwarned += 1
     now = time.monotonic()
     if now - _warned_at >= WARNING_INTERVAL:
-        logger.warning(
-            "rate limiting skipped for %d request(s), store unavailable: %s", _unwarned, reason
-        )
+        if mode == "local":
+            logger.warning(
+                "rate limits decided in this process for %d request(s), store unavailable: %s",
+                _unwarned,
+                reason,
+            )
+        else:
+            logger.warning(
+                "rate limiting skipped for %d request(s), store unavailable: %s",
+                _unwarned,
+                reason,
+            )
         _warned_at, _unwarned = now, 0
 
 
@@ -172,15 +184,19 @@ def credential_state(credential: Credential) -> tuple[gcra.Decision | None, str 
     ident = identity(credential, None, None)
     keys = [key_for(ident, name) for name in names]
     try:
-        return get_backend().evaluate(keys, limits, 1, debit=False), None
-    except BackendUnavailable as exc:
+        return get_store().evaluate(keys, limits, 1, debit=False), None
+    except StoreUnavailable as exc:
         return None, str(exc)
 
 
 def reset_credential(credential: Credential) -> int:
-    """Forget every bucket and quota of a credential's lineage. Returns the keys deleted.
+    """Forget the buckets and quotas of a credential's lineage (its plan's and its view
+    scopes'), never its revocation marks or version token. Returns the keys deleted.
 
-    Takes effect on every worker at once: no worker keeps decisions of its own.
+    Takes effect on every worker at once: no worker keeps decisions of its own (a worker
+    deciding locally during an outage forgets its share too).
     """
     tag = key_for(identity(credential, None, None), "")
-    return get_backend().reset(tag[: tag.rindex("}") + 1])
+    tag = tag[: tag.rindex("}") + 1]
+    local.forget(tag)
+    return get_store().reset(tag)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from apiauth import revocation
 from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.errors import CostExceedsLimit, RateLimitServiceUnavailable
 from apiauth.net import get_client_ip
-from apiauth.throttling.backends import StaleCredential, TokenRevoked
+from apiauth.store import MarksUnloaded, StaleCredential, TokenRevoked
 from apiauth.throttling.limiter import (
     Outcome,
     RateLimitUnavailable,
@@ -70,12 +72,7 @@ class TokenBucketThrottle(BaseThrottle):
         memo: Outcome | None = request.__dict__.get(MEMO_ATTR)
         if memo is None:
             try:
-                memo = self.decide(request, view)
-            except StaleCredential:
-                # The worker's copy of the credential changed since it was read: authenticate
-                # again from the database (a 401 now if it was revoked), then decide.
-                self.reauthenticate(request)
-                memo = self.decide(request, view)
+                memo = self.decide_confirmed(request, view)
             except TokenRevoked:
                 authenticator = request.successful_authenticator
                 raise authenticator.revoked(request, request.auth) from None  # type: ignore[union-attr]
@@ -83,6 +80,22 @@ class TokenBucketThrottle(BaseThrottle):
             remember(request._request, memo)
         self.outcome = memo
         return memo.decision is None or memo.decision.allowed
+
+    def decide_confirmed(self, request: Request, view: Any) -> Outcome:
+        """:meth:`decide`, after whatever the store could not confirm was settled: a stale
+        copy of the credential (authenticated again from the database: a 401 now if it was
+        revoked) or a token's revocation marks the store has not loaded (loaded, and the
+        database asked). Each settles for good, so this ends within three decisions."""
+        while True:
+            try:
+                return self.decide(request, view)
+            except StaleCredential:
+                self.reauthenticate(request)
+            except MarksUnloaded:
+                credential = request.auth
+                assert isinstance(credential, Credential) and credential.check is not None
+                settled = revocation.settle(credential.check)
+                request.auth = dataclasses.replace(credential, check=settled)
 
     def decide(self, request: Request, view: Any) -> Outcome:
         """One round trip: every limit of the request and, for a cached credential, its

@@ -1,0 +1,46 @@
+"""The names of everything apiauth keeps in the store.
+
+Everything one credential lineage owns (its buckets and quotas, its cached copies' version
+token, its revocation marks) carries the lineage as a Redis Cluster hash tag, so it lives in
+one slot and one script may read and write all of it in a request's single round trip.
+"""
+
+from __future__ import annotations
+
+from apiauth.conf import conf
+
+VERSION = "cred"
+"""The version token's name next to the lineage's buckets (no limit can be called that)."""
+
+REVOCATIONS = "revoked"
+"""The lineage's revocation marks: one hash, so eviction takes all of them or none."""
+
+EPOCH_FIELD = "e"
+"""The field of a revocation hash that says which server's copy of the database it is."""
+
+
+def lineage_identity(lineage: str) -> str:
+    """The hash tag of everything a credential lineage owns in the store."""
+    return f"k{lineage.replace('-', '')}"
+
+
+def key_for(ident: str, name: str) -> str:
+    return f"{conf.RATELIMIT_KEY_PREFIX}{{{ident}}}:{name}"
+
+
+def version_key(lineage: str) -> str:
+    return key_for(lineage_identity(lineage), VERSION)
+
+
+def revocations_key(lineage: str) -> str:
+    return key_for(lineage_identity(lineage), REVOCATIONS)
+
+
+def replay_key(access_key_id: str, signature: str) -> str:
+    return f"{conf.RATELIMIT_KEY_PREFIX}replay:{access_key_id}:{signature}"
+
+
+def is_limit_name(name: str) -> bool:
+    """Whether a key name (after the hash tag) is a rate limit's: a plan's bucket, a quota
+    (``q:``) or a view scope's limit (``s:``). A reset deletes these and nothing else."""
+    return name == "burst" or name.startswith(("q:", "s:"))

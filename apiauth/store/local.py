@@ -1,0 +1,142 @@
+"""The store in this process: the same maths and marks, for development without Redis.
+
+Not shared between processes, so N workers admit up to N times the limit (system check
+``apiauth.W005``), and a revocation made in another process is seen here only through the
+database (:mod:`apiauth.revocation` loads a lineage's marks once per process).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from apiauth.store import keys as names
+from apiauth.store.base import (
+    Check,
+    CircuitBreaker,
+    MarkResult,
+    MarksUnloaded,
+    TokenRevoked,
+)
+from apiauth.throttling import gcra
+from apiauth.throttling.rates import Limit
+
+EPOCH = "local"
+
+
+class LocalStore:
+    """Buckets, claims and marks in dicts under one lock, bounded in size."""
+
+    max_entries = 100_000
+
+    def __init__(self, clock: Callable[[], int] | None = None) -> None:
+        self.clock = clock or (lambda: time.time_ns() // 1000)
+        self.breaker = CircuitBreaker()  # never opens: nothing here can be unreachable
+        self.lock = threading.Lock()
+        self.store: dict[str, tuple[gcra.Value, int]] = {}  # key → (value, expires at µs)
+        self.claims: dict[str, int] = {}  # key → expires at µs
+        self.marks: dict[str, tuple[dict[str, float], int]] = {}  # hash → (marks, expires at µs)
+        self.spoiled: set[str] = set()  # hashes a revocation reached while they were loading
+
+    def evaluate(
+        self,
+        keys: Sequence[str],
+        limits: Sequence[Limit],
+        cost: int,
+        *,
+        debit: bool = True,
+        check: Check | None = None,
+    ) -> gcra.Decision:
+        # Credentials are never cached without Redis (apiauth.cache): a check here carries
+        # revocation marks only.
+        with self.lock:
+            now = self.clock()
+            if check is not None and check.revocations and check.marks:
+                revoked = self._revoked(check.revocations, check.marks, check.issued_at, now)
+                if revoked is None:
+                    raise MarksUnloaded(check.lineage)
+                if revoked:
+                    raise TokenRevoked(check.key)
+            current = {
+                key: entry[0]
+                for key in keys
+                if (entry := self.store.get(key)) is not None and entry[1] > now
+            }
+            decision, updates = gcra.evaluate(current, keys, limits, cost, now, debit=debit)
+            for key, limit in zip(keys, limits, strict=True):
+                if key in updates:
+                    expires = now + gcra.expiry_ms(limit, updates[key], now) * 1000
+                    self.store[key] = (updates[key], expires)
+            if len(self.store) > self.max_entries:
+                self.store = {k: v for k, v in self.store.items() if v[1] > now}
+            return decision
+
+    def version(self, key: str, token: str) -> str:
+        return token  # copies are never kept without a shared store
+
+    def claim(self, key: str, ttl_ms: int) -> bool:
+        with self.lock:
+            now = self.clock()
+            held = self.claims.get(key)
+            if held is not None and held > now:
+                return False
+            if len(self.claims) > self.max_entries:
+                self.claims = {k: v for k, v in self.claims.items() if v > now}
+            self.claims[key] = now + ttl_ms * 1000
+            return True
+
+    def delete(self, keys: Sequence[str]) -> int:
+        with self.lock:
+            return sum(
+                1
+                for key in keys
+                if self.store.pop(key, None) is not None or self.marks.pop(key, None) is not None
+            )
+
+    def reset(self, tag: str) -> int:
+        with self.lock:
+            doomed = [
+                key
+                for key in self.store
+                if key.startswith(tag) and names.is_limit_name(key[len(tag) :].removeprefix(":"))
+            ]
+            for key in doomed:
+                del self.store[key]
+            return len(doomed)
+
+    def mark(self, key: str, field: str, value: float, ttl_ms: int) -> str:
+        with self.lock:
+            now = self.clock()
+            held = self.marks.get(key)
+            if held is None or held[1] <= now:
+                self.spoiled.add(key)
+                return MarkResult.UNLOADED
+            marks, expires = held
+            marks[field] = max(value, marks.get(field, value))
+            self.marks[key] = (marks, max(expires, now + max(1, ttl_ms) * 1000))
+            return MarkResult.WRITTEN
+
+    def revoked(self, key: str, fields: Sequence[str], issued_at: float) -> bool | None:
+        with self.lock:
+            return self._revoked(key, fields, issued_at, self.clock())
+
+    def _revoked(self, key: str, fields: Sequence[str], issued_at: float, now: int) -> bool | None:
+        held = self.marks.get(key)
+        if held is None or held[1] <= now:
+            return None
+        return any(held[0].get(field, -1.0) >= issued_at for field in fields)
+
+    def load_marks(self, key: str, load: Callable[[], Mapping[str, float]], ttl_ms: int) -> bool:
+        with self.lock:
+            self.spoiled.discard(key)
+        marks = dict(load())  # after the fence: a revocation committed from now on spoils it
+        with self.lock:
+            if key in self.spoiled:
+                self.spoiled.discard(key)
+                return False
+            now = self.clock()
+            if len(self.marks) > self.max_entries:
+                self.marks = {k: v for k, v in self.marks.items() if v[1] > now}
+            self.marks[key] = (marks, now + max(1, ttl_ms) * 1000)
+        return True

@@ -1,0 +1,420 @@
+"""The store in Redis: one server, a primary behind Sentinel, or a Redis Cluster.
+
+Every command goes through :meth:`RedisStore._execute` on a connection this thread keeps per
+server, encoded here: redis-py's generic encoding, retries and pool bookkeeping cost more than
+the command on the hot path. That one place also decides what a failure means:
+
+- a server that cannot serve (connection errors, timeouts, ``READONLY`` from a demoted primary,
+  ``LOADING``, ``MASTERDOWN``, ``CLUSTERDOWN``, ``TRYAGAIN``, out of memory) opens the circuit
+  breaker and drops the connection: the next attempt asks Sentinel or the cluster again where
+  the primary is, so every worker follows a failover within one breaker interval;
+- a redirection (``MOVED``, ``ASK``) is followed once, after refreshing the cluster's slot map;
+  a second one is an outage, never an answer;
+- any other error *answered* by Redis (a script or data error) fails that one decision and is
+  logged at most once a minute per message; the breaker stays closed.
+
+No command is retried after a timeout: an outage opens the breaker after one timeout.
+
+Each connection learns its server's ``run_id`` when it connects. Revocation marks are written
+under it (:mod:`apiauth.revocation`): marks replicated from a primary that has since been
+replaced, or restored by a restarted server, are not trusted and are loaded again from the
+database. When the server is another one than this process last spoke to, the listeners of
+:data:`server_changed` run (the credential cache drops its copies).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import select
+import socket
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from apiauth.conf import conf
+from apiauth.store import base, lua
+from apiauth.store import keys as names
+from apiauth.store.base import (
+    Check,
+    CircuitBreaker,
+    MarkResult,
+    MarksUnloaded,
+    StaleCredential,
+    StoreUnavailable,
+    TokenRevoked,
+)
+from apiauth.throttling import gcra
+from apiauth.throttling.rates import Limit
+
+logger = logging.getLogger("apiauth.store")
+
+VERSION_TTL_MS = 86_400_000
+"""A version token outlives every copy made with it (their TTL); Redis may still evict it
+early, which only costs a refill."""
+
+LOAD_FENCE_MS = 30_000
+"""How long a load's fence stands if its worker dies before finishing."""
+
+OUTAGE = (
+    redis.exceptions.ConnectionError,  # BusyLoadingError, MaxClientsReachedError included
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ClusterDownError,  # MasterDownError included
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.RedisClusterException,  # no node answered to build the slot map
+)
+"""Errors that say the server cannot serve now: the breaker opens."""
+
+REDIRECT = (redis.exceptions.MovedError, redis.exceptions.AskError)
+
+
+def _announce(listeners: list[Callable[[], object]]) -> None:
+    for listener in list(listeners):
+        try:
+            listener()
+        except Exception:  # a listener's failure must not fail the request that noticed
+            logger.exception("store listener %r failed", listener)
+
+
+class StoreMisconfigured(StoreUnavailable):
+    """The client cannot serve this server (a cluster node reached without a cluster client)."""
+
+
+def _argv(limits: Sequence[Limit], cost: int, debit: bool) -> list[Any]:
+    argv: list[Any] = [cost, 1 if debit else 0]
+    for limit in limits:
+        if limit.kind == "bucket":
+            argv += ["b", limit.capacity, limit.interval_us]
+        else:
+            argv += ["q", limit.capacity, limit.window_s]
+    return argv
+
+
+def _pack(parts: Sequence[Any]) -> bytes:
+    encoded = [part if isinstance(part, bytes) else str(part).encode() for part in parts]
+    return b"*%d\r\n%s" % (
+        len(encoded),
+        b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in encoded),
+    )
+
+
+class _Holder:
+    """Lives in a thread's locals; its finalizer returns the thread's connections."""
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether an idle connection has something to read: the server closed it (EOF), or a
+    reply nobody read. Either way it must not carry the next command."""
+    if not hasattr(select, "poll"):  # Windows
+        return bool(select.select([sock], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _escape(pattern: str) -> str:
+    for char in "\\*?[]":
+        pattern = pattern.replace(char, "\\" + char)
+    return pattern
+
+
+def _info_field(info: Any, name: str) -> str:
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    for line in text.splitlines():
+        if line.startswith(name + ":"):
+            return line.partition(":")[2].strip()
+    return ""
+
+
+class RedisStore:
+    """The store in Redis, through a redis-py client: ``redis.Redis`` (one server, or a
+    Sentinel-managed pool) or ``redis.cluster.RedisCluster``."""
+
+    log_interval = 60.0
+
+    def __init__(self, client: Any = None, *, factory: Callable[[], Any] | None = None) -> None:
+        self._client = client
+        self._factory = factory
+        self.breaker = CircuitBreaker()
+        self._logged: dict[str, float] = {}
+        self._pinned = threading.local()
+        self._servers: dict[str, str] = {}  # server (a cluster node's name) → its run_id
+        self.down = False  # since the last outage, no command has succeeded
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            assert self._factory is not None
+            self._client = self._factory()
+        return self._client
+
+    @property
+    def is_cluster(self) -> bool:
+        return isinstance(self.client, redis.cluster.RedisCluster)
+
+    # -- connections --------------------------------------------------------------------
+
+    def _pool_for(self, key: str | None) -> tuple[str, Any]:
+        client = self.client
+        if isinstance(client, redis.cluster.RedisCluster):
+            slot = client.keyslot(key or "")  # type: ignore[no-untyped-call]
+            node = client.nodes_manager.get_node_from_slot(slot)
+            return node.name, client.get_redis_connection(node).connection_pool
+        return "", client.connection_pool
+
+    def _connection(self, key: str | None) -> Any:
+        """This thread's connection to the server that serves ``key``.
+
+        Made once per thread and server with the client's connection class and options, and
+        kept: checking one out of redis-py's pool and back in on every request costs about as
+        much as the command, and the pool would connect it with redis-py's retries (seconds
+        of backoff in an outage). Closed when the thread ends, replaced after a fork; one the
+        server closed while idle is reconnected (one ``poll``).
+        """
+        pinned = self._pinned
+        if getattr(pinned, "pid", None) != os.getpid():
+            pinned.connections, pinned.pid = {}, os.getpid()
+        node, pool = self._pool_for(key)
+        connection = pinned.connections.get(node)
+        if connection is None or connection.apiauth_pool is not pool:
+            connection = pool.connection_class(**pool.connection_kwargs)
+            # One attempt: an outage must cost one timeout, then the breaker decides.
+            connection.retry = Retry(NoBackoff(), 0)
+            connection.apiauth_pool, connection.apiauth_epoch = pool, None
+            pinned.connections[node] = connection
+            # The thread's locals die with it, and the connection is closed then.
+            pinned.holder = holder = getattr(pinned, "holder", None) or _Holder()
+            weakref.finalize(holder, connection.disconnect)
+        sock = getattr(connection, "_sock", None)
+        if sock is not None and _readable(sock):
+            connection.disconnect()  # closed by the server, or a stray reply
+        if getattr(connection, "_sock", None) is None or connection.apiauth_epoch is None:
+            self._connect(connection, node)
+        return connection
+
+    def _connect(self, connection: Any, node: str) -> None:
+        """Connect through ``connect()`` (for a Sentinel-managed connection, the step that asks
+        the sentinels where the primary is now) and learn which server this is."""
+        connection.apiauth_epoch = None
+        if getattr(connection, "_sock", None) is None:
+            connection.connect()
+        connection.send_command("INFO", "server")
+        server = connection.read_response()
+        connection.send_command("INFO", "cluster")
+        cluster = connection.read_response()
+        if _info_field(cluster, "cluster_enabled") == "1" and not self.is_cluster:
+            connection.disconnect()
+            raise StoreMisconfigured(
+                "the store is a Redis Cluster node but the client is not a cluster client: "
+                "set APIAUTH['REDIS_URL'] to a redis+cluster:// URL (docs/deployment.md)"
+            )
+        run_id = _info_field(server, "run_id")
+        previous = self._servers.get(node)
+        self._servers[node] = run_id
+        connection.apiauth_epoch = run_id
+        if previous is not None and previous != run_id:
+            _announce(base.server_changed)
+
+    def _execute(self, key: str | None, parts: Sequence[Any], *, epoch_at: int = -1) -> Any:
+        """One command on the connection to ``key``'s server. ``epoch_at`` names an index of
+        ``parts`` to fill with that server's epoch (its ``run_id``)."""
+        if self.breaker.is_open:
+            raise StoreUnavailable("circuit breaker open")
+        for attempt in range(2):
+            connection = None
+            try:
+                connection = self._connection(key)
+                if self.down:
+                    # Reached again: what was missed is written before this command runs.
+                    self.down = False
+                    _announce(base.recovered)
+                if epoch_at >= 0:
+                    parts = [*parts]
+                    parts[epoch_at] = connection.apiauth_epoch
+                connection.send_packed_command([_pack(parts)])
+                return connection.read_response()
+            except StoreMisconfigured as exc:
+                self._failed(exc)
+            except REDIRECT as exc:
+                # The slot moved (a failover, a reshard): ask again where it lives, once.
+                self._refresh_slots()
+                if attempt or isinstance(exc, redis.exceptions.AskError):
+                    # ASK: the slot is migrating; its keys are on two nodes for a moment.
+                    raise StoreUnavailable(f"redirected: {exc}") from exc
+            except redis.exceptions.NoScriptError:
+                raise
+            except OUTAGE as exc:
+                if connection is not None:
+                    connection.disconnect()
+                self._failed(exc)
+            except redis.exceptions.ResponseError as exc:
+                self._log_error(str(exc))  # a whole reply was read: the connection is fine
+                raise StoreUnavailable(str(exc)) from exc
+            except BaseException:
+                if connection is not None:
+                    connection.disconnect()  # perhaps mid-reply: reconnects on the next command
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failed(self, exc: Exception) -> NoReturn:
+        """An outage: open the breaker, forget where the cluster's slots were, and say so."""
+        self.breaker.record_failure(conf.RATELIMIT_BREAKER_SECONDS)
+        self.down = True
+        if isinstance(exc, StoreMisconfigured):
+            logger.error("%s", exc)
+        if self.is_cluster:
+            self._refresh_slots()
+        raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+
+    def _refresh_slots(self) -> None:
+        client = self._client
+        if isinstance(client, redis.cluster.RedisCluster):
+            try:
+                client.nodes_manager.initialize()
+            except redis.exceptions.RedisError as exc:
+                logger.warning("could not refresh the cluster's slot map: %s", exc)
+
+    def _log_error(self, message: str) -> None:
+        now = self.breaker.clock()
+        if now - self._logged.get(message, -self.log_interval) >= self.log_interval:
+            if len(self._logged) > 1000:
+                self._logged.clear()
+            self._logged[message] = now
+            logger.error("store error (breaker stays closed): %s", message)
+
+    def _script(
+        self, sha: str, source: str, keys: Sequence[str], argv: Sequence[Any], epoch_at: int = -1
+    ) -> Any:
+        head = ["EVALSHA", sha, len(keys), *keys]
+        at = len(head) + epoch_at if epoch_at >= 0 else -1
+        try:
+            return self._execute(keys[0], [*head, *argv], epoch_at=at)
+        except redis.exceptions.NoScriptError:
+            # After a restart or SCRIPT FLUSH: EVAL runs and caches it, in the same trip.
+            try:
+                return self._execute(
+                    keys[0], ["EVAL", source, len(keys), *keys, *argv], epoch_at=at
+                )
+            except redis.exceptions.NoScriptError as exc:  # pragma: no cover
+                raise StoreUnavailable(str(exc)) from exc
+
+    # -- the store's operations -----------------------------------------------------------
+
+    def evaluate(
+        self,
+        keys: Sequence[str],
+        limits: Sequence[Limit],
+        cost: int,
+        *,
+        debit: bool = True,
+        check: Check | None = None,
+    ) -> gcra.Decision:
+        argv = _argv(limits, cost, debit)
+        if check is None:
+            raw = self._script(lua.SHA, lua.SCRIPT, keys, argv)
+        else:
+            marks = check.marks if check.revocations else ()
+            head: list[Any] = [check.token, len(marks), check.issued_at]
+            script_keys = [check.key]
+            if marks:
+                head += ["", *marks]  # the epoch, filled in on the way out
+                script_keys.append(check.revocations)
+            raw = self._script(
+                lua.CHECKED_SHA,
+                lua.CHECKED_SCRIPT,
+                [*script_keys, *keys],
+                [*head, *argv],
+                epoch_at=3 if marks else -1,
+            )
+        result = [int(value) for value in raw.split()]
+        if result[0] == -1:
+            raise StaleCredential(check.key if check else "")
+        if result[0] == -2:
+            raise TokenRevoked(check.key if check else "")
+        if result[0] == -3:
+            raise MarksUnloaded(check.lineage if check else "")
+        states = tuple(
+            gcra.LimitState(limit, *result[1 + i * 3 : 4 + i * 3]) for i, limit in enumerate(limits)
+        )
+        return gcra.Decision(bool(result[0]), states)
+
+    def version(self, key: str, token: str) -> str:
+        value = self._script(lua.VERSION_SHA, lua.VERSION_SCRIPT, [key], [token, VERSION_TTL_MS])
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    def claim(self, key: str, ttl_ms: int) -> bool:
+        return self._execute(key, ["SET", key, b"1", "NX", "PX", ttl_ms]) is not None
+
+    def delete(self, keys: Sequence[str]) -> int:
+        # One command per key: keys of different lineages may live in different cluster slots.
+        return sum(int(self._execute(key, ["DEL", key])) for key in keys)
+
+    def reset(self, tag: str) -> int:
+        """Delete the rate-limit keys under one hash tag (:func:`~apiauth.store.keys.
+        is_limit_name`): never its version token nor its revocation marks."""
+        # Every key of a tag lives on the server of its slot: scan that one.
+        pattern = f"{_escape(tag)}*"
+        doomed: list[str] = []
+        cursor: Any = 0
+        while True:
+            cursor, found = self._execute(tag, ["SCAN", cursor, "MATCH", pattern, "COUNT", 1000])
+            for raw in found:
+                key = raw.decode() if isinstance(raw, bytes) else str(raw)
+                if names.is_limit_name(key[len(tag) :].removeprefix(":")):
+                    doomed.append(key)
+            if int(cursor) == 0:
+                break
+        return self.delete(doomed)
+
+    def mark(self, key: str, field: str, value: float, ttl_ms: int) -> str:
+        written = self._script(
+            lua.MARK_SHA,
+            lua.MARK_SCRIPT,
+            [key],
+            ["", field, repr(float(value)), max(1, ttl_ms), secrets.token_hex(8)],
+            epoch_at=0,
+        )
+        return MarkResult.WRITTEN if int(written) else MarkResult.UNLOADED
+
+    def revoked(self, key: str, fields: Sequence[str], issued_at: float) -> bool | None:
+        if not fields:
+            return False
+        found = int(
+            self._script(
+                lua.REVOKED_SHA, lua.REVOKED_SCRIPT, [key], ["", issued_at, *fields], epoch_at=0
+            )
+        )
+        return None if found < 0 else bool(found)
+
+    def load_marks(self, key: str, load: Callable[[], Mapping[str, float]], ttl_ms: int) -> bool:
+        nonce = secrets.token_hex(8)
+        fenced = self._script(
+            lua.BEGIN_LOAD_SHA,
+            lua.BEGIN_LOAD_SCRIPT,
+            [key],
+            ["", nonce, LOAD_FENCE_MS],
+            epoch_at=0,
+        )
+        if not int(fenced):
+            return True  # another worker loaded them meanwhile
+        marks = load()  # after the fence: a revocation committed from now on spoils it
+        flat: list[Any] = []
+        for field, value in marks.items():
+            flat += [field, repr(float(value))]
+        done = self._script(
+            lua.FINISH_LOAD_SHA,
+            lua.FINISH_LOAD_SCRIPT,
+            [key],
+            ["", nonce, max(1, ttl_ms), *flat],
+            epoch_at=0,
+        )
+        return bool(int(done))
