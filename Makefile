@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check pytest bench bench-e2e redis wrk clean mutation
+.PHONY: run test test-postgres lint typecheck migrations-check pytest bench bench-e2e redis wrk clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,16 +31,27 @@ run: $(VENV)/.run-installed
 ## make test: lint, type-check, check migrations, run the suite against a real redis-server.
 test: $(VENV)/.test-installed redis wrk lint typecheck migrations-check pytest
 
+## redis-server (with its sentinel mode) and redis-cli (to create the test cluster).
 redis:
-	@command -v redis-server >/dev/null 2>&1 || { \
+	@command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing redis-server with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; \
 	  else \
 	    echo "The tests need a redis-server binary on PATH. Install it first:"; \
 	    echo "  Debian/Ubuntu: sudo apt-get install redis-server    macOS: brew install redis"; \
 	    exit 1; \
 	  fi; }
+
+## make test-postgres: the suites on a PostgreSQL server of their own (installed with apt-get
+## when missing, started on a free port, stopped afterwards). Or point DATABASE_URL at yours:
+## DATABASE_URL=postgres://user@host/name make pytest
+test-postgres: $(VENV)/.postgres-installed redis wrk
+	.ci/with-postgres $(MAKE) pytest
+
+$(VENV)/.postgres-installed: pyproject.toml $(VENV)/.test-installed
+	$(BIN)/pip install -q -e '.[dev,bench,serve,postgres]'
+	touch $@
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .

@@ -1,11 +1,11 @@
 """``python -m tests.race``: revoke credentials while other processes keep filling their copies.
 
-Run by ``tests/test_cache_race.py`` with ``RACE_DB`` (an SQLite file), ``REDIS_URL`` and
-``DJANGO_SETTINGS_MODULE=tests.race``. Worker processes request ``/v1/ping`` (confirmed by the
-throttle's script) and ``/v1/whoami`` (confirmed by the authentication class) with every key
-over and over, dropping their copies often so fills keep happening, and with a pause between
-the two reads of a fill, where a revocation can fall. The coordinator revokes the keys one by
-one. A request that *started* after a revocation *returned* and still got a 200 is a
+Run by ``tests/test_cache_race.py`` with ``RACE_DATABASE_URL`` (a database of its own),
+``REDIS_URL`` and ``DJANGO_SETTINGS_MODULE=tests.race``. Worker processes request ``/v1/ping``
+(confirmed by the throttle's script) and ``/v1/whoami`` (confirmed by the authentication class)
+with every key over and over, dropping their copies often so fills keep happening, and with a
+pause between the two reads of a fill, where a revocation can fall. The coordinator revokes the
+keys one by one. A request that *started* after a revocation *returned* and still got a 200 is a
 resurrection; the script prints a JSON summary and exits 1 if it saw any.
 
 ``RACE_PLANT=1`` swaps the fill's two reads (row first, then token): the bug the design rules
@@ -22,15 +22,15 @@ import sys
 import time
 from typing import Any
 
+import dj_database_url
+
 from tests.settings import *  # noqa: F403
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("RACE_DB", ":memory:"),
-        "OPTIONS": {"timeout": 30},  # type: ignore[dict-item]
-    }
+DATABASES = {  # noqa: F405
+    "default": dict(dj_database_url.parse(os.environ.get("RACE_DATABASE_URL", "sqlite://")))
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

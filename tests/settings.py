@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.databases import databases
+
 SECRET_KEY = "tests-only-" + "k" * 50
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
@@ -51,12 +53,10 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
-    # Only for the tests that ask for it: changes saved to another database are announced
-    # when that database's transaction commits (tests/test_cache.py).
-    "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
-}
+# SQLite in memory, or PostgreSQL when DATABASE_URL says; "other" only for the tests that ask
+# for it: changes saved to another database are announced when that database's transaction
+# commits (tests/test_cache.py).
+DATABASES = databases()
 # The redis_server fixture points this at its own redis-server.
 CACHES: dict[str, Any] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

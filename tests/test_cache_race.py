@@ -11,16 +11,24 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RedisServer
+from tests.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_race(tmp_path: Path, redis_server: RedisServer, plant: bool) -> tuple[int, dict[str, int]]:
     tmp_path.mkdir(exist_ok=True)
+    with scratch_database(tmp_path) as database_url:
+        return _run_race(database_url, redis_server, plant)
+
+
+def _run_race(
+    database_url: str, redis_server: RedisServer, plant: bool
+) -> tuple[int, dict[str, int]]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.race",
-        "RACE_DB": str(tmp_path / "race.sqlite3"),
+        "RACE_DATABASE_URL": database_url,
         "REDIS_URL": redis_server.url,
     }
     if plant:

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from apiauth.models import AuditEvent, HMACCredential
 from tests.factories import add_key, make_hmac, make_user
-from tests.test_hmac import send
+from tests.utils import send
 
 pytestmark = pytest.mark.django_db
 

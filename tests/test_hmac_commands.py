@@ -13,7 +13,7 @@ from django.test import override_settings
 from apiauth import encryption
 from apiauth.models import AuditEvent, HMACCredential
 from tests.factories import make_hmac, make_user
-from tests.test_hmac import send
+from tests.utils import send
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.test import override_settings
 from redis.cluster import RedisCluster
 from rest_framework.test import APIClient
 
-from apiauth.store import LocalStore, RedisStore, StoreUnavailable, get_store
+from apiauth.store import LocalStore, RedisStore, get_store
 from apiauth.store.clients import InvalidRedisURL, build_client, topology
 from apiauth.throttling import limiter, local
 from apiauth.throttling.rates import Limit, parse_limits
@@ -122,31 +122,6 @@ class TestStoreChoice:
             assert isinstance(store, RedisStore)
             with pytest.raises(redis.exceptions.RedisClusterException):
                 assert isinstance(store.client, RedisCluster)  # connects to learn the slots
-
-    def test_a_cluster_node_without_a_cluster_client_is_refused(
-        self, _redis: RedisServer, caplog: pytest.LogCaptureFixture
-    ) -> None:
-        """Seen by its ``INFO``: the answers of a cluster node (``MOVED``) are never taken
-        for decisions; the breaker opens and the error says what to configure."""
-        store = get_store()
-        assert isinstance(store, RedisStore)
-        store._connection(None)  # connected, then the server turns out to be a cluster node
-        original = store._connect
-
-        def as_cluster_node(connection: Any, node: str) -> None:
-            send = connection.read_response
-            connection.read_response = lambda: b"cluster_enabled:1\r\n"
-            try:
-                original(connection, node)
-            finally:
-                connection.read_response = send
-
-        store._connect = as_cluster_node  # type: ignore[method-assign]
-        store._pinned.connections[""].apiauth_epoch = None
-        with pytest.raises(StoreUnavailable, match="not a cluster client"):
-            store.claim("rl:replay:c", 1000)
-        assert store.breaker.is_open
-        assert "redis+cluster://" in caplog.text
 
 
 @pytest.mark.django_db

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RedisServer, _free_port
+from tests.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,7 @@ class UnixConnection(http.client.HTTPConnection):
 
 
 class Demo:
-    def __init__(self, tmp: Path, redis_url: str) -> None:
+    def __init__(self, tmp: Path, redis_url: str, database_url: str) -> None:
         self.port = _free_port()
         self.socket = str(tmp / "gunicorn.sock")
         self.env = {
@@ -41,7 +42,7 @@ class Demo:
             "SECRET_KEY": "demo-test-" + "s" * 40,
             "APIAUTH_ENCRYPTION_KEYS": "ZGVtby10ZXN0LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
+            "DATABASE_URL": database_url,
             "STATIC_ROOT": str(tmp / "static"),
             "REDIS_URL": redis_url,
             "TRUSTED_PROXIES": "unix",
@@ -78,7 +79,11 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Demo]:
     tmp = tmp_path_factory.mktemp("demo")
-    demo = Demo(tmp, redis_server.url)
+    with scratch_database(tmp) as database_url:
+        yield from _serve(Demo(tmp, redis_server.url, database_url))
+
+
+def _serve(demo: Demo) -> Iterator[Demo]:
     demo.manage("migrate", "--noinput")
     demo.manage("collectstatic", "--noinput")
     process = subprocess.Popen(
