@@ -38,6 +38,7 @@ from apiauth.models import APIKey, HMACCredential, client_cache, hmac_cache, key
 from apiauth.net import get_client_ip, in_networks
 from apiauth.scopes import granted_scopes
 from apiauth.store import (
+    Check,
     MarksUnloaded,
     StaleCredential,
     StoreUnavailable,
@@ -55,6 +56,10 @@ REPLAY_ATTR = "_apiauth_replay_checked"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 T = TypeVar("T")
+
+
+class AmbiguousUser(Exception):
+    """More than one user matches a token's user claim."""
 
 
 class CredentialAuthentication(BaseAuthentication):
@@ -107,20 +112,34 @@ class CredentialAuthentication(BaseAuthentication):
         remember(request._request, Outcome(lockout.limiter.known_decision(client_ip)))
         return TooManyFailures(wait)
 
+    def refusal(self, request: Request, obj: Any) -> str | None:
+        """Which lifecycle or network rule refuses ``obj``: ``"revoked"``, ``"expired"``,
+        ``"owner_inactive"``, ``"ip_not_allowed"``, or ``None``."""
+        if obj.is_revoked:
+            return "revoked"
+        if obj.is_expired:
+            return "expired"
+        owner = obj.owner
+        if owner is not None and not owner.is_active:
+            return "owner_inactive"
+        if obj.allowed_networks and not in_networks(get_client_ip(request), obj.allowed_networks):
+            return "ip_not_allowed"
+        return None
+
     def validate_credential(self, request: Request, obj: Any, credential_id: str) -> None:
         """Revoked → expired → owner inactive → client address outside the allowlist."""
-        if obj.is_revoked:
+        reason = self.refusal(request, obj)
+        if reason == "revoked":
             raise self.fail(
                 request, "revoked", _("This credential has been revoked."), credential_id
             )
-        if obj.is_expired:
+        if reason == "expired":
             raise self.fail(request, "expired", _("This credential has expired."), credential_id)
-        owner = obj.owner
-        if owner is not None and not owner.is_active:
+        if reason == "owner_inactive":
             raise self.fail(
                 request, "owner_inactive", _("This credential's owner is inactive."), credential_id
             )
-        if obj.allowed_networks and not in_networks(get_client_ip(request), obj.allowed_networks):
+        if reason == "ip_not_allowed":
             audit.auth_failure(
                 "ip_not_allowed",
                 kind=self.kind,
@@ -131,6 +150,20 @@ class CredentialAuthentication(BaseAuthentication):
                 _("This credential may not be used from your address."), code="ip_not_allowed"
             )
 
+    def refused_copy_is_stale(self, request: Request, entry: Entry[Any]) -> bool:
+        """Whether a worker's copy that would be refused is out of date (one round trip): a
+        refusal must not outlive the change that undid it (an owner reactivated, an expiry
+        pushed back, an allowlist widened), any more than an acceptance outlives a revocation.
+        Revocation is final: a revoked copy is never confirmed."""
+        check = entry.check
+        if check is None or self.refusal(request, entry.obj) in (None, "revoked"):
+            return False
+        try:
+            decide("", (), (), 1, check=Check(key=check.key, token=check.token))
+        except StaleCredential:
+            return True
+        return False
+
     def get_user(self, obj: Any, credential: Credential) -> Any:
         return credential.owner if credential.owner is not None else MachinePrincipal(credential)
 
@@ -139,6 +172,8 @@ class CredentialAuthentication(BaseAuthentication):
     ) -> tuple[Any, Credential]:
         """Validate the (possibly cached) row, record its use, build the pair, and make sure
         a cached copy is confirmed in Redis before the view runs."""
+        if self.refused_copy_is_stale(request, entry):
+            return self.reauthenticate(request)
         obj = entry.obj
         self.validate_credential(request, obj, credential_id)
         obj.touch(get_client_ip(request), defer=True)
@@ -541,6 +576,8 @@ class JWTAuthentication(CredentialAuthentication):
             raise self.fail(
                 request, "unknown_client", _("The token's client is unknown."), client_id
             )
+        if self.refused_copy_is_stale(request, entry):
+            return self.reauthenticate(request)
         key = entry.obj
         # The key's state decides: revoking it, rolling it past its grace or its expiry ends
         # every token obtained with it, as does its owner's deactivation.
@@ -571,7 +608,12 @@ class JWTAuthentication(CredentialAuthentication):
             raise self.fail(request, "missing_claim", _("The token names no subject."))
         user = None
         if issuer.user_field is not None:
-            user = self.get_user_for_claims(issuer, claims)
+            try:
+                user = self.get_user_for_claims(issuer, claims)
+            except AmbiguousUser:
+                raise self.fail(
+                    request, "ambiguous_user", _("The token names more than one user.")
+                ) from None
             if user is None:
                 raise self.fail(request, "unknown_user", _("The token's user is unknown."))
             if not user.is_active:
@@ -598,12 +640,17 @@ class JWTAuthentication(CredentialAuthentication):
 
     def get_user_for_claims(self, issuer: issuers.Issuer, claims: dict[str, Any]) -> Any:
         """The user the token names: ``USER_FIELD`` equal to the ``USER_CLAIM`` claim (one
-        query). Override to map identities differently (create users on first sight, ...)."""
+        query), ``None`` for nobody; raises :class:`AmbiguousUser` when several users match (a
+        field that is not unique, such as an email address, must never pick one of them).
+        Override to map identities differently (create users on first sight, ...)."""
         from django.contrib.auth import get_user_model
 
         model = get_user_model()
         value = claims[issuer.user_claim]
-        return model._default_manager.filter(**{str(issuer.user_field): value}).first()
+        found = list(model._default_manager.filter(**{str(issuer.user_field): value})[:2])
+        if len(found) > 1:
+            raise AmbiguousUser(issuer.user_field)
+        return found[0] if found else None
 
     def finish(self, request: Request, credential: Credential) -> tuple[Any, Credential]:
         """Check revocation now unless the throttle's round trip will (see ``confirm``)."""

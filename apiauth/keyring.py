@@ -122,12 +122,24 @@ class KeyRing:
         return key
 
     def get_signer(self) -> Signer:
-        """The active key, ready to sign (decrypted and parsed once per active key)."""
+        """The active key, ready to sign (decrypted and parsed once per active key).
+
+        The database is asked whether that key is still the active one (one query per token
+        issued): a key revoked or retired in another process must not sign a single token
+        more, although it may verify for up to ``KEY_RING_TTL``."""
+        from apiauth.models import SigningKey
+
         self.current()
-        with self.lock:
-            active, signer = self.active, self.signer
-        if active is None:
-            raise NoSigningKey("There is no active signing key.")
+        for _attempt in range(2):
+            with self.lock:
+                active, signer = self.active, self.signer
+            if active is None:
+                raise NoSigningKey("There is no active signing key.")
+            if SigningKey.objects.filter(kid=active.kid, state="active").exists():
+                break
+            self.load()
+        else:
+            raise NoSigningKey("The active signing key changed while this token was signed.")
         if signer is None or signer.kid != active.kid:
             private = serialization.load_pem_private_key(active.decrypt_private_key(), None)
             signer = Signer(active.kid, active.algorithm, private)

@@ -164,9 +164,18 @@ class RevokeView(OAuthView):
         except (jose.TokenError, KeysUnavailable):
             return Response(status=200)
         claims = verified.claims
-        if verified.issuer.local and claims.get("client_id") == key.public_id and "jti" in claims:
+        if verified.issuer.local and "jti" in claims and self.same_client(claims, key):
             revocation.revoke_jti(str(key.lineage), claims["jti"], float(claims["exp"]))
         return Response(status=200)
+
+    def same_client(self, claims: dict[str, Any], key: APIKey) -> bool:
+        """Whether the token was issued to ``key``'s lineage: a rolled key's successor revokes
+        its predecessor's tokens during the grace period (and the reverse)."""
+        client_id = claims.get("client_id")
+        if client_id == key.public_id:
+            return True
+        issued_to = APIKey.objects.filter(public_id=client_id).values_list("lineage", flat=True)
+        return key.lineage in issued_to
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, StoreUnavailable):
@@ -177,7 +186,7 @@ class RevokeView(OAuthView):
 
     def refresh_family(self, token: str, key: APIKey) -> Any:
         found = tokens.find_refresh_token(token)
-        if found is None or found.family.api_key_id != key.pk:
+        if found is None or found.family.api_key.lineage != key.lineage:
             return None
         return found.family
 

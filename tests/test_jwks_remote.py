@@ -234,15 +234,20 @@ def test_jwk_without_alg_is_bound_to_the_issuers_one_algorithm(idp: IdP) -> None
     assert fetcher().parse({"keys": [jwk]}).find(kid, "RS256") is not None
 
 
-def test_user_mapping_and_user_revocation(client: Client, idp: IdP, settings: Any) -> None:
-    kid = idp.new_key()
-    user = make_user("alice", email="alice@example.com")
+def users_by_email(settings: Any) -> Any:
+    """The identity provider's tokens name their user by the ``email`` claim."""
     jwt_settings = {**settings.APIAUTH["JWT"]}
     jwt_settings["ISSUERS"] = [
         {**entry, "USER_FIELD": "email", "USER_CLAIM": "email"} if entry["ISSUER"] == ISS else entry
         for entry in jwt_settings["ISSUERS"]
     ]
-    with override_settings(APIAUTH={**settings.APIAUTH, "JWT": jwt_settings}):
+    return override_settings(APIAUTH={**settings.APIAUTH, "JWT": jwt_settings})
+
+
+def test_user_mapping_and_user_revocation(client: Client, idp: IdP, settings: Any) -> None:
+    kid = idp.new_key()
+    user = make_user("alice", email="alice@example.com")
+    with users_by_email(settings):
         response = call(client, idp.token(kid, email="alice@example.com"))
         assert response.status_code == 200, response.content
         assert response.json()["owner"] == "alice"
@@ -286,3 +291,17 @@ def test_user_revocation_covers_an_idp_clock_running_ahead(
         assert call(client, ahead).status_code == 200
         revocation.revoke_user(user)
         assert call(client, ahead).json()["code"] == "revoked"
+
+
+def test_a_claim_naming_several_users_is_refused(client: Client, idp: IdP, settings: Any) -> None:
+    """Email is not unique in Django's user model: a token must never act as whichever of two
+    users the database returns first."""
+    kid = idp.new_key()
+    make_user("alice", email="shared@example.com")
+    make_user("alicia", email="shared@example.com")
+    with users_by_email(settings):
+        body = call(client, idp.token(kid, email="shared@example.com")).json()
+    assert (body["code"], body["detail"]) == (
+        "ambiguous_user",
+        "The token names more than one user.",
+    )
