@@ -181,3 +181,43 @@ class TestFailureModes:
     def test_local_store_never_opens(self) -> None:
         with override_settings(APIAUTH={"RATELIMIT_BACKEND": "local"}):
             assert isinstance(get_store(), LocalStore)
+
+
+class TestLocalStore:
+    """The in-process store keeps the same contract as Redis's (development without Redis)."""
+
+    def test_marks_through_a_decision(self) -> None:
+        from apiauth.store import Check, MarksUnloaded, TokenRevoked
+
+        store = LocalStore()
+        limits = (Limit("burst", "bucket", 5, interval_us=SECOND),)
+        check = Check(key="v", token="", marks=("b",), issued_at=100.0, revocations="h")
+        with pytest.raises(MarksUnloaded):
+            store.evaluate(["k"], limits, 1, check=check)
+        assert store.mark("h", "b", 50.0, 60_000) == "unloaded"
+        assert store.load_marks("h", lambda: {"b": 50.0}, 60_000) is True
+        assert store.evaluate(["k"], limits, 1, check=check).allowed
+        assert store.mark("h", "b", 150.0, 60_000) == "written"
+        assert store.mark("h", "b", 10.0, 60_000) == "written"  # a later time is never undone
+        with pytest.raises(TokenRevoked):
+            store.evaluate(["k"], limits, 1, check=check)
+        assert store.revoked("h", ("b",), 100.0) is True
+        assert store.revoked("h", ("x",), 100.0) is False
+
+    def test_claims_versions_and_deletions(self) -> None:
+        store = LocalStore()
+        assert [store.claim("c", 60_000) for _ in range(2)] == [True, False]
+        assert store.version("v", "t1") == "t1"  # nothing is cached without a shared store
+        store.evaluate(["rl:{a}:burst"], (Limit("burst", "bucket", 5, interval_us=SECOND),), 1)
+        store.load_marks("rl:{a}:revoked", dict, 60_000)
+        assert store.delete(["rl:{a}:burst", "rl:{a}:revoked", "missing"]) == 2
+
+
+def test_the_former_module_keeps_its_names() -> None:
+    """``apiauth.throttling.backends`` was public: its names still import."""
+    from apiauth.store import StoreUnavailable
+    from apiauth.throttling import backends
+
+    assert backends.BackendUnavailable is StoreUnavailable
+    assert backends.get_backend is get_store
+    assert backends.RedisBackend is RedisStore and backends.LocalBackend is LocalStore

@@ -63,34 +63,57 @@ def decided_by_redis() -> int:
     return limiter.failures_open
 
 
-def traffic_through_a_failover(raw: str, failover: Any, settle: float = 20.0) -> dict[str, Any]:
-    """Requests from one key before, during and after ``failover()``: what was admitted, how
-    long each took, and how long after the failover the store decided again."""
+def traffic_through_a_failover(
+    raw: str, failover: Any, promoted: Any, settle: float = 20.0
+) -> dict[str, Any]:
+    """Requests from one key before, during and after ``failover()``: how many were admitted,
+    the slowest, how many the store could not decide, and how long after the promotion
+    (``promoted()`` true) every request was decided by Redis again."""
     admitted, slowest = 0, 0.0
     for _ in range(3):
         assert ping(raw).status_code == 200
         admitted += 1
+    initial = decided_by_redis()
     failover()
     started = time.monotonic()
-    recovered_after = None
-    last_failures = decided_by_redis()
+    promoted_at = recovered_at = None
     while time.monotonic() - started < settle:
         before = time.monotonic()
         response = ping(raw)
         slowest = max(slowest, time.monotonic() - before)
         assert response.status_code in (200, 429), response.content
         admitted += response.status_code == 200
-        failures = decided_by_redis()
-        if failures == last_failures and recovered_after is None and time.monotonic() > started:
-            # Decided by Redis: confirm with a few more.
+        if promoted_at is None and promoted():
+            promoted_at = time.monotonic()
+        if promoted_at is not None:
+            failures = decided_by_redis()
             streak = [ping(raw) for _ in range(3)]
-            if decided_by_redis() == failures:
-                admitted += sum(r.status_code == 200 for r in streak)
-                recovered_after = time.monotonic() - started
+            admitted += sum(r.status_code == 200 for r in streak)
+            if decided_by_redis() == failures:  # three in a row decided by Redis
+                recovered_at = time.monotonic()
                 break
-        last_failures = failures
         time.sleep(0.02)
-    return {"admitted": admitted, "slowest": slowest, "recovered_after": recovered_after}
+    seen = {
+        "admitted": admitted,
+        "slowest": round(slowest, 3),
+        "local": decided_by_redis() - initial,
+        "promoted_after": promoted_at and round(promoted_at - started, 2),
+        "following_after": recovered_at and promoted_at and round(recovered_at - promoted_at, 2),
+    }
+    # `pytest tests/test_store_topologies.py -s -k failover` prints what a failover costs
+    # (docs/deployment.md quotes it).
+    print(f"\nfailover: {seen}")
+    return seen
+
+
+def held(seen: dict[str, Any]) -> None:
+    """Never unlimited: the burst, plus this process's share while it failed over; no request
+    stalled in retries; every worker on the new primary within one breaker interval of the
+    promotion (plus the sentinels' or the cluster's own propagation)."""
+    assert seen["admitted"] <= 10 + SHARE
+    assert seen["slowest"] < 1.5
+    assert seen["following_after"] is not None
+    assert seen["following_after"] <= BREAKER + 1.0
 
 
 # -- Redis Cluster -------------------------------------------------------------------------
@@ -185,7 +208,7 @@ class TestCluster:
         assert reset_credential(key.to_credential()) >= 1
         refused(call(client, token), "revoked")
 
-    def test_a_master_killed_mid_traffic(
+    def test_failover_a_master_killed_mid_traffic(
         self,
         tmp_path: Path,
         client: Client,
@@ -203,15 +226,12 @@ class TestCluster:
                 assert form("/auth/revoke", client, client_raw, token=token).status_code == 200
                 victim = cluster.master_of(revocations_key(str(key.lineage)))
 
-                def kill() -> None:
-                    victim.kill()
+                def promoted() -> bool:
+                    lineage_key = revocations_key(str(key.lineage))
+                    return cluster.master_of(lineage_key).port != victim.port
 
-                seen = traffic_through_a_failover(raw, kill)
+                held(traffic_through_a_failover(raw, victim.kill, promoted))
                 cluster.wait_ok()
-                # Never unlimited: the burst, plus this process's share while it failed over.
-                assert seen["admitted"] <= 10 + SHARE
-                assert seen["slowest"] < 1.5  # no multi-second stalls in retries
-                assert seen["recovered_after"] is not None
                 codes = [ping(raw).status_code for _ in range(12)]
                 assert codes.count(200) <= 10 and codes[-1] == 429
                 refused(call(client, token), "revoked")
@@ -242,7 +262,7 @@ class TestSentinel:
         refused(call(client, token), "revoked")
 
     @pytest.mark.parametrize("how", ["kill", "planned"])
-    def test_workers_follow_a_failover_without_a_restart(
+    def test_failover_workers_follow_without_a_restart(
         self,
         topology: SentinelSetup,
         on: None,
@@ -262,11 +282,11 @@ class TestSentinel:
             else:
                 topology.failover()
 
-        seen = traffic_through_a_failover(raw, failover)
+        def promoted() -> bool:
+            return topology.primary_port() == topology.replica.port
+
+        held(traffic_through_a_failover(raw, failover, promoted))
         topology.wait_promoted(topology.replica)
-        assert seen["admitted"] <= 10 + SHARE
-        assert seen["slowest"] < 1.5
-        assert seen["recovered_after"] is not None
         # On the new primary: the bucket it holds decides, exactly.
         new = topology.replica.client()
         assert any(b"burst" in k for k in new.keys("rl:*"))
