@@ -12,18 +12,21 @@ class ApiAuthConfig(AppConfig):
         from django.core.signals import request_finished
         from django.db.models.signals import post_delete, post_save, pre_delete
 
-        from apiauth import audit, cache, checks, keyring, revocation, usage  # noqa: F401
+        from apiauth import audit, cache, checks, keyring, revocation, signals, usage  # noqa: F401
         from apiauth.models import AbstractCredential, SigningKey
         from apiauth.store import base as store
 
         for model in self.get_models():
             if issubclass(model, AbstractCredential):
                 uid = model.__name__
+                if model not in cache.credential_models:
+                    cache.credential_models.append(model)
                 pre_delete.connect(audit.record_deletion, sender=model, dispatch_uid=uid)
                 post_save.connect(cache.credential_changed, sender=model, dispatch_uid=uid)
                 post_delete.connect(cache.credential_changed, sender=model, dispatch_uid=uid)
         post_save.connect(keyring.changed, sender=SigningKey, dispatch_uid="apiauth-keyring")
         post_delete.connect(keyring.changed, sender=SigningKey, dispatch_uid="apiauth-keyring")
+        signals.signing_keys_changed.connect(keyring.changed, dispatch_uid="apiauth-keyring")
         user = get_user_model()
         post_save.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")
         post_delete.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")

@@ -199,13 +199,13 @@ def owner_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     update_fields = kwargs.get("update_fields")
     if update_fields is not None and set(update_fields) <= {"last_login"}:
         return  # every login saves this; nothing a credential depends on
-    from django.apps import apps
-
-    from apiauth.models import AbstractCredential
-
     lineages: list[str] = []
-    for model in apps.get_app_config("apiauth").get_models():
-        if issubclass(model, AbstractCredential):
-            owned = model._default_manager.filter(owner_id=instance.pk)
-            lineages += [str(lineage) for lineage in owned.values_list("lineage", flat=True)]
+    for model in credential_models:
+        owned = model._default_manager.filter(owner_id=instance.pk)
+        lineages += [str(lineage) for lineage in owned.values_list("lineage", flat=True)]
     invalidate(lineages, using=kwargs.get("using"))
+
+
+credential_models: list[Any] = []
+"""The credential models whose copies this module keeps (registered in
+``AppConfig.ready()``, so the cache never imports the models)."""

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-    from apiauth.cache import Check
+    from apiauth.store.base import Check
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,14 @@ signature primitives; its errors never escape this module.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt.algorithms import get_default_algorithms
 from jwt.exceptions import InvalidKeyError
@@ -436,3 +438,46 @@ def decode_claims(jws: JWS) -> dict[str, Any]:
         return json_object(jws.payload)
     except ValueError:
         raise TokenError("malformed", "The token's payload is not a JSON object.") from None
+
+
+# -- our own keys ------------------------------------------------------------------
+
+
+def generate_pair(algorithm: str, key_size: int | None = None) -> tuple[bytes, bytes]:
+    """A fresh key pair for ``algorithm``: (private PKCS#8 PEM, public SubjectPublicKeyInfo PEM)."""
+    private: Any
+    if algorithm == "RS256":
+        if key_size not in (2048, 3072):
+            raise ValueError("RS256 keys are 2048 or 3072 bits.")
+        private = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    elif algorithm == "ES256":
+        private = ec.generate_private_key(ec.SECP256R1())
+    elif algorithm == "EdDSA":
+        private = ed25519.Ed25519PrivateKey.generate()
+    else:
+        raise ValueError(f"We sign with {', '.join(SIGNING_ALGORITHMS)}, not {algorithm}.")
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private_pem, public_pem
+
+
+# RFC 7638 §3.2: the required members of each key type, in lexicographic order.
+_THUMBPRINT_MEMBERS = {
+    "RSA": ("e", "kty", "n"),
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+}
+
+
+def thumbprint(algorithm: str, public_pem: bytes) -> str:
+    """The key's RFC 7638 JWK thumbprint (SHA-256), which we use as its ``kid``."""
+    jwk = VerificationKey.from_pem(public_pem, algorithm).to_jwk()
+    members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
+    return b64encode(hashlib.sha256(canonical.encode()).digest())

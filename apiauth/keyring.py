@@ -11,8 +11,6 @@ stops verifying in every process within ``KEY_RING_TTL`` seconds (docs/jwt.md).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -21,52 +19,11 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from apiauth import jose
 from apiauth.conf import conf
 
 MISS_RELOAD_INTERVAL = 1.0
-
-
-def generate_pair(algorithm: str, key_size: int | None = None) -> tuple[bytes, bytes]:
-    """A fresh key pair for ``algorithm``: (private PKCS#8 PEM, public SubjectPublicKeyInfo PEM)."""
-    private: Any
-    if algorithm == "RS256":
-        if key_size not in (2048, 3072):
-            raise ValueError("RS256 keys are 2048 or 3072 bits.")
-        private = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
-    elif algorithm == "ES256":
-        private = ec.generate_private_key(ec.SECP256R1())
-    elif algorithm == "EdDSA":
-        private = ed25519.Ed25519PrivateKey.generate()
-    else:
-        raise ValueError(f"We sign with {', '.join(jose.SIGNING_ALGORITHMS)}, not {algorithm}.")
-    private_pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private_pem, public_pem
-
-
-# RFC 7638 §3.2: the required members of each key type, in lexicographic order.
-_THUMBPRINT_MEMBERS = {
-    "RSA": ("e", "kty", "n"),
-    "EC": ("crv", "kty", "x", "y"),
-    "OKP": ("crv", "kty", "x"),
-}
-
-
-def thumbprint(algorithm: str, public_pem: bytes) -> str:
-    """The key's RFC 7638 JWK thumbprint (SHA-256), which we use as its ``kid``."""
-    jwk = jose.VerificationKey.from_pem(public_pem, algorithm).to_jwk()
-    members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
-    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
-    return jose.b64encode(hashlib.sha256(canonical.encode()).digest())
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from django.db import IntegrityError, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apiauth import cache, crypto, encryption, usage
+from apiauth import cache, crypto, encryption, jose, signals, sigv4, usage
 from apiauth.cache import Check, CredentialCache
 from apiauth.compiled import CompiledLookup
 from apiauth.conf import conf
@@ -593,8 +593,6 @@ class HMACCredential(AbstractCredential):
         memo: dict[Any, list[bytes]] = self.__dict__.setdefault("_signing_keys", {})
         keys = memo.get(cache_key)
         if keys is None:
-            from apiauth import sigv4
-
             keys = [sigv4.signing_key(scheme, s, date, region, service) for s in self.secrets()]
             if len(memo) > 16:
                 memo.clear()
@@ -634,16 +632,14 @@ class SigningKeyManager(models.Manager["SigningKey"]):
         state: str = "next",
     ) -> SigningKey:
         """A new key pair, its private half encrypted (:mod:`apiauth.encryption`)."""
-        from apiauth import keyring
-
         settings = conf.JWT
         algorithm = algorithm or str(settings["SIGNING_ALGORITHM"])
         if algorithm == "RS256":
             key_size = key_size or int(settings["RSA_KEY_SIZE"])
         elif key_size is not None:
             raise ValueError(f"{algorithm} keys have no size to choose.")
-        private, public = keyring.generate_pair(algorithm, key_size)
-        kid = keyring.thumbprint(algorithm, public)
+        private, public = jose.generate_pair(algorithm, key_size)
+        kid = jose.thumbprint(algorithm, public)
         key = self.model(
             kid=kid,
             algorithm=algorithm,
@@ -693,9 +689,7 @@ class SigningKeyManager(models.Manager["SigningKey"]):
         )
         key.refresh_from_db()
         if updated:
-            from apiauth import keyring
-
-            keyring.changed()
+            signals.signing_keys_changed.send(sender=SigningKey)
         return bool(updated)
 
     def rotate(self, algorithm: str | None = None, key_size: int | None = None) -> Rotation:
