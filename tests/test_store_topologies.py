@@ -294,6 +294,43 @@ class TestSentinel:
         assert codes.count(200) <= 10 and codes[-1] == 429
         refused(call(client, token), "revoked")
 
+    def test_failover_through_django_redis(self, topology: SentinelSetup) -> None:
+        """Without ``REDIS_URL``: django-redis's own Sentinel client for ``RATELIMIT_CACHE``.
+        Its workers follow the failover too (each reconnect asks the sentinels)."""
+        timeouts = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+        caches = {
+            "default": {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": f"redis://{topology.service}/0",
+                "OPTIONS": {
+                    "CLIENT_CLASS": "django_redis.client.SentinelClient",
+                    "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+                    "SENTINELS": [("127.0.0.1", s.port) for s in topology.sentinels],
+                    "SENTINEL_KWARGS": timeouts,
+                    "SOCKET_TIMEOUT": 0.5,
+                    "SOCKET_CONNECT_TIMEOUT": 0.5,
+                },
+            }
+        }
+        apiauth = {
+            **settings.APIAUTH,
+            "RATELIMIT_BREAKER_SECONDS": BREAKER,
+            "RATELIMIT_LOCAL_PROCESSES": 5,
+        }
+        with override_settings(CACHES=caches, APIAUTH=apiauth):
+            reset_stores()
+            try:
+                _key, raw = make_key()
+
+                def promoted() -> bool:
+                    return topology.primary_port() == topology.replica.port
+
+                held(traffic_through_a_failover(raw, topology.primary.kill, promoted))
+                codes = [ping(raw).status_code for _ in range(12)]
+                assert codes.count(200) <= 10 and codes[-1] == 429
+            finally:
+                reset_stores()
+
     def test_a_write_lost_in_the_failover(
         self, topology: SentinelSetup, on: None, client: Client, signing_key: Any, client_key: Any
     ) -> None:
