@@ -73,7 +73,42 @@ def pause() -> None:
     time.sleep(random.uniform(0, 0.05))
 
 
-def worker(raws: list[str], deadline: float, out: Any) -> None:
+BEFORE = 10
+"""Requests admitted for a key before the coordinator revokes it."""
+AFTER = 10
+"""Requests started after its revocation that the coordinator waits for, per key."""
+LIMIT = 60.0
+"""A bound on the whole run, for a machine that cannot make progress at all."""
+
+
+class Shared:
+    """What the coordinator and the workers share: counts, not time windows, decide when the
+    race has happened on both sides of every revocation, however slow the machine."""
+
+    def __init__(self, context: Any) -> None:
+        self.lock = context.Lock()
+        self.admitted = context.Array("i", KEYS, lock=False)
+        self.after = context.Array("i", KEYS, lock=False)
+        self.revoked_at = context.Array("d", [0.0] * KEYS, lock=False)
+        self.stop = context.Event()
+
+    def record(self, index: int, started: float, status: int) -> None:
+        with self.lock:
+            revoked = self.revoked_at[index]
+            if revoked and started > revoked:
+                self.after[index] += 1
+            elif status == 200:
+                self.admitted[index] += 1
+
+    def wait(self, condition: Any) -> None:
+        deadline = time.time() + LIMIT
+        while not condition():
+            if time.time() > deadline:
+                raise TimeoutError("the workers made no progress")
+            time.sleep(0.01)
+
+
+def worker(raws: list[str], shared: Shared, out: Any) -> None:
     import django
 
     django.setup()
@@ -98,13 +133,15 @@ def worker(raws: list[str], deadline: float, out: Any) -> None:
     from apiauth import crypto
 
     digests = [crypto.parse_key(raw, "apk").digest for raw in raws]
-    while time.time() < deadline:
+    deadline = time.time() + LIMIT
+    while not shared.stop.is_set() and time.time() < deadline:
         index = random.randrange(len(raws))
         if random.random() < 0.5:
             key_cache.forget(digests[index])
         path = random.choice(["/v1/ping", "/v1/whoami"])
         started = time.time()
         status = client.get(path, HTTP_X_API_KEY=raws[index]).status_code
+        shared.record(index, started, status)
         seen.append((index, started, status))
     out.put(seen)
 
@@ -125,16 +162,18 @@ def main() -> int:
 
     context = multiprocessing.get_context("fork")
     out = context.Queue()
-    deadline = time.time() + 4.0
-    processes = [context.Process(target=worker, args=(raws, deadline, out)) for _ in range(WORKERS)]
+    shared = Shared(context)
+    processes = [context.Process(target=worker, args=(raws, shared, out)) for _ in range(WORKERS)]
     for process in processes:
         process.start()
-    time.sleep(0.8)
     revoked_at: dict[int, float] = {}
     for index in random.sample(range(KEYS), KEYS):
+        shared.wait(lambda index=index: shared.admitted[index] >= BEFORE)
         APIKey.objects.get(pk=pairs[index][0].pk).revoke(reason="race")
-        revoked_at[index] = time.time()
-        time.sleep(random.uniform(0.1, 0.25))
+        revoked_at[index] = shared.revoked_at[index] = time.time()
+        time.sleep(random.uniform(0, 0.1))
+    shared.wait(lambda: all(shared.after[index] >= AFTER for index in range(KEYS)))
+    shared.stop.set()
     results = [item for _ in processes for item in out.get(timeout=60)]
     for process in processes:
         process.join(timeout=30)

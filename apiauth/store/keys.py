@@ -7,6 +7,8 @@ one slot and one script may read and write all of it in a request's single round
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from apiauth.conf import conf
 
 VERSION = "cred"
@@ -33,7 +35,12 @@ def version_key(lineage: str) -> str:
 
 
 def revocations_key(lineage: str) -> str:
-    return key_for(lineage_identity(lineage), REVOCATIONS)
+    return _revocations_key(conf.RATELIMIT_KEY_PREFIX, lineage)
+
+
+@lru_cache(maxsize=4096)  # every JWT request names its lineage's hash: build the name once
+def _revocations_key(prefix: str, lineage: str) -> str:
+    return f"{prefix}{{{lineage_identity(lineage)}}}:{REVOCATIONS}"
 
 
 def replay_key(access_key_id: str, signature: str) -> str:
