@@ -9,12 +9,12 @@ the moment of revocation, so one write cuts off every token issued until then.
 The database is the source of truth: each revocation is a :class:`~apiauth.models.Revocation`
 row, written first. The store keeps a copy of a lineage's live rows as one hash under the
 lineage's hash tag, which the throttle's script checks with the buckets in the request's one
-round trip. The hash records which server loaded it (that server's ``run_id``); when it is
-missing (evicted, flushed, a restart) or was loaded by another server (a copy replicated from a
-primary that a failover replaced, which may lack its last writes), the next request loads the
-lineage's rows again: one query per lineage, never one per request. A load fences the hash
-first, and a revocation that commits during the load spoils the fence, so a load can never
-write marks older than the database.
+round trip. The hash records which server loaded it (that server's ``run_id`` and replication
+id, which every restart and promotion change); when it is missing (evicted, flushed, a restart)
+or was loaded by another server (a copy replicated from a primary that a failover replaced,
+which may lack its last writes), the next request loads the lineage's rows again: one query per
+lineage, never one per request. A load fences the hash first, and a revocation that commits
+during the load spoils the fence, so a load can never write marks older than the database.
 """
 
 from __future__ import annotations
@@ -173,13 +173,17 @@ def record(lineage: str, name: str, value: float, until: float) -> None:
                 )
     # Now, for this worker's next request, and again once committed: a load that read the
     # database before the commit may have replaced the first (as the cache invalidates twice).
+    # Only a publication after the commit counts as done.
     if transaction.get_connection(using).in_atomic_block:
         transaction.on_commit(lambda: _publish_quietly(lineage, name, using), using=using)
-    publish(lineage, name, using)
+        publish(lineage, name, using, committed=False)
+    else:
+        publish(lineage, name, using)
 
 
-def publish(lineage: str, name: str, using: str | None = None) -> None:
-    """Copy one committed row to the store (raises :class:`StoreUnavailable`)."""
+def publish(lineage: str, name: str, using: str | None = None, *, committed: bool = True) -> None:
+    """Copy one row to the store (raises :class:`StoreUnavailable`); a ``committed`` row is
+    then recorded as published (:func:`publish_pending` skips it)."""
     from apiauth.models import Revocation
 
     row = Revocation.objects.using(using).filter(lineage=lineage, name=name).first()
@@ -189,7 +193,8 @@ def publish(lineage: str, name: str, using: str | None = None) -> None:
     result = get_store().mark(revocations_key(lineage), name, row.value, max(ttl_ms, mark_ttl_ms()))
     # Written, or not loaded (the next check loads it with this row): the store is current.
     assert result in (MarkResult.WRITTEN, MarkResult.UNLOADED)
-    Revocation.objects.using(using).filter(pk=row.pk, value=row.value).update(published=True)
+    if committed:
+        Revocation.objects.using(using).filter(pk=row.pk, value=row.value).update(published=True)
 
 
 def _publish_quietly(lineage: str, name: str, using: str | None) -> None:
@@ -204,14 +209,16 @@ def _publish_quietly(lineage: str, name: str, using: str | None) -> None:
 
 
 def publish_pending() -> int:
-    """Write the marks of revocations the store missed while it was unavailable (called when
-    a worker finds the store back). Returns how many were written."""
+    """Write the marks of revocations the store missed while it was unavailable: called when
+    a worker finds the store back, and by ``manage.py apiauth_publishrevocations`` (for a
+    process that revoked and ended during an outage). Returns how many were written."""
     from apiauth.models import Revocation
 
-    pending = Revocation.objects.filter(published=False, expires_at__gt=timezone.now())
+    using = router.db_for_write(Revocation)
+    pending = Revocation.objects.using(using).filter(published=False, expires_at__gt=timezone.now())
     done = 0
     for lineage, name in pending.values_list("lineage", "name")[:10_000]:
-        publish(lineage, name)
+        publish(lineage, name, using)
         done += 1
     return done
 
@@ -224,20 +231,30 @@ def load(lineage: str) -> None:
     from apiauth.models import Revocation
 
     def read() -> dict[str, float]:
-        rows = Revocation.objects.filter(lineage=lineage, expires_at__gt=timezone.now())
+        # From the primary: a replica that lags would load marks older than the database.
+        rows = Revocation.objects.using(router.db_for_write(Revocation)).filter(
+            lineage=lineage, expires_at__gt=timezone.now()
+        )
         return dict(rows.values_list("name", "value"))
 
     if not get_store().load_marks(revocations_key(lineage), read, mark_ttl_ms()):
-        logger.info("loading the revocations of %s raced a revocation; loaded next time", lineage)
+        logger.debug("revocations of %s not loaded now (raced, or kept by no store)", lineage)
 
 
 def revoked_in_database(lineage: str, marks: Iterable[str], issued_at: float) -> bool:
-    """The source of truth's answer (one query)."""
+    """The source of truth's answer (one query, to the primary)."""
     from apiauth.models import Revocation
 
-    return Revocation.objects.filter(
-        lineage=lineage, name__in=list(marks), value__gte=issued_at, expires_at__gt=timezone.now()
-    ).exists()
+    return (
+        Revocation.objects.using(router.db_for_write(Revocation))
+        .filter(
+            lineage=lineage,
+            name__in=list(marks),
+            value__gte=issued_at,
+            expires_at__gt=timezone.now(),
+        )
+        .exists()
+    )
 
 
 def settle(check: Check) -> Check:

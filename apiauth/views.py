@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
@@ -76,6 +77,12 @@ class OAuthView(APIView):
     throttle_classes = [TokenBucketThrottle]
     parser_classes = [OAuthFormParser]
     throttle_scope = "oauth"
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        # Never inside ATOMIC_REQUESTS: a refusal (a reused refresh token is an invalid_grant)
+        # would roll back the revocation it made, and the revoked family would live again.
+        return transaction.non_atomic_requests(super().as_view(**initkwargs))
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):

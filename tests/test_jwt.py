@@ -675,6 +675,21 @@ class TestRefresh:
         after = refresh(client, raw, pair["refresh_token"])
         oauth_error(after, 400, "invalid_grant", "The refresh token's grant has ended.")
 
+    @pytest.mark.django_db(transaction=True)
+    def test_reuse_under_atomic_requests_stays_revoked(
+        self, client: Client, signing_key: Any, client_key: Any, monkeypatch: Any
+    ) -> None:
+        """With ``ATOMIC_REQUESTS`` the refusal of a reused token would roll back the
+        revocation it made: the OAuth views never run in a request's transaction."""
+        monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+        key, raw = client_key
+        first = obtain(client, raw).json()
+        pair = refresh(client, raw, first["refresh_token"]).json()
+        reused = refresh(client, raw, first["refresh_token"])
+        oauth_error(reused, 400, "invalid_grant", "The refresh token was already used.")
+        assert TokenFamily.objects.get().revoked_at is not None
+        refused(call(client, pair["access_token"]), "revoked")
+
     def test_scopes_only_narrow(self, client: Client, signing_key: Any, client_key: Any) -> None:
         key, raw = client_key
         first = obtain(client, raw, scope="orders:read").json()

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 from django.core.checks import run_checks
 from django.test import override_settings
 from redis.cluster import RedisCluster
 from rest_framework.test import APIClient
 
-from apiauth.store import LocalStore, RedisStore, get_store
+from apiauth.store import LocalStore, RedisStore, StoreUnavailable, get_store
 from apiauth.store.clients import InvalidRedisURL, build_client, topology
 from apiauth.throttling import limiter, local
 from apiauth.throttling.rates import Limit, parse_limits
@@ -116,12 +117,43 @@ class TestStoreChoice:
             assert store.claim("rl:replay:url", 1000) is True
             assert isinstance(store.client, redis.Redis)
 
-    def test_a_cluster_url_builds_a_cluster_client(self) -> None:
-        with override_settings(APIAUTH={"REDIS_URL": "redis+cluster://127.0.0.1:1"}):
+    @pytest.mark.django_db
+    def test_an_unreachable_cluster_is_an_outage_not_a_500(self) -> None:
+        """A cluster client connects to learn the slots as it is built: no node answering is
+        an outage like any other (the breaker opens, the failure mode applies)."""
+        with override_settings(
+            APIAUTH={**django_settings.APIAUTH, "REDIS_URL": "redis+cluster://127.0.0.1:1"}
+        ):
             store = get_store()
-            assert isinstance(store, RedisStore)
+            assert isinstance(store, RedisStore) and not store.is_cluster
+            with pytest.raises(StoreUnavailable):
+                store.claim("rl:replay:x", 1000)
+            assert store.breaker.is_open
             with pytest.raises(redis.exceptions.RedisClusterException):
-                assert isinstance(store.client, RedisCluster)  # connects to learn the slots
+                assert isinstance(store.client, RedisCluster)
+            _key, raw = make_key()
+            response = APIClient().get("/v1/ping", HTTP_X_API_KEY=raw)
+            assert response.status_code == 200  # the "local" failure mode decided
+
+    def test_a_user_without_info_is_refused_loudly(
+        self, _redis: RedisServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The store learns each server's epoch from INFO: an ACL that denies it is a
+        configuration error, said so, never a silent store without failover detection."""
+        admin = _redis.client()
+        admin.acl_setuser(
+            "noinfo", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-info"]
+        )
+        try:
+            url = f"redis://noinfo:pw@127.0.0.1:{_redis.port}/0"
+            with (
+                override_settings(APIAUTH={"REDIS_URL": url}),
+                pytest.raises(StoreUnavailable, match="INFO"),
+            ):
+                get_store().claim("rl:replay:acl", 1000)
+        finally:
+            admin.acl_deluser("noinfo")
+        assert "+info" in caplog.text
 
 
 @pytest.mark.django_db
@@ -186,31 +218,25 @@ class TestFailureModes:
 class TestLocalStore:
     """The in-process store keeps the same contract as Redis's (development without Redis)."""
 
-    def test_marks_through_a_decision(self) -> None:
-        from apiauth.store import Check, MarksUnloaded, TokenRevoked
+    def test_no_marks_are_kept(self) -> None:
+        from apiauth.store import Check, MarksUnloaded
 
         store = LocalStore()
         limits = (Limit("burst", "bucket", 5, interval_us=SECOND),)
         check = Check(key="v", token="", marks=("b",), issued_at=100.0, revocations="h")
         with pytest.raises(MarksUnloaded):
             store.evaluate(["k"], limits, 1, check=check)
-        assert store.mark("h", "b", 50.0, 60_000) == "unloaded"
-        assert store.load_marks("h", lambda: {"b": 50.0}, 60_000) is True
-        assert store.evaluate(["k"], limits, 1, check=check).allowed
-        assert store.mark("h", "b", 150.0, 60_000) == "written"
-        assert store.mark("h", "b", 10.0, 60_000) == "written"  # a later time is never undone
-        with pytest.raises(TokenRevoked):
-            store.evaluate(["k"], limits, 1, check=check)
-        assert store.revoked("h", ("b",), 100.0) is True
-        assert store.revoked("h", ("x",), 100.0) is False
+        assert store.mark("h", "b", 150.0, 60_000) == "unloaded"
+        assert store.load_marks("h", lambda: {"b": 150.0}, 60_000) is False
+        assert store.revoked("h", ("b",), 100.0) is None
+        assert store.evaluate(["k"], limits, 1, check=Check(key="v", token="")).allowed
 
     def test_claims_versions_and_deletions(self) -> None:
         store = LocalStore()
         assert [store.claim("c", 60_000) for _ in range(2)] == [True, False]
         assert store.version("v", "t1") == "t1"  # nothing is cached without a shared store
         store.evaluate(["rl:{a}:burst"], (Limit("burst", "bucket", 5, interval_us=SECOND),), 1)
-        store.load_marks("rl:{a}:revoked", dict, 60_000)
-        assert store.delete(["rl:{a}:burst", "rl:{a}:revoked", "missing"]) == 2
+        assert store.delete(["rl:{a}:burst", "missing"]) == 1
 
 
 def test_the_former_module_keeps_its_names() -> None:

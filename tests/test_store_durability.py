@@ -8,6 +8,7 @@ operator's reset), and expects the token refused.
 
 from __future__ import annotations
 
+import datetime
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from apiauth import revocation
 from apiauth.models import AuditEvent, Revocation, TokenFamily
@@ -42,9 +44,13 @@ def sql_of(action: Any) -> list[str]:
     return [query["sql"] for query in queries.captured_queries]
 
 
-def test_a_revocation_is_a_row_first(client: Client, signing_key: Any, client_key: Any) -> None:
+def test_a_revocation_is_a_row_first(
+    client: Client, signing_key: Any, client_key: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Published when its transaction commits (the mark is written before too)."""
     key, raw = client_key
-    revoked_token(client, raw)
+    with django_capture_on_commit_callbacks(execute=True):
+        revoked_token(client, raw)
     [row] = Revocation.objects.all()
     assert row.lineage == str(key.lineage) and row.name.startswith("j:")
     assert row.published and row.value == revocation.FOREVER
@@ -79,12 +85,16 @@ def test_eviction(client: Client, signing_key: Any, client_key: Any, _redis: Red
     admin.config_set("maxmemory", used + 2 * 1024 * 1024)
     admin.config_set("maxmemory-policy", "allkeys-lru")
     try:
-        filler = "x" * 1024
-        with admin.pipeline(transaction=False) as pipe:
-            for i in range(8_000):
-                pipe.set(f"filler:{i}", filler)
-            pipe.execute()
-        assert admin.exists(revocations_key(str(key.lineage))) == 0, "not evicted"
+        filler, hashed = "x" * 1024, revocations_key(str(key.lineage))
+        # LRU eviction samples keys: write until ours, among the least recently used, goes.
+        for batch in range(200):
+            if not admin.exists(hashed):
+                break
+            with admin.pipeline(transaction=False) as pipe:
+                for i in range(1_000):
+                    pipe.set(f"filler:{batch}:{i}", filler)
+                pipe.execute()
+        assert admin.exists(hashed) == 0, "not evicted"
         refused(call(client, token), "revoked")
     finally:
         admin.config_set("maxmemory", 0)
@@ -214,12 +224,87 @@ def test_a_lineage_with_too_many_marks_is_loaded_again(_redis: RedisServer) -> N
 @override_settings(
     APIAUTH={"RATELIMIT_BACKEND": "local", "JWT": {"ISSUERS": []}, "ENCRYPTION_KEYS": []}
 )
-def test_the_local_store_loads_from_the_database_too() -> None:
+def test_the_local_store_keeps_no_marks_the_database_answers() -> None:
+    """Without a shared store, a revocation made in another process could not reach this one:
+    nothing is kept, every check asks the database."""
     from apiauth.store import LocalStore
 
     store = get_store()
     assert isinstance(store, LocalStore)
-    revocation.revoke_issued_before(["local-lineage"])
-    assert revocation.is_revoked("local-lineage", (revocation.BEFORE,), time.time() - 5)
-    revocation.revoke_jti("local-lineage", "j", time.time() + 60)  # loaded: written in place
-    assert store.revoked(revocations_key("local-lineage"), (revocation.jti_mark("j"),), 0)
+    assert revocation.is_revoked("local-lineage", (revocation.BEFORE,), time.time() - 5) is False
+    # Another process revokes: only the database knows.
+    Revocation.objects.create(
+        lineage="local-lineage",
+        name=revocation.BEFORE,
+        value=time.time(),
+        expires_at=timezone.now() + datetime.timedelta(hours=1),
+    )
+    assert revocation.is_revoked("local-lineage", (revocation.BEFORE,), time.time() - 5) is True
+    assert store.revoked(revocations_key("local-lineage"), (revocation.BEFORE,), 0) is None
+
+
+def test_marks_of_another_epoch_are_dropped_by_the_next_revocation(_redis: RedisServer) -> None:
+    """A former primary back as primary (a failback) keeps its run_id; the hash it loaded
+    before is not trusted, and a revocation deletes it rather than adding to it."""
+    lineage, admin = "failback", _redis.client()
+    key = revocations_key(lineage)
+    assert revocation.is_revoked(lineage, (revocation.BEFORE,), 0) is False  # loaded
+    epoch = admin.hget(key, "e")
+    run_id = admin.info("server")["run_id"]
+    replid = admin.info("replication")["master_replid"]
+    assert epoch == f"{run_id}:{replid}".encode()
+    admin.hset(key, "e", f"{run_id}:{'0' * 40}")  # this server, another replication history
+    revocation.revoke_issued_before([lineage])
+    assert admin.exists(key) == 0
+    assert revocation.is_revoked(lineage, (revocation.BEFORE,), time.time() - 5) is True
+
+
+def test_a_load_in_progress_is_not_taken_over(_redis: RedisServer) -> None:
+    """A hot lineage after a failover: one request loads, the others ask the database meanwhile
+    (they never fence it again, which would keep every load from finishing)."""
+    store, lineage = get_store(), "hot"
+    key = revocations_key(lineage)
+    revocation.revoke_issued_before([lineage])
+    _redis.client().hset(key, "n", "someone-else:nonce")
+    assert store.load_marks(key, dict, 60_000) is False
+    assert revocation.is_revoked(lineage, (revocation.BEFORE,), time.time() - 5) is True
+    assert _redis.client().hget(key, "n") == b"someone-else:nonce"
+
+
+def test_a_fence_replicated_to_another_server_finishes_nothing(_redis: RedisServer) -> None:
+    """The fence names the server that set it: a load that began before a failover cannot
+    finish on the promoted replica and stamp old rows with its epoch."""
+    from apiauth.store import lua
+
+    admin, key = _redis.client(), revocations_key("moved")
+    admin.hset(key, "n", "old-primary:nonce")
+    finished = admin.eval(lua.FINISH_LOAD_SCRIPT, 1, key, "new-primary", "nonce", 60_000)
+    assert finished == 0 and admin.hget(key, "e") is None
+
+
+def test_the_command_publishes_what_was_missed(
+    client: Client, signing_key: Any, client_key: Any
+) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    key, raw = client_key
+    token = str(obtain(client, raw).json()["access_token"])
+    assert call(client, token).status_code == 200
+    store = get_store()
+    store.breaker.record_failure(60)
+    with pytest.raises(StoreUnavailable):
+        revocation.revoke_issued_before([str(key.lineage)])
+    store.breaker.open_until = 0.0
+    out = io.StringIO()
+    call_command("apiauth_publishrevocations", stdout=out)
+    assert out.getvalue().strip() == "1 revocation(s) written to the store."
+    assert Revocation.objects.get().published is True
+    refused(call(client, token), "revoked")
+    store.breaker.record_failure(60)
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="unavailable"):
+        Revocation.objects.update(published=False)
+        call_command("apiauth_publishrevocations")

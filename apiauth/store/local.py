@@ -1,8 +1,9 @@
 """The store in this process: the same maths and marks, for development without Redis.
 
 Not shared between processes, so N workers admit up to N times the limit (system check
-``apiauth.W005``), and a revocation made in another process is seen here only through the
-database (:mod:`apiauth.revocation` loads a lineage's marks once per process).
+``apiauth.W005``). Revocation marks are never kept here, as credentials are never cached
+without a shared store: a revocation made in another process could not reach this one, so
+every check of a token asks the database (:mod:`apiauth.revocation`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from apiauth.store.base import (
     CircuitBreaker,
     MarkResult,
     MarksUnloaded,
-    TokenRevoked,
 )
 from apiauth.throttling import gcra
 from apiauth.throttling.rates import Limit
@@ -36,8 +36,6 @@ class LocalStore:
         self.lock = threading.Lock()
         self.store: dict[str, tuple[gcra.Value, int]] = {}  # key → (value, expires at µs)
         self.claims: dict[str, int] = {}  # key → expires at µs
-        self.marks: dict[str, tuple[dict[str, float], int]] = {}  # hash → (marks, expires at µs)
-        self.spoiled: set[str] = set()  # hashes a revocation reached while they were loading
 
     def evaluate(
         self,
@@ -48,16 +46,12 @@ class LocalStore:
         debit: bool = True,
         check: Check | None = None,
     ) -> gcra.Decision:
-        # Credentials are never cached without Redis (apiauth.cache): a check here carries
-        # revocation marks only.
+        # Credentials are never cached without Redis (apiauth.cache), nor marks: a check here
+        # carries marks only, and the database answers them.
+        if check is not None and check.revocations and check.marks:
+            raise MarksUnloaded(check.lineage)
         with self.lock:
             now = self.clock()
-            if check is not None and check.revocations and check.marks:
-                revoked = self._revoked(check.revocations, check.marks, check.issued_at, now)
-                if revoked is None:
-                    raise MarksUnloaded(check.lineage)
-                if revoked:
-                    raise TokenRevoked(check.key)
             current = {
                 key: entry[0]
                 for key in keys
@@ -88,11 +82,7 @@ class LocalStore:
 
     def delete(self, keys: Sequence[str]) -> int:
         with self.lock:
-            return sum(
-                1
-                for key in keys
-                if self.store.pop(key, None) is not None or self.marks.pop(key, None) is not None
-            )
+            return sum(1 for key in keys if self.store.pop(key, None) is not None)
 
     def reset(self, tag: str) -> int:
         with self.lock:
@@ -106,37 +96,10 @@ class LocalStore:
             return len(doomed)
 
     def mark(self, key: str, field: str, value: float, ttl_ms: int) -> str:
-        with self.lock:
-            now = self.clock()
-            held = self.marks.get(key)
-            if held is None or held[1] <= now:
-                self.spoiled.add(key)
-                return MarkResult.UNLOADED
-            marks, expires = held
-            marks[field] = max(value, marks.get(field, value))
-            self.marks[key] = (marks, max(expires, now + max(1, ttl_ms) * 1000))
-            return MarkResult.WRITTEN
+        return MarkResult.UNLOADED  # the database holds it; nothing here to update
 
     def revoked(self, key: str, fields: Sequence[str], issued_at: float) -> bool | None:
-        with self.lock:
-            return self._revoked(key, fields, issued_at, self.clock())
-
-    def _revoked(self, key: str, fields: Sequence[str], issued_at: float, now: int) -> bool | None:
-        held = self.marks.get(key)
-        if held is None or held[1] <= now:
-            return None
-        return any(held[0].get(field, -1.0) >= issued_at for field in fields)
+        return None  # never loaded: ask the database
 
     def load_marks(self, key: str, load: Callable[[], Mapping[str, float]], ttl_ms: int) -> bool:
-        with self.lock:
-            self.spoiled.discard(key)
-        marks = dict(load())  # after the fence: a revocation committed from now on spoils it
-        with self.lock:
-            if key in self.spoiled:
-                self.spoiled.discard(key)
-                return False
-            now = self.clock()
-            if len(self.marks) > self.max_entries:
-                self.marks = {k: v for k, v in self.marks.items() if v[1] > now}
-            self.marks[key] = (marks, now + max(1, ttl_ms) * 1000)
-        return True
+        return False  # nothing is kept: the caller asks the database

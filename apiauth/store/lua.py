@@ -119,11 +119,7 @@ MAX_MARKS = 1000
 only the live ones are read: a client that revokes tokens all day does not grow its hash."""
 
 MARK_SCRIPT = f"""
-if redis.call('HGET', KEYS[1], 'e') ~= ARGV[1] then
-  if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'n', ARGV[5]) end
-  return 0
-end
-if redis.call('HLEN', KEYS[1]) > {MAX_MARKS} then
+if redis.call('HGET', KEYS[1], 'e') ~= ARGV[1] or redis.call('HLEN', KEYS[1]) > {MAX_MARKS} then
   redis.call('DEL', KEYS[1])
   return 0
 end
@@ -133,26 +129,30 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KE
 return 1
 """
 """Add the mark ``ARGV[2]`` = ``ARGV[3]`` (the later time wins) to the hash ``KEYS[1]`` if it
-is loaded under the epoch ``ARGV[1]``, living at least ``ARGV[4]`` ms: 1. Otherwise 0, and a
-load in progress is spoiled (its fence ``n`` replaced by ``ARGV[5]``), so it cannot write marks
-read from the database before this revocation committed."""
+is loaded under the epoch ``ARGV[1]``, living at least ``ARGV[4]`` ms: 1. Otherwise delete the
+hash and answer 0: marks loaded under another epoch are never trusted again (that server may
+come back as primary), and a load in progress loses its fence, so it cannot write marks read
+from the database before this revocation committed."""
 
 MARK_SHA = hashlib.sha1(MARK_SCRIPT.encode()).hexdigest()
 
 BEGIN_LOAD_SCRIPT = """
-if redis.call('HGET', KEYS[1], 'e') == ARGV[1] then return 0 end
+local e, n = unpack(redis.call('HMGET', KEYS[1], 'e', 'n'))
+if e == ARGV[1] then return 0 end
+if n then return 2 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'n', ARGV[2])
+redis.call('HSET', KEYS[1], 'n', ARGV[1] .. ':' .. ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
-"""Fence ``KEYS[1]`` for a load from the database (``n`` = the nonce ``ARGV[2]``), unless it is
-loaded under the epoch ``ARGV[1]`` already (0)."""
+"""Fence ``KEYS[1]`` for a load from the database (``n`` = the epoch ``ARGV[1]`` and the
+nonce ``ARGV[2]``) for at most ``ARGV[3]`` ms: 1. 0 when it is loaded under this epoch
+already, 2 when another load holds the fence (its caller asks the database meanwhile)."""
 
 BEGIN_LOAD_SHA = hashlib.sha1(BEGIN_LOAD_SCRIPT.encode()).hexdigest()
 
 FINISH_LOAD_SCRIPT = """
-if redis.call('HGET', KEYS[1], 'n') ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], 'n') ~= ARGV[1] .. ':' .. ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'e', ARGV[1])
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
@@ -160,7 +160,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 """Write the marks read from the database (``ARGV[4…]``: field, value, …) as loaded under the
-epoch ``ARGV[1]`` for ``ARGV[3]`` ms, if the fence ``ARGV[2]`` still stands (1), else 0."""
+epoch ``ARGV[1]`` for ``ARGV[3]`` ms, if this server holds the fence ``ARGV[1]:ARGV[2]`` (a
+fence replicated to a server promoted since never matches its epoch): 1, else 0."""
 
 FINISH_LOAD_SHA = hashlib.sha1(FINISH_LOAD_SCRIPT.encode()).hexdigest()
 

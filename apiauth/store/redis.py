@@ -15,11 +15,11 @@ the command on the hot path. That one place also decides what a failure means:
 
 No command is retried after a timeout: an outage opens the breaker after one timeout.
 
-Each connection learns its server's ``run_id`` when it connects. Revocation marks are written
-under it (:mod:`apiauth.revocation`): marks replicated from a primary that has since been
-replaced, or restored by a restarted server, are not trusted and are loaded again from the
-database. When the server is another one than this process last spoke to, the listeners of
-:data:`server_changed` run (the credential cache drops its copies).
+Each connection learns its server's epoch (``run_id`` and ``master_replid``) when it connects.
+Revocation marks are written under it (:mod:`apiauth.revocation`): marks replicated from a
+primary that has since been replaced, or restored by a restarted server, are not trusted and are
+loaded again from the database. When the server is another one than this process last spoke to,
+the listeners of :data:`server_changed` run (the credential cache drops its copies).
 """
 
 from __future__ import annotations
@@ -59,8 +59,9 @@ VERSION_TTL_MS = 86_400_000
 """A version token outlives every copy made with it (their TTL); Redis may still evict it
 early, which only costs a refill."""
 
-LOAD_FENCE_MS = 30_000
-"""How long a load's fence stands if its worker dies before finishing."""
+LOAD_FENCE_MS = 5_000
+"""How long a load's fence stands if its worker dies before finishing (meanwhile the
+lineage's requests ask the database)."""
 
 OUTAGE = (
     redis.exceptions.ConnectionError,  # BusyLoadingError, MaxClientsReachedError included
@@ -147,7 +148,7 @@ class RedisStore:
         self.breaker = CircuitBreaker()
         self._logged: dict[str, float] = {}
         self._pinned = threading.local()
-        self._servers: dict[str, str] = {}  # server (a cluster node's name) → its run_id
+        self._servers: dict[str, str] = {}  # server (a cluster node's name) → its epoch
         self.down = False  # since the last outage, no command has succeeded
 
     @property
@@ -159,7 +160,8 @@ class RedisStore:
 
     @property
     def is_cluster(self) -> bool:
-        return isinstance(self.client, redis.cluster.RedisCluster)
+        """Whether the client is a cluster client (``False`` until it is built)."""
+        return isinstance(self._client, redis.cluster.RedisCluster)
 
     # -- connections --------------------------------------------------------------------
 
@@ -186,6 +188,8 @@ class RedisStore:
         node, pool = self._pool_for(key)
         connection = pinned.connections.get(node)
         if connection is None or connection.apiauth_pool is not pool:
+            if connection is not None:
+                connection.disconnect()  # its server's pool was replaced (a new slot map)
             connection = pool.connection_class(**pool.connection_kwargs)
             # One attempt: an outage must cost one timeout, then the breaker decides.
             connection.retry = Retry(NoBackoff(), 0)
@@ -203,30 +207,44 @@ class RedisStore:
 
     def _connect(self, connection: Any, node: str) -> None:
         """Connect through ``connect()`` (for a Sentinel-managed connection, the step that asks
-        the sentinels where the primary is now) and learn which server this is."""
+        the sentinels where the primary is now) and learn which server this is.
+
+        The server's epoch is its ``run_id`` and ``master_replid``: a restart changes the
+        first, every promotion the second, so marks written before a failover (or a failback
+        to a former primary) are never read as this server's."""
         connection.apiauth_epoch = None
         if getattr(connection, "_sock", None) is None:
             connection.connect()
-        connection.send_command("INFO", "server")
-        server = connection.read_response()
-        connection.send_command("INFO", "cluster")
-        cluster = connection.read_response()
+        try:
+            server = self._info(connection, "server")
+            replication = self._info(connection, "replication")
+            cluster = self._info(connection, "cluster")
+        except redis.exceptions.ResponseError as exc:  # NOPERM: an ACL without INFO
+            connection.disconnect()
+            raise StoreMisconfigured(
+                f"the store needs the INFO command (grant +info to its Redis user): {exc}"
+            ) from exc
         if _info_field(cluster, "cluster_enabled") == "1" and not self.is_cluster:
             connection.disconnect()
             raise StoreMisconfigured(
                 "the store is a Redis Cluster node but the client is not a cluster client: "
                 "set APIAUTH['REDIS_URL'] to a redis+cluster:// URL (docs/deployment.md)"
             )
-        run_id = _info_field(server, "run_id")
+        epoch = f"{_info_field(server, 'run_id')}:{_info_field(replication, 'master_replid')}"
         previous = self._servers.get(node)
-        self._servers[node] = run_id
-        connection.apiauth_epoch = run_id
-        if previous is not None and previous != run_id:
+        self._servers[node] = epoch
+        connection.apiauth_epoch = epoch
+        if previous is not None and previous != epoch:
             _announce(base.server_changed)
+
+    @staticmethod
+    def _info(connection: Any, section: str) -> Any:
+        connection.send_command("INFO", section)
+        return connection.read_response()
 
     def _execute(self, key: str | None, parts: Sequence[Any], *, epoch_at: int = -1) -> Any:
         """One command on the connection to ``key``'s server. ``epoch_at`` names an index of
-        ``parts`` to fill with that server's epoch (its ``run_id``)."""
+        ``parts`` to fill with that server's epoch (see :meth:`_connect`)."""
         if self.breaker.is_open:
             raise StoreUnavailable("circuit breaker open")
         for attempt in range(2):
@@ -397,15 +415,19 @@ class RedisStore:
 
     def load_marks(self, key: str, load: Callable[[], Mapping[str, float]], ttl_ms: int) -> bool:
         nonce = secrets.token_hex(8)
-        fenced = self._script(
-            lua.BEGIN_LOAD_SHA,
-            lua.BEGIN_LOAD_SCRIPT,
-            [key],
-            ["", nonce, LOAD_FENCE_MS],
-            epoch_at=0,
+        fenced = int(
+            self._script(
+                lua.BEGIN_LOAD_SHA,
+                lua.BEGIN_LOAD_SCRIPT,
+                [key],
+                ["", nonce, LOAD_FENCE_MS],
+                epoch_at=0,
+            )
         )
-        if not int(fenced):
+        if fenced == 0:
             return True  # another worker loaded them meanwhile
+        if fenced == 2:
+            return False  # another worker is loading them: the database answers meanwhile
         marks = load()  # after the fence: a revocation committed from now on spoils it
         flat: list[Any] = []
         for field, value in marks.items():
