@@ -91,6 +91,12 @@ class KeyRing:
             with self.lock:
                 active, signer = self.active, self.signer
             if active is None:
+                # Not from a ring loaded before one was promoted (apiauth_rotatesigningkey in
+                # another process): the database says, the ring is read again.
+                self.load()
+                with self.lock:
+                    active, signer = self.active, self.signer
+            if active is None:
                 raise NoSigningKey("There is no active signing key.")
             if SigningKey.objects.filter(kid=active.kid, state="active").exists():
                 break

@@ -326,3 +326,18 @@ class TestRotationHorizon:
     def test_the_published_key_has_the_size_asked(self) -> None:
         rotate("--algorithm", "RS256", "--key-size", "3072")
         assert {key.key_size for key in SigningKey.objects.all()} == {3072}
+
+
+def test_a_ring_without_an_active_key_is_not_kept(client_key: Any) -> None:
+    """The token endpoint answers 503 until a key is active, and not a moment after: a key
+    promoted in another process (no signal reaches this one) signs the next token."""
+    from django.test import Client
+
+    from tests.utils import obtain
+
+    client = Client()
+    assert obtain(client, client_key[1]).status_code == 503
+    key = SigningKey.objects.generate("ES256", state="next")
+    SigningKey.objects.filter(pk=key.pk).update(state="active")  # elsewhere: no signal here
+    response = obtain(client, client_key[1])
+    assert response.status_code == 200, response.content
