@@ -135,6 +135,44 @@ class AuthenticationFailed(exceptions.AuthenticationFailed):
         self.challenge = challenge
 
 
+def every_challenge(request: Any, first: str) -> str:
+    """``first`` (the scheme that failed, or DRF's first class), then a challenge for every
+    other scheme the view accepts (RFC 9110 §11.6.1): a client learns every way in."""
+    challenges, schemes = [first], {first.split(" ", 1)[0].lower()}
+    for authenticator in getattr(request, "authenticators", None) or ():
+        header = getattr(authenticator, "authenticate_header", None)
+        challenge = header(request) if header is not None else None
+        if challenge and challenge.split(" ", 1)[0].lower() not in schemes:
+            schemes.add(challenge.split(" ", 1)[0].lower())
+            challenges.append(challenge)
+    return ", ".join(challenges)
+
+
+def unclaimed_bearer(request: Any) -> bool:
+    """A bearer value no class took (neither one of our keys nor shaped like a JWT) on a view
+    that accepts our JWTs: the client sent a token, malformed, not no credentials."""
+    if request is None:
+        return False
+    authorization = str(request.META.get("HTTP_AUTHORIZATION", ""))
+    scheme, _sep, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    from apiauth.authentication import JWTAuthentication  # the classes import this module
+
+    return any(isinstance(a, JWTAuthentication) for a in getattr(request, "authenticators", ()))
+
+
+def malformed_bearer(request: Any) -> AuthenticationFailed:
+    """RFC 6750 §3.1: ``invalid_token`` for a bearer value that is no token of ours."""
+    text = "The bearer token is malformed."
+    realm = conf.REALM
+    return AuthenticationFailed(
+        _("The bearer token is malformed."),
+        code="invalid_token",
+        challenge=f'Bearer realm="{realm}", error="invalid_token", error_description="{text}"',
+    )
+
+
 def problem(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
     try:
         title = http.HTTPStatus(status).phrase
@@ -200,7 +238,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
 
     headers: dict[str, str] = {}
+    request = context.get("request")
+    if isinstance(api_exc, exceptions.NotAuthenticated) and unclaimed_bearer(request):
+        api_exc = malformed_bearer(request)
     challenge = getattr(api_exc, "challenge", None) or getattr(api_exc, "auth_header", None)
+    if challenge and api_exc.status_code == 401 and request is not None:
+        challenge = every_challenge(request, challenge)
     if challenge:
         headers["WWW-Authenticate"] = challenge
     headers.update(getattr(api_exc, "extra_headers", {}))

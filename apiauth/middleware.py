@@ -46,7 +46,11 @@ class SecurityHeadersMiddleware:
         if any(meta.get(name) for name in self.credential_headers) or meta.get(conf.key_meta_name):
             return True
         param = conf.KEY_QUERY_PARAM
-        return bool(param and param in request.GET)
+        if param and param in request.GET:
+            return True
+        # A presigned URL carries its signature in the query (docs/hmac.md).
+        signature = f"{conf.HMAC['HEADER_PREFIX']}Signature="
+        return signature in str(meta.get("QUERY_STRING", ""))
 
 
 class RateLimitHeadersMiddleware:

@@ -511,7 +511,11 @@ class TestPresignedUrls:
         path = self.presign(credential, "/v1/orders?page=2", expires=60)
         response = Client().get(path, headers={"Host": HOST})
         assert response.status_code == 200, response.content
+        # Credentials in the query: no shared cache keeps the response (nor the refusal).
+        assert response["Cache-Control"] == "no-store"
         assert Client().get(path, headers={"Host": HOST}).status_code == 200
+        tampered = path.replace("page=2", "page=3")
+        assert Client().get(tampered, headers={"Host": HOST})["Cache-Control"] == "no-store"
 
     def test_expired_link(self) -> None:
         credential = make_hmac()

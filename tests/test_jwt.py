@@ -184,6 +184,33 @@ def claims_now(**extra: Any) -> dict[str, Any]:
     return {"iss": ISS, "sub": "x", "aud": AUD, "exp": now + 300, "iat": now, **extra}
 
 
+class TestChallenges:
+    """RFC 9110 §11.6.1: a 401 names every scheme the view accepts; RFC 6750 §3.1: a bearer
+    value that is no token of ours is an ``invalid_token``."""
+
+    def test_no_credentials(self, client: Client) -> None:
+        response = client.get("/v1/ping")
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == (
+            'Api-Key realm="api", AWS4-HMAC-SHA256 realm="api", Bearer realm="api"'
+        )
+        assert response.json()["code"] == "not_authenticated"
+
+    @pytest.mark.parametrize("value", ["nonsense", "a.b", "%%%.%%%.%%%", "x" * 9000])
+    def test_a_malformed_bearer(self, client: Client, value: str) -> None:
+        body = refused(call(client, value), "invalid_token")
+        assert body["detail"] == "The bearer token is malformed."
+        challenge = client.get("/v1/ping", HTTP_AUTHORIZATION=f"Bearer {value}")
+        assert challenge["WWW-Authenticate"].endswith(
+            '"The bearer token is malformed.", Api-Key realm="api", AWS4-HMAC-SHA256 realm="api"'
+        )
+
+    def test_a_failure_names_its_scheme_first(self, client: Client) -> None:
+        response = client.get("/v1/ping", HTTP_X_API_KEY="apk_nonsense")
+        assert response["WWW-Authenticate"].startswith('Api-Key realm="api"')
+        assert response["WWW-Authenticate"].count("realm=") == 3
+
+
 class TestRejections:
     """Every rejection the issue lists, over HTTP through the test API."""
 
@@ -342,9 +369,8 @@ class TestRejections:
         parts = segments(token)
         parts[where] += "=="
         response = call(client, ".".join(parts))
-        # Not shaped like a JWS: no class claims it, so the request is unauthenticated.
-        assert response.status_code == 401
-        assert response.json()["code"] == "not_authenticated"
+        # Not shaped like a JWS: no class claims it, and the bearer value is malformed.
+        refused(response, "invalid_token")
 
     def test_spaces_inside_segments(self, client: Client, token: str) -> None:
         head, payload, sig = segments(token)
@@ -361,9 +387,7 @@ class TestRejections:
 
     def test_sixty_kilobyte_token(self, client: Client, signing_key: SigningKey) -> None:
         token = forge(signing_key, claims={"pad": "a" * 60_000})
-        response = call(client, token)
-        assert response.status_code == 401
-        assert response.json()["code"] == "not_authenticated"
+        refused(call(client, token), "invalid_token")
 
     @pytest.mark.parametrize(
         "payload",
