@@ -27,6 +27,7 @@ from apiauth.cache import CredentialCache, Entry
 from apiauth.conf import conf
 from apiauth.credentials import Credential, MachinePrincipal
 from apiauth.errors import (
+    UNCLAIMED_BEARER_ATTR,
     AuthenticationFailed,
     IssuerKeysUnavailable,
     PayloadTooLarge,
@@ -546,6 +547,8 @@ class JWTAuthentication(CredentialAuthentication):
         if crypto.looks_like_key(token, conf.KEY_PREFIX):
             return None  # an API key: APIKeyAuthentication's
         if not jose.looks_like_jws(token, int(conf.JWT["MAX_TOKEN_LENGTH"])):
+            # Not ours (a later class may take it); if none does, the 401 says it is malformed.
+            setattr(request._request, UNCLAIMED_BEARER_ATTR, bool(token))
             return None
         return token
 

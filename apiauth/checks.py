@@ -829,6 +829,70 @@ def _throttle_in_use() -> bool:
     return False
 
 
+def _authentication_classes() -> list[type]:
+    """DRF's default authentication classes, imported (paths that do not import are left to
+    DRF's own error)."""
+    rest = getattr(settings, "REST_FRAMEWORK", {}) or {}
+    found = []
+    for path in rest.get("DEFAULT_AUTHENTICATION_CLASSES", []):
+        try:
+            cls = import_string(path) if isinstance(path, str) else path
+        except ImportError:
+            continue
+        if isinstance(cls, type):
+            found.append(cls)
+    return found
+
+
+@register(Tags.security)
+def check_schemes_configured(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A scheme configured but not enabled, or enabled but not configured: the settings that
+    the README's sections assign one after another are easy to leave half done."""
+    from apiauth.authentication import HMACAuthentication, JWTAuthentication
+
+    user = getattr(settings, "APIAUTH", None)
+    if not isinstance(user, dict):
+        return []
+    classes = _authentication_classes()
+    jwt_enabled = any(issubclass(cls, JWTAuthentication) for cls in classes)
+    hmac_enabled = any(issubclass(cls, HMACAuthentication) for cls in classes)
+    jwt = user.get("JWT") or {}
+    issuers = jwt.get("ISSUERS") if isinstance(jwt, dict) else None
+    messages: list[CheckMessage] = []
+    if issuers and not jwt_enabled:
+        messages.append(
+            Warning(
+                "APIAUTH['JWT']['ISSUERS'] is set but JWTAuthentication is not in "
+                "REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES']: tokens are issued or trusted "
+                "that no view accepts.",
+                hint="Add 'apiauth.authentication.JWTAuthentication' to the list (keep the "
+                "classes already there). Silence this check if only some views set it.",
+                id="apiauth.W011",
+            )
+        )
+    if jwt_enabled and not issuers:
+        messages.append(
+            Warning(
+                "JWTAuthentication is enabled but APIAUTH['JWT']['ISSUERS'] is empty: every "
+                "bearer JWT is refused.",
+                hint="Trust an issuer: {'ISSUER': ..., 'AUDIENCES': [...], 'KEYS': 'local'} for "
+                "our own tokens (README, JSON Web Tokens).",
+                id="apiauth.W012",
+            )
+        )
+    if user.get("HMAC") and not hmac_enabled:
+        messages.append(
+            Warning(
+                "APIAUTH['HMAC'] is set but HMACAuthentication is not in "
+                "REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES']: signed requests are refused.",
+                hint="Add 'apiauth.authentication.HMACAuthentication' to the list (keep the "
+                "classes already there). Silence this check if only some views set it.",
+                id="apiauth.W013",
+            )
+        )
+    return messages
+
+
 @register(Tags.security)
 def check_drf_integration(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     rest = getattr(settings, "REST_FRAMEWORK", {}) or {}

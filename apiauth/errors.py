@@ -148,18 +148,15 @@ def every_challenge(request: Any, first: str) -> str:
     return ", ".join(challenges)
 
 
-def unclaimed_bearer(request: Any) -> bool:
-    """A bearer value no class took (neither one of our keys nor shaped like a JWT) on a view
-    that accepts our JWTs: the client sent a token, malformed, not no credentials."""
-    if request is None:
-        return False
-    authorization = str(request.META.get("HTTP_AUTHORIZATION", ""))
-    scheme, _sep, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return False
-    from apiauth.authentication import JWTAuthentication  # the classes import this module
+UNCLAIMED_BEARER_ATTR = "_apiauth_unclaimed_bearer"
 
-    return any(isinstance(a, JWTAuthentication) for a in getattr(request, "authenticators", ()))
+
+def unclaimed_bearer(request: Any) -> bool:
+    """A bearer value that :class:`~apiauth.authentication.JWTAuthentication` saw and left
+    (neither one of our keys nor shaped like a JWT): the client sent a token, malformed, not
+    no credentials."""
+    django_request = getattr(request, "_request", request)
+    return bool(getattr(django_request, UNCLAIMED_BEARER_ATTR, False))
 
 
 def malformed_bearer(request: Any) -> AuthenticationFailed:

@@ -352,3 +352,31 @@ def test_e021_hs256_secret() -> None:
     for secret in ("short", "-----BEGIN PUBLIC KEY-----" + "x" * 40):
         jwt = {"ISSUERS": [{"ISSUER": "legacy", "AUDIENCES": ["api"], "SECRET": secret}]}
         assert "apiauth.E021" in ids(APIAUTH={**settings.APIAUTH, "JWT": jwt}), secret
+
+
+KEYS_ONLY = {
+    **settings.REST_FRAMEWORK,
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apiauth.authentication.APIKeyAuthentication"],
+}
+
+
+def test_w011_issuers_without_jwt_authentication() -> None:
+    assert "apiauth.W011" in ids(REST_FRAMEWORK=KEYS_ONLY)
+    assert "apiauth.W011" not in ids()
+
+
+def test_w012_jwt_authentication_without_issuers() -> None:
+    no_issuers = {**settings.APIAUTH, "JWT": {"ISSUERS": []}}
+    assert "apiauth.W012" in ids(APIAUTH=no_issuers)
+    # A subclass counts (checks by type, not by dotted path).
+    subclass = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_AUTHENTICATION_CLASSES": ["tests.testapp.auth.StrictJWTAuthentication"],
+    }
+    assert "apiauth.W011" not in ids(REST_FRAMEWORK=subclass)
+
+
+def test_w013_hmac_settings_without_hmac_authentication() -> None:
+    hmac = {**settings.APIAUTH, "HMAC": {"SERVICE": "orders"}, "JWT": {"ISSUERS": []}}
+    assert "apiauth.W013" in ids(APIAUTH=hmac, REST_FRAMEWORK=KEYS_ONLY)
+    assert "apiauth.W013" not in ids(APIAUTH=hmac)

