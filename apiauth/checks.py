@@ -601,8 +601,8 @@ def _check_limits(user: dict[str, Any]) -> list[CheckMessage]:
             Warning(
                 "Rate limits are kept in each process's memory.",
                 hint=f"CACHES[{alias!r}] is not a django-redis cache, so every worker keeps "
-                "its own buckets and N workers admit up to N times each limit. Set APIAUTH['REDIS_URL'] "
-                "or point APIAUTH['RATELIMIT_CACHE'] at a django-redis cache.",
+                "its own buckets and N workers admit up to N times each limit. Set "
+                "APIAUTH['REDIS_URL'] or point APIAUTH['RATELIMIT_CACHE'] at a django-redis cache.",
                 id="apiauth.W005",
             )
         )
