@@ -24,8 +24,9 @@ $(VENV)/.mutation-installed: pyproject.toml $(VENV)/.test-installed
 ## make run: install, migrate, create the demo admin and key, serve on 127.0.0.1:8000.
 run: export DJANGO_DEBUG ?= 1
 run: $(VENV)/.run-installed
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo_setup
+	@# The system checks run once, with runserver: each warning is printed once.
+	$(BIN)/python manage.py migrate --noinput --skip-checks
+	$(BIN)/python manage.py demo_setup --skip-checks
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 ## make test: lint, type-check, check migrations, run the suite against a real redis-server.
