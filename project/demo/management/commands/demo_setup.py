@@ -40,11 +40,15 @@ class Command(BaseCommand):
         for old in APIKey.objects.usable().filter(name=DEMO_KEY_NAME):
             if old.revoke(reason="Replaced by a new demo key."):
                 audit.record("revoke", old, reason="Replaced by a new demo key.")
+        # The "pro" plan: the free one's burst of 10 is spent by the README's first minute
+        # (a token request and an order are writes, five units each).
         key, raw = APIKey.objects.create_key(
-            name=DEMO_KEY_NAME, owner=user, scopes=["orders:read", "orders:write"]
+            name=DEMO_KEY_NAME, owner=user, scopes=["orders:read", "orders:write"], plan="pro"
         )
         audit.record("issue", key, reason="make run")
-        self.stdout.write(f"Demo API key ({key.public_id}, scopes orders:read orders:write):")
+        self.stdout.write(
+            f"Demo API key ({key.public_id}, scopes orders:read orders:write, plan pro):"
+        )
         self.stdout.write(f"  {raw}")
         if not SigningKey.objects.filter(state=SigningKey.State.ACTIVE).exists():
             SigningKey.objects.rotate()
