@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from django.db import IntegrityError, router, transaction
+from django.db import router, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -150,27 +150,15 @@ def record(lineage: str, name: str, value: float, until: float) -> None:
     expires_at = datetime.datetime.fromtimestamp(until, tz=datetime.UTC)
     using = router.db_for_write(Revocation)
     with transaction.atomic(using=using):
-        updated = (
-            Revocation.objects.using(using)
-            .filter(lineage=lineage, name=name)
-            .update(
+        row, created = Revocation.objects.using(using).get_or_create(
+            lineage=lineage, name=name, defaults={"value": value, "expires_at": expires_at}
+        )
+        if not created:  # revoked again: the later time and the longer life win
+            Revocation.objects.using(using).filter(pk=row.pk).update(
                 value=Greatest(F("value"), value),
                 expires_at=Greatest(F("expires_at"), expires_at),
                 published=False,
             )
-        )
-        if not updated:
-            try:
-                with transaction.atomic(using=using):
-                    Revocation.objects.using(using).create(
-                        lineage=lineage, name=name, value=value, expires_at=expires_at
-                    )
-            except IntegrityError:  # created meanwhile by another revocation: merge
-                Revocation.objects.using(using).filter(lineage=lineage, name=name).update(
-                    value=Greatest(F("value"), value),
-                    expires_at=Greatest(F("expires_at"), expires_at),
-                    published=False,
-                )
     # Now, for this worker's next request, and again once committed: a load that read the
     # database before the commit may have replaced the first (as the cache invalidates twice).
     # Only a publication after the commit counts as done.
