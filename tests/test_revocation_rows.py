@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apiauth import revocation
 from apiauth.models import Revocation
-from apiauth.store import get_store
+from apiauth.store import Check, get_store
 from apiauth.store.keys import revocations_key
 from tests.conftest import RedisServer
 
@@ -101,7 +101,7 @@ def test_settle_answers_from_the_database_and_drops_the_marks(_redis: RedisServe
     from apiauth.store import TokenRevoked
 
     check = revocation.check_for("a", {"jti": "t"}, time.time() - 60, key="k", token="v")
-    assert revocation.settle(check) == revocation.Check(
+    assert revocation.settle(check) == Check(
         key="k", token="v", marks=(), issued_at=check.issued_at, revocations="", lineage="a"
     )
     revocation.revoke_jti("a", "t", time.time() + 60)

@@ -32,13 +32,10 @@ def test_the_printed_key_runs_the_readmes_sequence() -> None:
     )
     assert issued.status_code == 200, issued.content
     token = issued.json()["access_token"]
-    bearer = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    assert client.get("/v1/ping", **bearer).status_code == 200
-    assert client.get("/v1/orders", **bearer).status_code == 200
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get("/v1/ping").status_code == 200
+    assert client.get("/v1/orders").status_code == 200
     created = client.post(
-        "/v1/orders",
-        json.dumps({"sku": "ABC-1", "quantity": 1}),
-        content_type="application/json",
-        **bearer,
+        "/v1/orders", json.dumps({"sku": "ABC-1", "quantity": 1}), content_type="application/json"
     )
     assert created.status_code == 201, created.content
