@@ -225,8 +225,9 @@ def load(lineage: str) -> None:
         )
         return dict(rows.values_list("name", "value"))
 
-    if not get_store().load_marks(revocations_key(lineage), read, mark_ttl_ms()):
-        logger.debug("revocations of %s not loaded now (raced, or kept by no store)", lineage)
+    # False when a revocation raced the load, or the store keeps no marks: the caller asks the
+    # database either way.
+    get_store().load_marks(revocations_key(lineage), read, mark_ttl_ms())
 
 
 def revoked_in_database(lineage: str, marks: Iterable[str], issued_at: float) -> bool:

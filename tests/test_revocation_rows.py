@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from apiauth import revocation
@@ -51,9 +52,9 @@ def test_is_revoked_asks_the_database_once(django_assert_num_queries: Any) -> No
 
 def test_publish_marks_the_row_it_wrote(_redis: RedisServer) -> None:
     revocation.is_revoked("a", ("j:1",), 0)  # loaded, empty
-    row("a", "j:1")
+    row("b", "j:1")  # first: a lookup by name alone would find it
     row("a", "j:2")
-    row("b", "j:1")
+    row("a", "j:1")
     revocation.publish("a", "j:1")
     published = set(Revocation.objects.filter(published=True).values_list("lineage", "name"))
     assert published == {("a", "j:1")}
@@ -68,12 +69,13 @@ def test_publish_pending_writes_what_is_live_and_unpublished(_redis: RedisServer
     for lineage in ("a", "b", "c"):
         revocation.is_revoked(lineage, ("j:1",), 0)  # each lineage loaded, empty
     row("a", "j:1")
+    row("a", "j:2")
     row("b", "j:1", expires_at=timezone.now() - HOUR)
     row("c", "j:1", published=True)
-    assert revocation.publish_pending() == 1
+    assert revocation.publish_pending() == 2
     assert get_store().revoked(revocations_key("a"), ("j:1",), 0) is True
     assert get_store().revoked(revocations_key("c"), ("j:1",), 0) is False
-    assert Revocation.objects.get(lineage="a").published
+    assert all(Revocation.objects.filter(lineage="a").values_list("published", flat=True))
     assert not Revocation.objects.get(lineage="b").published
     assert revocation.publish_pending() == 0
 
@@ -128,6 +130,35 @@ def test_a_mark_missed_after_the_commit_is_logged_and_left_pending(
         revocation.revoke_issued_before(["a"])
     assert not Revocation.objects.get(lineage="a").published
     [message] = [r.getMessage() for r in caplog.records if r.name == "apiauth.revocation"]
-    assert message.startswith("revocation of a saved; its mark will be written when the store")
+    assert message == (
+        "revocation of a saved; its mark will be written when the store is back: "
+        "circuit breaker open"
+    )
     store.breaker.open_until = 0.0
     assert revocation.publish_pending() == 1
+
+
+def test_revoking_again_is_published_anew() -> None:
+    row("a", revocation.BEFORE, value=1.0, published=True)
+    revocation.record("a", revocation.BEFORE, 2.0, time.time() + 60)
+    assert Revocation.objects.get().published is False  # its mark counts once committed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_revocation_is_published_at_once(_redis: RedisServer) -> None:
+    revocation.is_revoked("a", (revocation.BEFORE,), 0)  # loaded, empty
+    revocation.revoke_issued_before(["a"])
+    assert Revocation.objects.get().published is True
+    assert get_store().revoked(revocations_key("a"), (revocation.BEFORE,), 0) is True
+
+
+@pytest.mark.django_db(databases=["default", "other"])
+@override_settings(DATABASE_ROUTERS=["tests.routers.LaggingReplicaRouter"])
+def test_rows_are_read_from_the_primary_not_a_lagging_replica(_redis: RedisServer) -> None:
+    """A replica that has not seen the revocation must not load marks without it."""
+    revocation.revoke_issued_before(["a"])
+    assert not Revocation.objects.using("other").exists()
+    assert revocation.revoked_in_database("a", (revocation.BEFORE,), time.time() - 5) is True
+    assert revocation.is_revoked("a", (revocation.BEFORE,), time.time() - 5) is True
+    revocation.revoke_issued_before(["b"])
+    assert revocation.publish_pending() == 2
