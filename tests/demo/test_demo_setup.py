@@ -39,3 +39,25 @@ def test_the_printed_key_runs_the_readmes_sequence() -> None:
         "/v1/orders", json.dumps({"sku": "ABC-1", "quantity": 1}), content_type="application/json"
     )
     assert created.status_code == 201, created.content
+
+
+def test_the_readmes_botocore_example_answers_200() -> None:
+    """The README's botocore lines, as written, against the demo: a new credential has no
+    orders, and page 1 of none is an empty page (page 2 was a 404 a newcomer took for a
+    signing failure)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from apiauth.models import HMACCredential
+
+    credential, secret = HMACCredential.objects.create_credential(
+        name="partner", scopes=["orders:read"]
+    )
+    access_key_id = credential.access_key_id
+    request = AWSRequest(method="GET", url="http://127.0.0.1:8000/v1/orders?page=1")
+    SigV4Auth(Credentials(access_key_id, secret), "apiauth", "global").add_auth(request)
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+    response = APIClient().get("/v1/orders?page=1", headers=headers, HTTP_HOST="127.0.0.1:8000")
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == []
