@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-postgres lint typecheck migrations-check pytest bench bench-e2e redis wrk clean mutation
+.PHONY: run manage test test-postgres lint typecheck migrations-check pytest bench bench-e2e redis wrk clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ run: $(VENV)/.run-installed
 	$(BIN)/python manage.py migrate --noinput --skip-checks
 	$(BIN)/python manage.py demo_setup --skip-checks
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+## make manage ARGS="apiauth_createkey --name me --scopes orders:read": a demo management
+## command, run as make run runs the demo (its venv, DJANGO_DEBUG=1, its SQLite database).
+manage: export DJANGO_DEBUG ?= 1
+manage: $(VENV)/.run-installed
+	$(BIN)/python manage.py $(ARGS)
 
 ## make test: lint, type-check, check migrations, run the suite against a real redis-server.
 test: $(VENV)/.test-installed redis wrk lint typecheck migrations-check pytest

@@ -43,7 +43,11 @@ class TestPublic:
         assert response["Content-Type"] == "application/problem+json"
 
     def test_index_page(self) -> None:
-        assert b"apiauth demo" in APIClient().get("/").content
+        page = APIClient().get("/").content.decode()
+        assert "apiauth demo" in page
+        # A command that works as printed from the checkout (not a bare `python manage.py`,
+        # which needs the venv and SECRET_KEY).
+        assert 'make manage ARGS="apiauth_createkey --name me' in page
 
 
 class TestScopes:
