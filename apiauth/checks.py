@@ -818,23 +818,17 @@ def _throttle_in_use() -> bool:
     """Whether DRF's default throttles include ours (or a subclass of it)."""
     from apiauth.throttling import TokenBucketThrottle
 
-    rest = getattr(settings, "REST_FRAMEWORK", {}) or {}
-    for path in rest.get("DEFAULT_THROTTLE_CLASSES", []):
-        try:
-            cls = import_string(path) if isinstance(path, str) else path
-        except ImportError:
-            continue
-        if isinstance(cls, type) and issubclass(cls, TokenBucketThrottle):
-            return True
-    return False
+    return any(
+        issubclass(cls, TokenBucketThrottle) for cls in _default_classes("DEFAULT_THROTTLE_CLASSES")
+    )
 
 
-def _authentication_classes() -> list[type]:
-    """DRF's default authentication classes, imported (paths that do not import are left to
+def _default_classes(setting: str) -> list[type]:
+    """The classes DRF's ``setting`` names, imported (paths that do not import are left to
     DRF's own error)."""
     rest = getattr(settings, "REST_FRAMEWORK", {}) or {}
     found = []
-    for path in rest.get("DEFAULT_AUTHENTICATION_CLASSES", []):
+    for path in rest.get(setting, []):
         try:
             cls = import_string(path) if isinstance(path, str) else path
         except ImportError:
@@ -853,7 +847,7 @@ def check_schemes_configured(app_configs: Any = None, **kwargs: Any) -> list[Che
     user = getattr(settings, "APIAUTH", None)
     if not isinstance(user, dict):
         return []
-    classes = _authentication_classes()
+    classes = _default_classes("DEFAULT_AUTHENTICATION_CLASSES")
     jwt_enabled = any(issubclass(cls, JWTAuthentication) for cls in classes)
     hmac_enabled = any(issubclass(cls, HMACAuthentication) for cls in classes)
     jwt = user.get("JWT") or {}
