@@ -159,14 +159,13 @@ def unclaimed_bearer(request: Any) -> bool:
     return bool(getattr(django_request, UNCLAIMED_BEARER_ATTR, False))
 
 
-def malformed_bearer(request: Any) -> AuthenticationFailed:
+def malformed_bearer() -> AuthenticationFailed:
     """RFC 6750 §3.1: ``invalid_token`` for a bearer value that is no token of ours."""
-    text = "The bearer token is malformed."
-    realm = conf.REALM
+    text = "The bearer token is malformed."  # the challenge is ASCII, never translated
     return AuthenticationFailed(
         _("The bearer token is malformed."),
         code="invalid_token",
-        challenge=f'Bearer realm="{realm}", error="invalid_token", error_description="{text}"',
+        challenge=f'Bearer realm="{conf.REALM}", error="invalid_token", error_description="{text}"',
     )
 
 
@@ -237,7 +236,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     headers: dict[str, str] = {}
     request = context.get("request")
     if isinstance(api_exc, exceptions.NotAuthenticated) and unclaimed_bearer(request):
-        api_exc = malformed_bearer(request)
+        api_exc = malformed_bearer()
     challenge = getattr(api_exc, "challenge", None) or getattr(api_exc, "auth_header", None)
     if challenge and api_exc.status_code == 401 and request is not None:
         challenge = every_challenge(request, challenge)

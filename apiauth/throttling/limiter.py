@@ -35,8 +35,6 @@ class Outcome:
 
     decision: gcra.Decision | None
     failed_open: bool = False
-    degraded: bool = False
-    """Decided in this process with its share of the limits: the store was unavailable."""
 
 
 class RateLimitUnavailable(Exception):
@@ -134,7 +132,7 @@ def degraded(
         raise RateLimitUnavailable(reason)
     count_failure(reason, mode)
     if mode == "local" and limits:
-        return Outcome(local.decide(keys, limits, cost, debit=debit), degraded=True)
+        return Outcome(local.decide(keys, limits, cost, debit=debit))
     return Outcome(None, failed_open=True)
 
 
@@ -155,18 +153,8 @@ def count_failure(reason: str, mode: str = "open") -> None:
     _unwarned += 1
     now = time.monotonic()
     if now - _warned_at >= WARNING_INTERVAL:
-        if mode == "local":
-            logger.warning(
-                "rate limits decided in this process for %d request(s), store unavailable: %s",
-                _unwarned,
-                reason,
-            )
-        else:
-            logger.warning(
-                "rate limiting skipped for %d request(s), store unavailable: %s",
-                _unwarned,
-                reason,
-            )
+        what = "rate limits decided in this process" if mode == "local" else "rate limiting skipped"
+        logger.warning("%s for %d request(s), store unavailable: %s", what, _unwarned, reason)
         _warned_at, _unwarned = now, 0
 
 
