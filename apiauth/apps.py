@@ -27,6 +27,7 @@ class ApiAuthConfig(AppConfig):
         post_save.connect(keyring.changed, sender=SigningKey, dispatch_uid="apiauth-keyring")
         post_delete.connect(keyring.changed, sender=SigningKey, dispatch_uid="apiauth-keyring")
         signals.signing_keys_changed.connect(keyring.changed, dispatch_uid="apiauth-keyring")
+        signals.credentials_changed.connect(cache.lineages_changed, dispatch_uid="apiauth-cache")
         user = get_user_model()
         post_save.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")
         post_delete.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")

@@ -23,7 +23,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from apiauth import audit, crypto, issuers, jose, revocation, sigv4
-from apiauth.cache import CredentialCache, Entry
+from apiauth.cache import CredentialCache, Entry, client_cache, hmac_cache, key_cache
 from apiauth.conf import conf
 from apiauth.credentials import Credential, MachinePrincipal
 from apiauth.errors import (
@@ -35,7 +35,7 @@ from apiauth.errors import (
     RevocationCheckUnavailable,
     TooManyFailures,
 )
-from apiauth.models import APIKey, HMACCredential, client_cache, hmac_cache, key_cache
+from apiauth.models import APIKey, HMACCredential
 from apiauth.net import get_client_ip, in_networks
 from apiauth.scopes import granted_scopes
 from apiauth.store import (

@@ -38,6 +38,7 @@ from typing import Any, Generic, TypeVar
 from django.db import transaction
 
 from apiauth.conf import conf
+from apiauth.models import APIKey, HMACCredential
 from apiauth.store import Check, RedisStore, StoreUnavailable, get_store
 from apiauth.store.keys import VERSION as VERSION_NAME
 from apiauth.store.keys import version_key
@@ -46,7 +47,17 @@ logger = logging.getLogger("apiauth.cache")
 
 T = TypeVar("T")
 
-__all__ = ["Check", "CredentialCache", "Entry", "VERSION_NAME", "invalidate", "version_key"]
+__all__ = [
+    "Check",
+    "CredentialCache",
+    "Entry",
+    "VERSION_NAME",
+    "client_cache",
+    "hmac_cache",
+    "invalidate",
+    "key_cache",
+    "version_key",
+]
 
 
 @dataclass(slots=True)
@@ -191,6 +202,13 @@ def credential_changed(sender: Any, instance: Any, created: bool = False, **kwar
         invalidate([instance.lineage_id], using=kwargs.get("using"))
 
 
+def lineages_changed(
+    sender: Any, lineages: Iterable[str], using: str | None = None, **kwargs: Any
+) -> None:
+    """``signals.credentials_changed`` receiver (a revocation)."""
+    invalidate(lineages, using=using)
+
+
 def owner_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     """``post_save`` / ``post_delete`` of a user: copies of the credentials they own carry the
     user (``is_active`` and everything a view reads from ``request.user``)."""
@@ -209,3 +227,19 @@ def owner_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
 credential_models: list[Any] = []
 """The credential models whose copies this module keeps (registered in
 ``AppConfig.ready()``, so the cache never imports the models)."""
+
+
+key_cache: CredentialCache[APIKey] = register(
+    CredentialCache(APIKey.objects.get_by_digest, lambda key: key.lineage_id)
+)
+"""Copies of the API keys this worker has seen, by digest."""
+
+client_cache: CredentialCache[APIKey] = register(
+    CredentialCache(APIKey.objects.get_by_public_id, lambda key: key.lineage_id)
+)
+"""Copies of the API keys that obtained the tokens this worker has seen, by public id."""
+
+hmac_cache: CredentialCache[HMACCredential] = register(
+    CredentialCache(HMACCredential.objects.get_by_access_key_id, lambda c: c.lineage_id)
+)
+"""Copies of the HMAC credentials this worker has seen, secrets decrypted, by access key id."""

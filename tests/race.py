@@ -115,7 +115,7 @@ def worker(raws: list[str], shared: Shared, out: Any) -> None:
     from django.db import connections
     from rest_framework.test import APIClient
 
-    from apiauth.models import key_cache
+    from apiauth.cache import key_cache
 
     connections.close_all()
     if os.environ.get("RACE_PLANT"):

@@ -16,7 +16,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apiauth import cache
-from apiauth.models import APIKey, key_cache
+from apiauth.cache import key_cache
+from apiauth.models import APIKey
 from apiauth.store import RedisStore
 from tests.conftest import RedisServer
 from tests.factories import make_key, make_user

@@ -10,6 +10,8 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
+import apiauth.models.base
+import apiauth.models.hmac
 from apiauth import crypto, models, sigv4
 from apiauth.models import (
     HMAC_SECRET_LENGTH,
@@ -237,9 +239,9 @@ class TestHMACSecrets:
         scope = (sigv4.AWS, "20261203", "global", "apiauth")
         instant = obj.previous_secret_expires_at
         just_before = instant - datetime.timedelta(microseconds=1)
-        monkeypatch.setattr(models, "timezone", SimpleNamespace(now=lambda: just_before))
+        monkeypatch.setattr(models.hmac, "timezone", SimpleNamespace(now=lambda: just_before))
         assert len(obj.signing_keys(*scope)) == 2
-        monkeypatch.setattr(models, "timezone", SimpleNamespace(now=lambda: instant))
+        monkeypatch.setattr(models.hmac, "timezone", SimpleNamespace(now=lambda: instant))
         assert len(obj.signing_keys(*scope)) == 1
 
 
@@ -379,7 +381,7 @@ def test_last_used_is_written_once_the_interval_has_passed(
     now = timezone.now()
     key.last_used_at = now - datetime.timedelta(seconds=60)  # LAST_USED_INTERVAL
     APIKey.objects.filter(pk=key.pk).update(last_used_at=key.last_used_at)
-    monkeypatch.setattr(models, "timezone", SimpleNamespace(now=lambda: now))
+    monkeypatch.setattr(models.base, "timezone", SimpleNamespace(now=lambda: now))
     key.touch("192.0.2.1")
     stored = APIKey.objects.get(pk=key.pk)
     assert (stored.last_used_at, stored.last_used_ip) == (now, "192.0.2.1")
