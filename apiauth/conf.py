@@ -3,14 +3,24 @@
 Reading on access (never at import time) keeps ``override_settings`` working in tests. The dict
 itself is looked up once and forgotten when Django announces a change (``setting_changed``,
 sent by ``override_settings``): a dozen reads per request then cost a dict lookup each.
+
+``conf.jwt`` and ``conf.hmac`` are the ``JWT`` and ``HMAC`` sub-dicts read once into frozen,
+typed dataclasses; :meth:`Settings.derive` keeps anything else computed from the settings
+(the SigV4 policy, the issuer registry, parsed limits) until they change: one mechanism, one
+moment of forgetting, like DRF's ``api_settings.reload()``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
+
+T = TypeVar("T")
 
 DEFAULTS: dict[str, Any] = {
     # API keys.
@@ -101,6 +111,85 @@ JWT_DEFAULTS: dict[str, Any] = {
 }
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class JWTSettings:
+    """``APIAUTH["JWT"]`` merged over :data:`JWT_DEFAULTS`, typed (``conf.jwt``)."""
+
+    issuers: tuple[Any, ...]
+    leeway: float
+    max_token_length: int
+    max_token_lifetime: int
+    access_token_lifetime: int
+    signing_algorithm: str
+    rsa_key_size: int
+    key_ring_ttl: float
+    jwks_max_age: int
+    refresh_tokens: bool
+    refresh_token_lifetime: int
+    refresh_family_lifetime: int
+    introspection_scope: str
+    jwks_timeout: float
+    jwks_min_cache: float
+    jwks_max_cache: float
+    jwks_refresh_interval: float
+    jwks_max_bytes: int
+    verified_cache_size: int
+    revocation_failure_mode: str
+
+    @classmethod
+    def from_dict(cls, merged: dict[str, Any]) -> JWTSettings:
+        return cls(
+            **{
+                field.name: _typed(field.type, merged[field.name.upper()])
+                for field in dataclasses.fields(cls)
+            }
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HMACSettings:
+    """``APIAUTH["HMAC"]`` merged over :data:`HMAC_DEFAULTS`, typed (``conf.hmac``)."""
+
+    service: str
+    regions: frozenset[str]
+    algorithm: str
+    secret_prefix: str
+    header_prefix: str
+    max_clock_skew: int
+    max_body_size: int
+    max_header_size: int
+    allow_unsigned_payload: bool
+    presigned_max_expires: int
+    replay_protection: bool
+    rotation_grace: int
+
+    @classmethod
+    def from_dict(cls, merged: dict[str, Any]) -> HMACSettings:
+        return cls(
+            **{
+                field.name: _typed(field.type, merged[field.name.upper()])
+                for field in dataclasses.fields(cls)
+            }
+        )
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "tuple[Any, ...]": lambda value: tuple(value or ()),
+    "frozenset[str]": lambda value: frozenset(str(item) for item in value or ()),
+}
+
+
+def _typed(annotation: Any, value: Any) -> Any:
+    return _CONVERTERS[str(annotation)](value)
+
+
+_building = threading.RLock()  # reentrant: a build may derive what it needs
+
+
 class Settings:
     """Typed, read-through access to ``settings.APIAUTH``."""
 
@@ -122,11 +211,35 @@ class Settings:
 
     @property
     def derived(self) -> dict[Any, Any]:
-        """Values computed from these settings (parsed limits): dropped when they change."""
+        """Values computed from these settings: dropped when they change (see :meth:`derive`)."""
         derived = self._derived
         if derived is None:
             derived = self._derived = {}
         return derived
+
+    def derive(self, build: Callable[[], T], key: Hashable | None = None) -> T:
+        """``build()``, computed once until ``APIAUTH`` changes (``key`` defaults to
+        ``build`` itself)."""
+        name = build if key is None else key
+        try:
+            return self.derived[name]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        with _building:  # one build at a time: two threads must not fetch one JWKS twice
+            derived = self.derived
+            if name not in derived:
+                derived[name] = build()
+            return derived[name]  # type: ignore[no-any-return]
+
+    @property
+    def jwt(self) -> JWTSettings:
+        """The ``JWT`` settings, typed (validated by the system checks)."""
+        return self.derive(lambda: JWTSettings.from_dict(self.JWT), key=JWTSettings)
+
+    @property
+    def hmac(self) -> HMACSettings:
+        """The ``HMAC`` settings, typed (validated by the system checks)."""
+        return self.derive(lambda: HMACSettings.from_dict(self.HMAC), key=HMACSettings)
 
     @property
     def KEY_PREFIX(self) -> str:

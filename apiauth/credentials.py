@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from rest_framework.exceptions import NotAuthenticated
+from rest_framework.exceptions import APIException, NotAuthenticated
 from rest_framework.request import Request
 
 if TYPE_CHECKING:
@@ -97,3 +97,26 @@ class MachinePrincipal:
 
     def has_module_perms(self, app_label: str) -> bool:
         return False
+
+
+@runtime_checkable
+class Confirmable(Protocol):
+    """What the throttle asks of the class that authenticated a request when its Redis round
+    trip finds the credential out of date (a worker's stale copy) or revoked (a mark): every
+    :class:`~apiauth.authentication.base.CredentialAuthentication` is one."""
+
+    def reauthenticate(self, request: Request) -> tuple[Any, Credential]:
+        """Authenticate again from the database."""
+        ...
+
+    def revoked(self, request: Request, credential: Credential) -> APIException:
+        """The exception (recorded) for a credential a revocation mark covers."""
+        ...
+
+
+def authenticator_of(request: Request) -> Confirmable:
+    """The class that authenticated ``request``, as the throttle needs it."""
+    authenticator = request.successful_authenticator
+    if not isinstance(authenticator, Confirmable):  # pragma: no cover (only ours set a check)
+        raise TypeError(f"{type(authenticator).__name__} cannot confirm its credential")
+    return authenticator

@@ -95,7 +95,7 @@ class JWKSFetcher:
             self.keys is not None
             and kid is not None
             and kid not in self.keys
-            and now - self.attempted_at >= float(conf.JWT["JWKS_REFRESH_INTERVAL"])
+            and now - self.attempted_at >= conf.jwt.jwks_refresh_interval
         ):
             self.refresh(now)
         if self.keys is None:
@@ -106,12 +106,12 @@ class JWKSFetcher:
         if not self.lock.acquire(blocking=self.keys is None):
             return  # another thread is fetching: use the current set meanwhile
         try:
-            if now - self.attempted_at < float(conf.JWT["JWKS_REFRESH_INTERVAL"]) and (
+            if now - self.attempted_at < conf.jwt.jwks_refresh_interval and (
                 self.keys is not None or now < self.expires_at
             ):
                 return  # fetched (or failed) moments ago by another thread
             self.attempted_at = now
-            settings = conf.JWT
+            settings = conf.jwt
             try:
                 document, seconds = self.fetch()
                 keys = self.parse(document)
@@ -120,9 +120,9 @@ class JWKSFetcher:
                 # last good set and try again after the refresh interval. A request must never
                 # fail with our error, nor every request fetch again.
                 logger.warning("could not refresh the JWKS at %s: %r", self.url, exc)
-                self.expires_at = now + float(settings["JWKS_REFRESH_INTERVAL"])
+                self.expires_at = now + settings.jwks_refresh_interval
                 return
-            low, high = float(settings["JWKS_MIN_CACHE"]), float(settings["JWKS_MAX_CACHE"])
+            low, high = settings.jwks_min_cache, settings.jwks_max_cache
             self.keys = keys
             self.expires_at = now + min(
                 max(float(seconds if seconds is not None else low), low), high
@@ -132,11 +132,11 @@ class JWKSFetcher:
 
     def fetch(self) -> tuple[Any, int | None]:
         """The parsed JSON and its max-age. Raises whatever the transport or parser raises."""
-        settings = conf.JWT
+        settings = conf.jwt
         self.fetches += 1
         request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
-        limit = int(settings["JWKS_MAX_BYTES"])
-        with self.opener(request, timeout=float(settings["JWKS_TIMEOUT"])) as response:
+        limit = settings.jwks_max_bytes
+        with self.opener(request, timeout=settings.jwks_timeout) as response:
             if response.status != 200:
                 raise ValueError(f"HTTP {response.status}")
             body = response.read(limit + 1)
@@ -205,7 +205,7 @@ def static_keys(entries: Any, algorithms: frozenset[str]) -> jose.KeySet:
 def build(entry: Mapping[str, Any]) -> Issuer:
     """One issuer from its settings. Raises ``ValueError`` / ``KeyError`` for a bad entry
     (system check ``apiauth.E020`` reports them at startup)."""
-    settings = conf.JWT
+    settings = conf.jwt
     iss = entry["ISSUER"]
     local = entry.get("KEYS") == LOCAL
     default_algorithms: tuple[str, ...] = (
@@ -227,9 +227,9 @@ def build(entry: Mapping[str, Any]) -> Issuer:
         issuer=iss,
         audiences=frozenset(audiences),
         required=frozenset(entry.get("REQUIRED_CLAIMS", ("exp", "iat", "iss", "aud", "sub"))),
-        leeway=float(settings["LEEWAY"]),
+        leeway=settings.leeway,
         types=None if types is None else frozenset(jose.media_type(t) for t in types),
-        max_lifetime=float(settings["MAX_TOKEN_LIFETIME"]),
+        max_lifetime=float(settings.max_token_lifetime),
     )
     source: KeySource
     if local:
@@ -255,24 +255,14 @@ def build(entry: Mapping[str, Any]) -> Issuer:
     )
 
 
-_registry: tuple[list[Any], dict[str, Issuer]] | None = None
-_lock = threading.Lock()
-
-
 def registry() -> dict[str, Issuer]:
     """Issuers by ``iss``, rebuilt when ``APIAUTH`` changes (a fetched key set lives as long
     as its settings)."""
-    global _registry
-    entries = conf.JWT["ISSUERS"]
-    current = _registry
-    if current is not None and current[0] is entries:
-        return current[1]
-    with _lock:
-        if _registry is not None and _registry[0] is entries:
-            return _registry[1]
-        built = {issuer.iss: issuer for issuer in map(build, entries)}
-        _registry = (entries, built)
-        return built
+    return conf.derive(_build_registry)
+
+
+def _build_registry() -> dict[str, Issuer]:
+    return {issuer.iss: issuer for issuer in map(build, conf.jwt.issuers)}
 
 
 def local_issuer() -> Issuer | None:

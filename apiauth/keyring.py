@@ -65,7 +65,7 @@ class KeyRing:
             self.signer = None
 
     def current(self) -> jose.KeySet:
-        if self.clock() - self.loaded_at > float(conf.JWT["KEY_RING_TTL"]):
+        if self.clock() - self.loaded_at > conf.jwt.key_ring_ttl:
             return self.load()
         return self.keys
 

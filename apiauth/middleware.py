@@ -49,7 +49,7 @@ class SecurityHeadersMiddleware:
         if param and param in request.GET:
             return True
         # A presigned URL carries its signature in the query (docs/hmac.md).
-        signature = f"{conf.HMAC['HEADER_PREFIX']}Signature="
+        signature = f"{conf.hmac.header_prefix}Signature="
         return signature in str(meta.get("QUERY_STRING", ""))
 
 

@@ -103,8 +103,8 @@ def check_for(
 def mark_ttl_ms() -> int:
     """How long a mark can matter: the longest a token may live (the verifier refuses longer)
     plus the leeway."""
-    settings = conf.JWT
-    return (int(settings["MAX_TOKEN_LIFETIME"]) + int(settings["LEEWAY"])) * 1000
+    settings = conf.jwt
+    return int((settings.max_token_lifetime + settings.leeway) * 1000)
 
 
 # -- revoking ----------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def mark_ttl_ms() -> int:
 
 def revoke_jti(lineage: str, jti: str, expires_at: float) -> None:
     """Deny one token until it expires."""
-    until = expires_at + float(conf.JWT["LEEWAY"])
+    until = expires_at + conf.jwt.leeway
     if until > time.time():
         record(lineage, jti_mark(jti), FOREVER, until)
 

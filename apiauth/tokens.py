@@ -1,4 +1,5 @@
-"""Issuing our tokens: access tokens (RFC 9068 JWTs) and rotating refresh tokens in families.
+"""Issuing our tokens: access tokens (RFC 9068 JWTs) and rotating refresh tokens in families
+(verifying tokens is :mod:`apiauth.verification`'s).
 
 The views in :mod:`apiauth.views` speak OAuth 2.0 over HTTP; this module is what they do, so
 code and management commands can do it too. A refresh token is opaque
@@ -13,27 +14,26 @@ import datetime
 import hashlib
 import logging
 import math
-import re
 import secrets
-import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import router, transaction
 from django.utils import timezone
 
-from apiauth import audit, issuers, jose, revocation
+from apiauth import audit, issuers, revocation
 from apiauth.conf import conf
 from apiauth.keyring import NoSigningKey, ring
 from apiauth.models import REFRESH_TOKEN_MARKER, APIKey, RefreshToken, TokenFamily
 from apiauth.scopes import granted_scopes, missing_scopes
 from apiauth.store import StoreUnavailable
+from apiauth.verification import issued_at
+
+__all__ = ["GrantError", "Issued", "NoSigningKey", "issued_at"]
 
 logger = logging.getLogger("apiauth.tokens")
-
-__all__ = ["GrantError", "NoSigningKey", "Issued"]
 
 
 class GrantError(Exception):
@@ -88,7 +88,7 @@ def requested_scopes(value: str | None, allowed: Iterable[str]) -> list[str]:
 def access_token(key: APIKey, scopes: list[str], sid: str | None = None) -> tuple[str, int]:
     """A signed ``at+jwt`` for ``key`` (RFC 9068 §2.2); its lifetime in seconds."""
     issuer = local_issuer()
-    lifetime = int(conf.JWT["ACCESS_TOKEN_LIFETIME"])
+    lifetime = conf.jwt.access_token_lifetime
     clock = time.time()
     now = int(clock)
     exp = now + lifetime
@@ -120,24 +120,13 @@ def new_jti(clock: float) -> str:
     return f"{value:032x}"
 
 
-def issued_at(claims: dict[str, Any]) -> float:
-    """When one of our tokens was issued, to the millisecond when its ``jti`` says."""
-    jti = claims.get("jti")
-    if isinstance(jti, str) and len(jti) == 32 and jti[12] == "7" and _HEX.fullmatch(jti):
-        return int(jti[:12], 16) / 1000
-    return float(claims["iat"])
-
-
-_HEX = re.compile(r"[0-9a-f]{32}")
-
-
 def _hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def new_refresh_token(family: TokenFamily, now: datetime.datetime) -> str:
     raw = f"{conf.KEY_PREFIX}{REFRESH_TOKEN_MARKER}{secrets.token_urlsafe(32)}"
-    lifetime = datetime.timedelta(seconds=int(conf.JWT["REFRESH_TOKEN_LIFETIME"]))
+    lifetime = datetime.timedelta(seconds=conf.jwt.refresh_token_lifetime)
     RefreshToken.objects.create(
         family=family,
         token_hash=_hash(raw),
@@ -150,11 +139,11 @@ def new_refresh_token(family: TokenFamily, now: datetime.datetime) -> str:
 def client_credentials(key: APIKey, scope: str | None) -> Issued:
     """``grant_type=client_credentials`` for an authenticated API key."""
     scopes = requested_scopes(scope, key.scopes)
-    if not conf.JWT["REFRESH_TOKENS"]:
+    if not conf.jwt.refresh_tokens:
         token, expires_in = access_token(key, scopes)
         return Issued(token, expires_in, " ".join(scopes))
     now = timezone.now()
-    lifetime = datetime.timedelta(seconds=int(conf.JWT["REFRESH_FAMILY_LIFETIME"]))
+    lifetime = datetime.timedelta(seconds=conf.jwt.refresh_family_lifetime)
     ends = now + lifetime if key.expires_at is None else min(now + lifetime, key.expires_at)
     # Signed inside the transaction: without a signing key, no family is left behind.
     with transaction.atomic(using=router.db_for_write(TokenFamily)):
@@ -227,93 +216,3 @@ def revoke_family(family: TokenFamily, *, reason: str) -> bool:
     family.refresh_from_db(fields=["revoked_at", "revoked_reason"])
     revocation.revoke_family(str(family.api_key.lineage), str(family.id))
     return bool(updated)
-
-
-@dataclass(frozen=True, slots=True)
-class Verified:
-    issuer: issuers.Issuer
-    claims: dict[str, Any]
-    header: dict[str, Any] = field(default_factory=dict)
-    key: jose.VerificationKey | None = None
-
-
-class TokenVerifier:
-    """Shape → issuer → key → signature → claims, with each step a hook. Used by
-    :class:`~apiauth.authentication.JWTAuthentication` (its ``verifier`` attribute) and by
-    introspection. Raises :class:`jose.TokenError`, or :class:`issuers.KeysUnavailable`.
-
-    A client sends the same token for minutes, so the signature of a token that verified is
-    not checked again: the verifier remembers the last ``VERIFIED_CACHE_SIZE`` tokens (by
-    SHA-256) with their issuer, key, header and claims. A remembered token is accepted only if
-    its issuer and key are still the very objects that verified it (a changed setting, a
-    reloaded key ring or JWKS, a revoked signing key: verified again, from scratch) and its
-    claims pass the issuer's policy now (expiry). Revocation is not remembered: it is checked
-    on every request, after this.
-    """
-
-    clock = staticmethod(time.time)
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.verified: dict[bytes, Verified] = {}
-
-    def verify(self, token: str) -> Verified:
-        size = int(conf.JWT["VERIFIED_CACHE_SIZE"])
-        digest = None
-        if size and token.isascii():
-            digest = hashlib.sha256(token.encode("ascii")).digest()
-            known = self.verified.get(digest)
-            if known is not None and self.still_valid(known):
-                return Verified(known.issuer, dict(known.claims), known.header, known.key)
-        jws = jose.parse(token, int(conf.JWT["MAX_TOKEN_LENGTH"]))
-        claims = jose.decode_claims(jws)
-        issuer = self.get_issuer(claims)
-        key = self.get_verifying_key(issuer, jws)
-        jose.verify_signature(jws, key)
-        issuer.policy.check(jws.header, claims, self.clock())
-        verified = Verified(issuer, claims, jws.header, key)
-        if digest is not None:
-            self.remember(digest, verified, size)
-            verified = Verified(issuer, dict(claims), jws.header, key)
-        return verified
-
-    def still_valid(self, known: Verified) -> bool:
-        """The issuer and key that verified ``known`` are still trusted; its claims are
-        checked again (raises :class:`jose.TokenError` as the full path would)."""
-        issuer = known.issuer
-        if issuers.registry().get(issuer.iss) is not issuer:
-            return False
-        kid = known.header.get("kid")
-        if issuer.keys.find(kid if isinstance(kid, str) else None, known.header["alg"]) is not (
-            known.key
-        ):
-            return False
-        issuer.policy.check_times(known.claims, self.clock())
-        return True
-
-    def remember(self, digest: bytes, verified: Verified, size: int) -> None:
-        with self.lock:
-            while len(self.verified) >= size:  # the oldest first
-                del self.verified[next(iter(self.verified))]
-            self.verified[digest] = verified
-
-    def clear(self) -> None:
-        with self.lock:
-            self.verified.clear()
-
-    def get_issuer(self, claims: dict[str, Any]) -> issuers.Issuer:
-        """The trusted issuer that the token's ``iss`` names."""
-        iss = claims.get("iss")
-        issuer = issuers.registry().get(iss) if isinstance(iss, str) else None
-        if issuer is None:
-            raise jose.TokenError("invalid_issuer", "The token's issuer is not trusted.")
-        return issuer
-
-    def get_verifying_key(self, issuer: issuers.Issuer, jws: jose.JWS) -> jose.VerificationKey:
-        """The issuer's key for the token's ``kid``, bound to one algorithm."""
-        if jws.alg not in issuer.algorithms:
-            raise jose.TokenError("alg_not_allowed", "The token's algorithm is not accepted.")
-        key = issuer.keys.find(jws.kid, jws.alg)
-        if key is None:
-            raise jose.TokenError("unknown_kid", "The token's signing key is unknown.")
-        return key

@@ -20,10 +20,11 @@ from django.views import View
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from apiauth import audit, jose, revocation, tokens
-from apiauth.authentication import APIKeyAuthentication
+from apiauth import audit, jose, revocation, tokens, verification
+from apiauth.authentication import APIKeyAuthentication, JWTAuthentication
 from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.issuers import KeysUnavailable
@@ -142,7 +143,7 @@ class TokenView(OAuthView):
         return tokens.client_credentials(self.client_key(request), self.param(request, "scope"))
 
     def refresh_token(self, request: Request) -> tokens.Issued:
-        if not conf.JWT["REFRESH_TOKENS"]:
+        if not conf.jwt.refresh_tokens:
             raise OAuthError("unsupported_grant_type", _("Refresh tokens are not issued here."))
         raw = self.param(request, "refresh_token", required=True)
         assert raw is not None
@@ -167,7 +168,7 @@ class RevokeView(OAuthView):
                 audit.record("revoke", family, client_ip=get_client_ip(request), reason="RFC 7009")
             return Response(status=200)
         try:
-            verified = tokens.TokenVerifier().verify(token)
+            verified = token_verifier().verify(token)
         except (jose.TokenError, KeysUnavailable):
             return Response(status=200)
         claims = verified.claims
@@ -205,7 +206,7 @@ class IntrospectView(OAuthView):
     def post(self, request: Request) -> Response:
         credential = request.auth
         assert isinstance(credential, Credential)
-        scope = str(conf.JWT["INTROSPECTION_SCOPE"])
+        scope = conf.jwt.introspection_scope
         if not scope_granted(scope, credential.scopes):
             raise OAuthError(
                 "insufficient_scope",
@@ -221,7 +222,7 @@ class IntrospectView(OAuthView):
         if found is not None:
             return self.introspect_refresh_token(found)
         try:
-            verified = tokens.TokenVerifier().verify(token)
+            verified = token_verifier().verify(token)
         except (jose.TokenError, KeysUnavailable):
             return {"active": False}
         return self.introspect_access_token(verified)
@@ -245,7 +246,7 @@ class IntrospectView(OAuthView):
             "iat": int(found.created_at.timestamp()),
         }
 
-    def introspect_access_token(self, verified: tokens.Verified) -> dict[str, Any]:
+    def introspect_access_token(self, verified: verification.Verified) -> dict[str, Any]:
         """One of our tokens (we do not speak for other issuers), its API key still usable,
         and no revocation mark covering it. Its scopes are those the key still grants, as
         :class:`~apiauth.authentication.JWTAuthentication` sees them."""
@@ -259,9 +260,9 @@ class IntrospectView(OAuthView):
             return {"active": False}
         lineage, marks = str(key.lineage), revocation.marks_for(claims)
         try:
-            revoked = revocation.is_revoked(lineage, marks, tokens.issued_at(claims))
+            revoked = revocation.is_revoked(lineage, marks, verification.issued_at(claims))
         except StoreUnavailable:
-            revoked = revocation.revoked_in_database(lineage, marks, tokens.issued_at(claims))
+            revoked = revocation.revoked_in_database(lineage, marks, verification.issued_at(claims))
         if revoked:
             return {"active": False}
         body = {"active": True, "token_type": "Bearer"}
@@ -270,6 +271,16 @@ class IntrospectView(OAuthView):
                 body[name] = claims[name]
         body["scope"] = " ".join(sorted(granted_scopes(jose.scopes(claims), key.scopes)))
         return body
+
+
+def token_verifier() -> verification.TokenVerifier:
+    """The verifier of the project's :class:`JWTAuthentication` (the first subclass in DRF's
+    default classes), else the shared one: the endpoints judge tokens as the API does, and
+    share its memo of verified tokens."""
+    for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        if isinstance(cls, type) and issubclass(cls, JWTAuthentication):
+            return cls.verifier
+    return verification.verifier
 
 
 def key_usable(key: APIKey) -> bool:
@@ -281,5 +292,5 @@ class JWKSView(View):
 
     def get(self, request: HttpRequest) -> JsonResponse:
         response = JsonResponse(ring.current().jwks())
-        patch_cache_control(response, public=True, max_age=int(conf.JWT["JWKS_MAX_AGE"]))
+        patch_cache_control(response, public=True, max_age=conf.jwt.jwks_max_age)
         return response

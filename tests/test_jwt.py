@@ -1415,7 +1415,7 @@ class TestVerifiedCache:
 
     @pytest.fixture
     def verifier(self) -> Any:
-        from apiauth.tokens import TokenVerifier
+        from apiauth.verification import TokenVerifier
 
         return TokenVerifier()
 

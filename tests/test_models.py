@@ -10,8 +10,6 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-import apiauth.models.base
-import apiauth.models.hmac
 from apiauth import crypto, models, sigv4
 from apiauth.models import (
     HMAC_SECRET_LENGTH,

@@ -404,15 +404,14 @@ class TestPlanLimits:
         assert parsed == ["free", "pro", "free"]
 
     def test_bounded(self, parsed: list[Any]) -> None:
-        from apiauth.conf import conf
 
         # Each overrides object is its own entry (a cached credential keeps its object).
         kept = [self.credential("free", {"burst": 1 + n % 5}) for n in range(limiter.MAX_DERIVED)]
         for credential in kept:
             limiter.plan_limits(credential)
-        assert len(conf.derived) == limiter.MAX_DERIVED
+        assert len(limiter.plan_memo()) == limiter.MAX_DERIVED
         limiter.plan_limits(self.credential("free", {"burst": 2}))
-        assert len(conf.derived) == 1
+        assert len(limiter.plan_memo()) == 1
 
     def test_without_any_limits(self, caplog: pytest.LogCaptureFixture) -> None:
         with override_settings(APIAUTH={"ANONYMOUS_LIMITS": None}):

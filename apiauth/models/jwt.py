@@ -25,10 +25,10 @@ class SigningKeyManager(models.Manager["SigningKey"]):
         state: str = "next",
     ) -> SigningKey:
         """A new key pair, its private half encrypted (:mod:`apiauth.encryption`)."""
-        settings = conf.JWT
-        algorithm = algorithm or str(settings["SIGNING_ALGORITHM"])
+        settings = conf.jwt
+        algorithm = algorithm or settings.signing_algorithm
         if algorithm == "RS256":
-            key_size = key_size or int(settings["RSA_KEY_SIZE"])
+            key_size = key_size or settings.rsa_key_size
         elif key_size is not None:
             raise ValueError(f"{algorithm} keys have no size to choose.")
         private, public = jose.generate_pair(algorithm, key_size)
@@ -89,9 +89,9 @@ class SigningKeyManager(models.Manager["SigningKey"]):
         """One rotation step, safe to run from cron: promote the next key (generating one
         first if there is none), retire the active one, publish a new next key, and revoke
         retired keys whose every token has expired."""
-        settings = conf.JWT
+        settings = conf.jwt
         horizon = timezone.now() - datetime.timedelta(
-            seconds=int(settings["MAX_TOKEN_LIFETIME"]) + int(settings["LEEWAY"])
+            seconds=settings.max_token_lifetime + settings.leeway
         )
         with transaction.atomic(using=router.db_for_write(self.model)):
             upcoming = self.filter(state=SigningKey.State.NEXT).first()

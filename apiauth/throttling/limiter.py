@@ -59,8 +59,8 @@ def plan_limits(credential: Credential | None) -> tuple[Limit, ...]:
     if credential is None:
         spec = conf.ANONYMOUS_LIMITS
         return parse_limits(spec) if spec else ()
-    derived = conf.derived
-    key = ("plan_limits", credential.plan, id(credential.limits))
+    derived = plan_memo()
+    key = (credential.plan, id(credential.limits))
     hit = derived.get(key)
     if hit is not None and hit[0] is credential.limits:
         return hit[1]  # type: ignore[no-any-return]
@@ -72,6 +72,11 @@ def plan_limits(credential: Credential | None) -> tuple[Limit, ...]:
 
 
 MAX_DERIVED = 1024
+
+
+def plan_memo() -> dict[Any, Any]:
+    """:func:`plan_limits`' memo, forgotten when the settings change."""
+    return conf.derive(dict, key="plan_limits")
 
 
 def _plan_limits(credential: Credential) -> tuple[Limit, ...]:

@@ -11,7 +11,7 @@ from rest_framework.throttling import BaseThrottle
 
 from apiauth import revocation
 from apiauth.conf import conf
-from apiauth.credentials import Credential
+from apiauth.credentials import Credential, authenticator_of
 from apiauth.errors import CostExceedsLimit, RateLimitServiceUnavailable
 from apiauth.net import get_client_ip
 from apiauth.store import MarksUnloaded, StaleCredential, TokenRevoked
@@ -74,8 +74,9 @@ class TokenBucketThrottle(BaseThrottle):
             try:
                 memo = self.decide_confirmed(request, view)
             except TokenRevoked:
-                authenticator = request.successful_authenticator
-                raise authenticator.revoked(request, request.auth) from None  # type: ignore[union-attr]
+                credential = request.auth
+                assert isinstance(credential, Credential)
+                raise authenticator_of(request).revoked(request, credential) from None
             setattr(request, MEMO_ATTR, memo)
             remember(request._request, memo)
         self.outcome = memo
@@ -114,8 +115,7 @@ class TokenBucketThrottle(BaseThrottle):
             raise RateLimitServiceUnavailable() from None
 
     def reauthenticate(self, request: Request) -> None:
-        authenticator = request.successful_authenticator
-        user, credential = authenticator.reauthenticate(request)  # type: ignore[union-attr]
+        user, credential = authenticator_of(request).reauthenticate(request)
         request.user, request.auth = user, credential
 
     def wait(self) -> float | None:

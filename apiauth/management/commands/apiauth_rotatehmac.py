@@ -30,7 +30,7 @@ class Command(BaseCommand):
         credential = find(options["access_key_id"].strip())
         grace = options["grace"]
         if grace is None:
-            grace = int(conf.HMAC["ROTATION_GRACE"])
+            grace = conf.hmac.rotation_grace
         if not 0 <= grace <= 30 * 86_400:
             raise CommandError("--grace must be between 0 and 2592000 seconds (30 days).")
         try:

@@ -1,0 +1,105 @@
+"""The Django request as SigV4 sees it: the bytes on the wire, not Django's decoded view.
+
+SigV4 signs the path and query as the client encoded them and the headers as sent; Django
+hands them over decoded (and WSGI as latin-1 text). These functions recover what was signed.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+from django.utils.translation import gettext as _
+from rest_framework.request import Request
+
+from apiauth import sigv4
+
+
+def repeated_in_order(pairs: list[tuple[bytes, bytes]]) -> bool:
+    """Whether every repeated parameter's values come in canonical (sorted) order.
+
+    SigV4 sorts the query before signing, so the order of a parameter's values is not signed,
+    while ``request.GET[name]`` reads the last one: reordering them after signing would change
+    what the view reads. Sending them sorted makes the order sent the order signed.
+    """
+    seen: dict[bytes, str] = {}
+    for name, value in pairs:
+        encoded = quote(value, safe="~")
+        previous = seen.get(name)
+        if previous is not None and encoded < previous:
+            return False
+        seen[name] = encoded
+    return True
+
+
+def _two_spellings() -> sigv4.SignatureError:
+    return sigv4.SignatureError("malformed_header", _("A header is sent under two spellings."))
+
+
+def _wsgi_bytes(value: str) -> bytes:
+    """WSGI hands over the request's bytes as latin-1 text (PEP 3333)."""
+    return value.encode("latin-1")
+
+
+def wire_path(request: Request) -> bytes:
+    """The path as the client sent it, still percent-encoded: gunicorn's ``RAW_URI``,
+    uwsgi's ``REQUEST_URI``, ASGI's ``raw_path``; else the decoded path encoded again."""
+    meta = request.META
+    raw = meta.get("RAW_URI") or meta.get("REQUEST_URI")
+    if raw:
+        path = raw.split("?", 1)[0]
+        if "://" in path[:8]:  # absolute-form request target
+            path = urlsplit(path).path
+        return _wsgi_bytes(path or "/")
+    raw_path = _scope_bytes(request, "raw_path")
+    if raw_path is not None:
+        return raw_path or b"/"
+    decoded = _wsgi_bytes(meta.get("SCRIPT_NAME", "") + meta.get("PATH_INFO", "/"))
+    return quote(decoded, safe="/~").encode("ascii")
+
+
+def wire_query(request: Request) -> bytes:
+    """The query string as the client sent it: ASGI's bytes (Django hands them on decoded as
+    UTF-8), else WSGI's latin-1 text encoded back."""
+    query = _scope_bytes(request, "query_string")
+    if query is not None:
+        return query
+    return _wsgi_bytes(request.META.get("QUERY_STRING", ""))
+
+
+def _scope_bytes(request: Request, name: str) -> bytes | None:
+    """A raw value of the request's ASGI scope, when the app runs under ASGI."""
+    scope = getattr(request._request, "scope", None)
+    value = scope.get(name) if isinstance(scope, dict) else None
+    return value if isinstance(value, bytes) else None
+
+
+def request_headers(
+    request: Request, presented: sigv4.Presented, scheme: sigv4.Scheme
+) -> dict[str, list[str]]:
+    """The headers the policy looks at (signed ones, the scheme's own, ``content-type``),
+    lowercased. Repeated headers arrive joined with ``,``, as SigV4 joins them."""
+    meta = request.META
+    prefix = scheme.header_prefix.lower()
+    wanted = set(presented.signed_headers) | {"content-type"}
+    headers: dict[str, list[str]] = {}
+    for name, value in meta.items():
+        if name.startswith("HTTP_"):
+            if name in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                # A "Content_Type:" header, where the server passes underscores: never the
+                # Content-Type that Django parses the body with (CONTENT_TYPE).
+                raise _two_spellings()
+            header = name[5:].lower().replace("_", "-")
+        elif name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            header = name.lower().replace("_", "-")
+        else:
+            continue
+        if header == "authorization":
+            continue
+        if header in wanted or header.startswith(prefix):
+            if header in ("content-type", "content-length") and not value:
+                continue  # WSGI servers set these empty when the client sent none
+            if header in headers:
+                # Two spellings of one header (X-Amz-Date, X_Amz_Date) cannot both be signed.
+                raise _two_spellings()
+            headers[header] = [_wsgi_bytes(value).decode("utf-8")]
+    return headers
