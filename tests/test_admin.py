@@ -75,11 +75,11 @@ class TestAddShowsKeyOnce:
         assert raw not in str(admin_client.cookies)
 
         # Revoke with a reason through the confirmation page.
-        response = action(admin_client, "revoke_keys", [key])
+        response = action(admin_client, "revoke_selected", [key])
         assert "Reason" in response.content.decode()
         assert APIKey.objects.get(pk=key.pk).status == "active"
-        response = action(admin_client, "revoke_keys", [key], apply="1", reason="leaked")
-        assert "Revoked 1 key." in response.content.decode()
+        response = action(admin_client, "revoke_selected", [key], apply="1", reason="leaked")
+        assert "Revoked 1 API key." in response.content.decode()
         key.refresh_from_db()
         assert key.status == "revoked" and key.revoked_reason == "leaked"
         assert key.revoked_by is not None and key.revoked_by.get_username() == "root"
@@ -179,17 +179,17 @@ class TestRevoke:
         done, _ = make_key()
         done.revoke(reason="earlier")
         response = action(
-            admin_client, "revoke_keys", [first, second, done], apply="1", reason="offboarding"
+            admin_client, "revoke_selected", [first, second, done], apply="1", reason="offboarding"
         )
         text = response.content.decode()
-        assert "Revoked 2 keys." in text and "1 key was already revoked." in text
+        assert "Revoked 2 API keys." in text and "1 API key already revoked." in text
         assert ping(raw_first).status_code == 401 and ping(raw_second).status_code == 401
         assert AuditEvent.objects.filter(action="revoke").count() == 2
         assert APIKey.objects.get(pk=done.pk).revoked_reason == "earlier"
 
     def test_reason_is_required(self, admin_client: Client) -> None:
         key, raw = make_key()
-        response = action(admin_client, "revoke_keys", [key], apply="1", reason="")
+        response = action(admin_client, "revoke_selected", [key], apply="1", reason="")
         assert "This field is required" in response.content.decode()
         assert ping(raw).status_code == 200
         assert not AuditEvent.objects.exists()
@@ -226,10 +226,10 @@ class TestRoll:
         first, _ = make_key()
         second, _ = make_key()
         response = action(admin_client, "roll_key", [first, second], apply="1", grace="0")
-        assert "Select exactly one key" in response.content.decode()
+        assert "Select exactly one API key" in response.content.decode()
         second.revoke()
         response = action(admin_client, "roll_key", [second], apply="1", grace="0")
-        assert "Select exactly one key" in response.content.decode()
+        assert "Select exactly one API key" in response.content.decode()
         assert APIKey.objects.count() == 2
 
 
@@ -276,7 +276,7 @@ class TestDelete:
         assert staff_client.post(url, {"post": "yes"}).status_code == 403
         assert APIKey.objects.filter(pk=key.pk).exists()
         # Staff can still revoke.
-        action(staff_client, "revoke_keys", [key], apply="1", reason="done")
+        action(staff_client, "revoke_selected", [key], apply="1", reason="done")
         assert APIKey.objects.get(pk=key.pk).is_revoked
 
     def test_superuser_delete_is_audited(self, admin_client: Client) -> None:
@@ -300,7 +300,7 @@ class TestDelete:
 class TestAuditEventAdmin:
     def test_read_only(self, admin_client: Client) -> None:
         key, raw = make_key()
-        action(admin_client, "revoke_keys", [key], apply="1", reason="gone")
+        action(admin_client, "revoke_selected", [key], apply="1", reason="gone")
         event = AuditEvent.objects.get()
         listing = admin_client.get(reverse("admin:apiauth_auditevent_changelist"))
         assert key.public_id in listing.content.decode()

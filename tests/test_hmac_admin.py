@@ -69,9 +69,9 @@ def test_issue_show_once_rotate_revoke(staff_client: Client) -> None:
     assert "Rotate secret…" in staff_client.get(change).content.decode()
 
     # Rotate: a new secret, shown once; the old one verifies during the grace period.
-    confirm = action(staff_client, "roll_key", [credential])
+    confirm = action(staff_client, "rotate_secret", [credential])
     assert "old secret stops verifying" in confirm.content.decode()
-    rotated = action(staff_client, "roll_key", [credential], apply="1", grace="3600")
+    rotated = action(staff_client, "rotate_secret", [credential], apply="1", grace="3600")
     new_secret = secret_in(rotated.content.decode())
     assert new_secret != secret
     assert send((credential, new_secret)).status_code == 200
@@ -79,14 +79,14 @@ def test_issue_show_once_rotate_revoke(staff_client: Client) -> None:
     assert new_secret not in staff_client.get(change).content.decode()
     # Rotating again with no grace: only the newest secret verifies.
     newest = secret_in(
-        action(staff_client, "roll_key", [credential], apply="1", grace="0").content.decode()
+        action(staff_client, "rotate_secret", [credential], apply="1", grace="0").content.decode()
     )
     assert send((credential, new_secret)).json()["code"] == "signature_mismatch"
     assert send((credential, newest)).status_code == 200
 
     # Revoke with a reason.
-    response = action(staff_client, "revoke_keys", [credential], apply="1", reason="partner left")
-    assert "Revoked 1 key." in response.content.decode()
+    response = action(staff_client, "revoke_selected", [credential], apply="1", reason="partner left")
+    assert "Revoked 1 HMAC credential." in response.content.decode()
     assert send((credential, newest)).json()["code"] == "revoked"
     actions = list(AuditEvent.objects.order_by("created_at").values_list("action", flat=True))
     assert actions == ["issue", "rotate", "rotate", "revoke"]
@@ -120,5 +120,5 @@ def test_the_form_cannot_issue_twice(staff_client: Client) -> None:
 def test_rotate_needs_one_usable_credential(staff_client: Client) -> None:
     one, _s = make_hmac()
     two, _t = make_hmac(name="two")
-    response = action(staff_client, "roll_key", [one, two])
+    response = action(staff_client, "rotate_secret", [one, two])
     assert "exactly one" in response.content.decode()

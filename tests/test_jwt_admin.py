@@ -53,7 +53,7 @@ def test_generate_promote_retire_revoke(admin_client: Client) -> None:
     third.refresh_from_db()
     assert third.state == "retired" and audited("retire", third.kid)
 
-    act(admin_client, "signingkey", "revoke_keys", key.pk)
+    act(admin_client, "signingkey", "revoke_selected", key.pk)
     key.refresh_from_db()
     assert key.state == "revoked" and audited("revoke", key.kid)
 

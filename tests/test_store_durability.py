@@ -153,7 +153,7 @@ def test_reset_deletes_limits_only(
         {"action": "reset_rate_limits", "_selected_action": [key.pk]},
         follow=True,
     )
-    assert "Reset the rate limits of 1 key" in response.content.decode()
+    assert "Reset the rate limits of 1 API key" in response.content.decode()
     event = AuditEvent.objects.get(action="reset_limits")
     assert event.details["deleted"] >= 2 and "revocations" in event.reason
     assert admin.exists(version_key(str(key.lineage))) == 1

@@ -37,7 +37,7 @@ def test_reset_action(admin_client: Client) -> None:
         {"action": "reset_rate_limits", "_selected_action": [key.pk]},
         follow=True,
     )
-    assert "Reset the rate limits of 1 key" in response.content.decode()
+    assert "Reset the rate limits of 1 API key" in response.content.decode()
     assert APIClient().get("/v1/ping", HTTP_X_API_KEY=raw).status_code == 200
     assert AuditEvent.objects.get().action == "reset_limits"
 

@@ -1,0 +1,389 @@
+"""What every apiauth admin shares: an audit trail of who did what, and for credentials one
+base with its nouns, templates and actions as class attributes.
+
+A new secret travels from ``save_model`` (or the renewing action) to the response on the
+request object only: never through the messages framework (cookie storage) or the session,
+and it is rendered once, in the response to the action that created it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import model_ngettext, unquote
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import Model, QuerySet
+from django.forms import ModelForm
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from apiauth import audit
+from apiauth.conf import conf
+from apiauth.forms import RevokeForm, default_plan_label
+from apiauth.models import AbstractCredential, RevokedCredential, may_act_as
+from apiauth.net import get_client_ip
+from apiauth.store import StoreUnavailable
+from apiauth.throttling.limiter import credential_state, reset_credential
+
+SECRET_ATTR = "_apiauth_new_raw_key"
+
+if TYPE_CHECKING:
+    ModelAdmin = admin.ModelAdmin[Any]
+else:  # Django's classes are not subscriptable at run time.
+    ModelAdmin = admin.ModelAdmin
+
+
+class AuditedAdmin(ModelAdmin):
+    """Every operator action leaves an audit row naming the operator and their address;
+    deletions too (the ``pre_delete`` receiver writes the row, this names who did it)."""
+
+    def audit(self, request: HttpRequest, action: str, obj: Any, **details: Any) -> None:
+        audit.record(action, obj, actor=request.user, client_ip=get_client_ip(request), **details)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        with audit.acting(request.user, get_client_ip(request)):
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        with audit.acting(request.user, get_client_ip(request)):
+            super().delete_queryset(request, queryset)
+
+    def render_action_page(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        action: str,
+        form: Any,
+        template: str,
+        title: Any,
+    ) -> TemplateResponse:
+        """The confirmation page of an action that asks something first (a reason, a grace)."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "queryset": queryset,
+            "form": form,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, template, context)
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("active", _("Active")), ("expired", _("Expired")), ("revoked", _("Revoked"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        value = self.value()
+        if value == "active":
+            return queryset.usable()  # type: ignore[attr-defined,no-any-return]
+        if value == "expired":
+            return queryset.expired()  # type: ignore[attr-defined,no-any-return]
+        if value == "revoked":
+            return queryset.revoked()  # type: ignore[attr-defined,no-any-return]
+        return queryset
+
+
+class PlanFilter(admin.SimpleListFilter):
+    """The plans of ``APIAUTH["PLANS"]``, and the keys on the default plan (blank)."""
+
+    title = _("plan")
+    parameter_name = "plan"
+    default_value = "__default__"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        plans = ((name, name) for name in sorted(conf.PLANS))
+        return [(self.default_value, default_plan_label()), *plans]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(plan="" if value == self.default_value else value)
+
+
+class CredentialAdmin(AuditedAdmin):
+    """Issue (the secret shown once, on the response page), edit, revoke with a reason,
+    renew (an API key is *rolled*, an HMAC secret *rotated*: ``renew_*`` name it), and reset
+    the rate limits. Subclasses name their model's fields, templates and renewing action."""
+
+    change_form_template = "admin/apiauth/credential/change_form.html"
+    revoke_template = "admin/apiauth/credential/revoke_confirmation.html"
+    issued_template: str
+    issued_title: Any
+    renew_url: str
+    """The change page's renew button: ``<id>/<renew_url>/`` runs :attr:`renew_action`."""
+    renew_action: str
+    renew_label: Any
+    list_select_related = ["owner"]
+    ordering = ["-created_at"]
+    date_hierarchy = "created_at"
+    raw_id_fields = ["owner"]
+    readonly_on_change: list[str] = []
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        return [StatusFilter, PlanFilter, ("owner", admin.RelatedOnlyFieldListFilter)]
+
+    @admin.display(description=_("scopes"))
+    def scope_list(self, obj: AbstractCredential) -> str:
+        return " ".join(obj.scopes) or "—"
+
+    @admin.display(description=_("status"))
+    def status_badge(self, obj: AbstractCredential) -> str:
+        colours = {"active": "#2e7d32", "expired": "#8a6d00", "revoked": "#b71c1c"}
+        return format_html('<strong style="color:{}">{}</strong>', colours[obj.status], obj.status)
+
+    @admin.display(description=_("rate limits now"))
+    def rate_limit_state(self, obj: AbstractCredential) -> str:
+        credential = obj.to_credential()
+        decision, error = credential_state(credential)
+        if error is not None:
+            return str(_("Unavailable: the rate-limit store cannot be reached."))
+        if decision is None:
+            return str(_("No limits: the key has no plan and there is no default plan."))
+        rows = format_html_join(
+            "",
+            "<li>{}: {} of {} left, whole again in {} s</li>",
+            (
+                (s.limit.name, max(0, s.remaining), s.limit.capacity, -(-s.reset_us // 1_000_000))
+                for s in decision.states
+            ),
+        )
+        return format_html(
+            "{} <strong>{}</strong><ul>{}</ul>",
+            _("Plan"),
+            credential.plan or _("none"),
+            rows,
+        )
+
+    # Forms and permissions ---------------------------------------------------------------
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(self.form.Meta.fields)  # type: ignore[attr-defined]
+        if obj is None:
+            return [(None, {"fields": [*fields, "form_token"]})]
+        return [
+            (None, {"fields": fields}),
+            (_("Identity and lifecycle"), {"fields": self.readonly_on_change}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.readonly_on_change
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A revoked credential is frozen, and one acting as someone the user may not act as
+        # (a superuser's, for staff) is not theirs to widen or renew: both pages are view-only.
+        if obj is not None and (obj.is_revoked or not may_act_as(request.user, obj.owner)):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_revoke_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Revoking only takes reach away: the change permission is enough, whoever the owner."""
+        return super().has_change_permission(request, obj) and not (obj and obj.is_revoked)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Revocation keeps the record and the audit trail; deleting is for superusers only.
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
+
+    # Saving ------------------------------------------------------------------------------
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool
+    ) -> None:
+        if change:
+            try:
+                super().save_model(request, obj, form, change)
+            except RevokedCredential:
+                # Revoked between the form's check and the conditional UPDATE.
+                raise PermissionDenied("This credential was revoked meanwhile.") from None
+            self.audit(request, "update", obj, fields=sorted(form.changed_data))
+            return
+        setattr(request, SECRET_ATTR, obj.assign_new_secret())
+        obj.created_by = request.user
+        obj.idempotency_key = form.cleaned_data["form_token"]
+        try:
+            with transaction.atomic():
+                super().save_model(request, obj, form, change)
+        except IntegrityError:
+            # The same form submitted twice at once: the other submission issued it.
+            raise PermissionDenied("This form was already submitted.") from None
+        self.audit(request, "issue", obj)
+
+    def response_add(
+        self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        secret = getattr(request, SECRET_ATTR, None)
+        if secret is None:  # pragma: no cover - save_model always sets it for a new one
+            return super().response_add(request, obj, post_url_continue)
+        return self.render_secret(request, obj, secret, self.issued_title)
+
+    def render_secret(
+        self, request: HttpRequest, obj: Any, secret: str, title: Any
+    ) -> HttpResponse:
+        """The one page that shows a new secret: never cached, never shown again."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "key": obj,
+            "raw_key": secret,
+        }
+        response = TemplateResponse(request, self.issued_template, context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    # One credential's Revoke and renew buttons (change page) -----------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/revoke/", wrap(self.revoke_view), name=f"{prefix}_revoke"),
+            path(
+                f"<path:object_id>/{self.renew_url}/",
+                wrap(self.renew_view),
+                name=f"{prefix}_{self.renew_url}",
+            ),
+            *super().get_urls(),
+        ]
+
+    def one(self, request: HttpRequest, object_id: str) -> QuerySet[Any]:
+        # get_object answers None for an id that is not one (``abc``, ``1.5``) as for a missing one.
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        return self.get_queryset(request).filter(pk=obj.pk)
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        queryset = self.one(request, object_id)
+        if not self.has_revoke_permission(request, queryset[0]):
+            raise PermissionDenied
+        return self.revoke_selected(request, queryset) or self.back_to(queryset[0])
+
+    def renew_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        queryset = self.one(request, object_id)
+        if not self.has_change_permission(request, queryset[0]):
+            raise PermissionDenied
+        action = getattr(self, self.renew_action)
+        return action(request, queryset) or self.back_to(queryset[0])
+
+    def back_to(self, obj: Model) -> HttpResponse:
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return HttpResponseRedirect(reverse(name, args=[obj.pk], current_app=self.admin_site.name))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        # "Save as new" turns this page into an add form (Django honours it even without
+        # save_as): no buttons for an object that does not exist yet.
+        existing = obj is not None and "_saveasnew" not in request.POST
+        extra_context = {
+            **(extra_context or {}),
+            "can_revoke": existing and self.has_revoke_permission(request, obj),
+            "can_renew": existing and self.has_change_permission(request, obj),
+            "renew_url": self.renew_url,
+            "renew_label": self.renew_label,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def renewable(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        """The one credential a renewing action applies to, or ``None`` (with a message)."""
+        selected = list(queryset)
+        if len(selected) != 1 or selected[0].is_revoked:
+            self.message_user(
+                request,
+                _("Select exactly one %(item)s that is not revoked.")
+                % {"item": self.opts.verbose_name},
+                messages.ERROR,
+            )
+            return None
+        return selected[0]
+
+    # Actions -----------------------------------------------------------------------------
+
+    @admin.action(description=_("Revoke the selected credentials…"), permissions=["revoke"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+        form = RevokeForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            revoked = 0
+            for obj in queryset:
+                if obj.revoke(by=request.user, reason=reason):
+                    self.audit(request, "revoke", obj, reason=reason)
+                    revoked += 1
+            skipped = len(queryset) - revoked
+            self.message_user(
+                request,
+                _("Revoked %(count)d %(items)s.")
+                % {"count": revoked, "items": model_ngettext(self.opts, revoked)},
+                messages.SUCCESS,
+            )
+            if skipped:
+                self.message_user(
+                    request,
+                    _("%(count)d %(items)s already revoked.")
+                    % {"count": skipped, "items": model_ngettext(self.opts, skipped)},
+                    messages.WARNING,
+                )
+            return None
+        title = _("Revoke %(items)s") % {"items": self.opts.verbose_name_plural}
+        return self.render_action_page(
+            request, queryset, "revoke_selected", form, self.revoke_template, title
+        )
+
+    @admin.action(description=_("Reset rate-limit buckets"), permissions=["change"])
+    def reset_rate_limits(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        done = 0
+        for obj in queryset:
+            if not self.has_change_permission(request, obj):
+                # One this operator may only view (a superuser's, for staff): its usage is
+                # not theirs to wipe.
+                self.message_user(
+                    request,
+                    _("Skipped %(public_id)s: you may not change it.")
+                    % {"public_id": obj.public_id},
+                    messages.WARNING,
+                )
+                continue
+            try:
+                deleted = reset_credential(obj.to_credential())
+            except StoreUnavailable:
+                self.message_user(
+                    request, _("The rate-limit store cannot be reached."), messages.ERROR
+                )
+                return
+            self.audit(
+                request,
+                "reset_limits",
+                obj,
+                reason="buckets and quotas only; revocations and cached versions kept",
+                deleted=deleted,
+            )
+            done += 1
+        self.message_user(
+            request,
+            _("Reset the rate limits of %(count)d %(items)s (and their lineages).")
+            % {"count": done, "items": model_ngettext(self.opts, done)},
+            messages.SUCCESS,
+        )

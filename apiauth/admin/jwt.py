@@ -1,0 +1,166 @@
+"""Our side of JWTs in the admin: signing keys (generate, promote, retire, revoke) and
+refresh-token families (read, revoke with their access tokens)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from apiauth import tokens
+from apiauth.admin.base import AuditedAdmin
+from apiauth.forms import SigningKeyForm
+from apiauth.models import SigningKey, TokenFamily
+from apiauth.store import StoreUnavailable
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(AuditedAdmin):
+    """Generate (the add form), promote, retire and revoke; each audited. Keys are never
+    edited nor deleted: revoke one instead (deleting would break the tokens it signed)."""
+
+    form = SigningKeyForm
+    list_display = ["kid", "algorithm", "key_size", "state", "created_at", "activated_at"]
+    list_filter = ["state", "algorithm"]
+    search_fields = ["=kid"]
+    ordering = ["-created_at"]
+    actions = ["promote_key", "retire_keys", "revoke_selected"]
+    fields = ("algorithm", "key_size")
+    readonly_on_change = (
+        "kid",
+        "algorithm",
+        "key_size",
+        "state",
+        "public_key",
+        "created_at",
+        "activated_at",
+        "retired_at",
+        "revoked_at",
+        "reason",
+    )
+
+    def get_fields(self, request: HttpRequest, obj: SigningKey | None = None) -> Any:
+        return self.readonly_on_change if obj is not None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: SigningKey | None = None) -> Any:
+        return self.readonly_on_change if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: SigningKey | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: SigningKey, form: Any, change: bool) -> None:
+        if change:
+            raise PermissionDenied("Signing keys are not edited.")
+        generated = SigningKey.objects.generate(obj.algorithm, obj.key_size or None)
+        obj.__dict__.update(generated.__dict__)
+        self.audit(request, "issue", obj)
+
+    @admin.action(description=_("Promote the selected key to active"), permissions=["change"])
+    def promote_key(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        keys = list(queryset)
+        if len(keys) != 1:
+            self.message_user(request, _("Select exactly one key to promote."), messages.ERROR)
+            return
+        try:
+            with transaction.atomic():
+                retired = SigningKey.objects.promote(keys[0])
+        except ValueError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        if retired is not None:
+            self.audit(request, "retire", retired, reason="replaced by a promotion")
+        self.audit(request, "promote", keys[0], reason="")
+        self.message_user(request, _("Promoted %(kid)s.") % {"kid": keys[0].kid}, messages.SUCCESS)
+
+    @admin.action(description=_("Retire the selected next keys"), permissions=["change"])
+    def retire_keys(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        for key in queryset:
+            try:
+                SigningKey.objects.retire(key)
+            except ValueError as exc:
+                self.message_user(request, f"{key.kid}: {exc}", messages.ERROR)
+                continue
+            self.audit(request, "retire", key, reason="")
+            self.message_user(request, _("Retired %(kid)s.") % {"kid": key.kid}, messages.SUCCESS)
+
+    @admin.action(
+        description=_("Revoke the selected keys (never verify again)"), permissions=["change"]
+    )
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        reason = "revoked in the admin"
+        for key in queryset:
+            if SigningKey.objects.revoke(key, reason):
+                self.audit(request, "revoke", key, reason=reason)
+                self.message_user(
+                    request, _("Revoked %(kid)s.") % {"kid": key.kid}, messages.SUCCESS
+                )
+
+
+@admin.register(TokenFamily)
+class TokenFamilyAdmin(AuditedAdmin):
+    """Refresh-token families: read-only, revocable (with their access tokens)."""
+
+    list_display = [
+        "id",
+        "api_key",
+        "scopes",
+        "created_at",
+        "refreshed_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_select_related = ["api_key"]
+    search_fields = ["=api_key__public_id", "=id"]
+    ordering = ["-created_at"]
+    actions = ["revoke_families"]
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: TokenFamily | None = None
+    ) -> list[str]:
+        return [
+            "id",
+            "api_key",
+            "scopes",
+            "created_at",
+            "refreshed_at",
+            "expires_at",
+            "revoked_at",
+            "revoked_reason",
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: TokenFamily | None = None) -> bool:
+        return False
+
+    @admin.action(
+        description=_("Revoke the selected families and their tokens"), permissions=["change"]
+    )
+    def revoke_families(self, request: HttpRequest, queryset: QuerySet[TokenFamily]) -> None:
+        revoked = 0
+        for family in queryset.select_related("api_key"):
+            try:
+                ended = tokens.revoke_family(family, reason="revoked in the admin")
+            except StoreUnavailable:
+                self.message_user(
+                    request,
+                    _("Redis is unavailable: the family's access tokens were not revoked."),
+                    messages.ERROR,
+                )
+                return
+            if ended:
+                self.audit(request, "revoke", family)
+                revoked += 1
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)d family.", "Revoked %(count)d families.", revoked)
+            % {"count": revoked},
+            messages.SUCCESS,
+        )
