@@ -323,7 +323,12 @@ class TestChangePageButtons:
         assert "Revocation cannot be undone" in confirm and key.public_id in confirm
         response = admin_client.post(
             revoke_url,
-            {"action": "revoke_selected", "_selected_action": [key.pk], "apply": "1", "reason": "x"},
+            {
+                "action": "revoke_selected",
+                "_selected_action": [key.pk],
+                "apply": "1",
+                "reason": "x",
+            },
         )
         assert response.status_code == 302 and response["Location"] == change_url(key)
         key.refresh_from_db()

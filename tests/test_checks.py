@@ -113,7 +113,15 @@ def test_e007_invalid_other_limits() -> None:
 def test_e008_backend_settings() -> None:
     assert "apiauth.E008" in ids(APIAUTH={"RATELIMIT_BACKEND": "memcached"})
     assert "apiauth.E008" in ids(APIAUTH={"RATELIMIT_FAILURE_MODE": "maybe"})
-    assert "apiauth.E008" in ids(APIAUTH={"RATELIMIT_CACHE": "missing"})
+    assert "apiauth.E008" not in ids(APIAUTH={"RATELIMIT_CACHE": "missing"})
+
+
+def test_e028_cache_alias_unknown() -> None:
+    assert "apiauth.E028" in ids(APIAUTH={"RATELIMIT_CACHE": "missing"})
+    assert "apiauth.E028" not in ids(
+        APIAUTH={"RATELIMIT_CACHE": "missing", "REDIS_URL": "redis://h:1"}
+    )
+    assert "apiauth.E028" not in ids(APIAUTH={})
 
 
 def test_w005_per_process_buckets() -> None:
@@ -144,13 +152,18 @@ def test_throttle_subclasses_are_recognised() -> None:
 def test_e009_unsafe_method_cost(settings: Any) -> None:
     for cost in (0, -1, 1.5, "5", True, 10**10):
         assert "apiauth.E009" in ids(APIAUTH={**settings.APIAUTH, "UNSAFE_METHOD_COST": cost})
+    assert "apiauth.E009" not in ids(APIAUTH={**settings.APIAUTH, "UNSAFE_METHOD_COST": 11})
+
+
+def test_e029_unsafe_method_cost_above_a_limit(settings: Any) -> None:
     # More than a plan's burst (free: 10), the anonymous limit or a scope rate holds.
-    assert "apiauth.E009" in ids(APIAUTH={**settings.APIAUTH, "UNSAFE_METHOD_COST": 11})
+    assert "apiauth.E029" in ids(APIAUTH={**settings.APIAUTH, "UNSAFE_METHOD_COST": 11})
     anon = {"rate": "30/min", "burst": 4}
-    assert "apiauth.E009" in ids(APIAUTH={**settings.APIAUTH, "ANONYMOUS_LIMITS": anon})
+    assert "apiauth.E029" in ids(APIAUTH={**settings.APIAUTH, "ANONYMOUS_LIMITS": anon})
     scoped = {"uploads": {"quotas": ["3/day"]}}
-    assert "apiauth.E009" in ids(APIAUTH={**settings.APIAUTH, "SCOPE_RATES": scoped})
-    assert "apiauth.E009" not in ids(APIAUTH={**settings.APIAUTH, "UNSAFE_METHOD_COST": 10})
+    assert "apiauth.E029" in ids(APIAUTH={**settings.APIAUTH, "SCOPE_RATES": scoped})
+    assert "apiauth.E029" not in ids(APIAUTH={**settings.APIAUTH, "UNSAFE_METHOD_COST": 10})
+    assert "apiauth.E029" not in ids(APIAUTH={**settings.APIAUTH, "UNSAFE_METHOD_COST": 0})
 
 
 def test_e010_breaker_seconds() -> None:
@@ -256,24 +269,42 @@ HMAC_ON = {
 }
 
 
-def test_e018_encryption_keys() -> None:
-
-    for bad in ("not a list", ["too-short"], ["%%%%"], [KEY, KEY], [42]):
+def test_e018_encryption_keys_malformed() -> None:
+    for bad in ("not a list", ["too-short"], ["%%%%"], [42]):
         assert "apiauth.E018" in ids(APIAUTH={"ENCRYPTION_KEYS": bad}), bad
-    # A key equal to SECRET_KEY (here a SECRET_KEY that happens to be a valid key).
-    assert "apiauth.E018" in ids(SECRET_KEY=KEY, APIAUTH={"ENCRYPTION_KEYS": [KEY]})
-    # Missing: an error only when HMAC authentication is on.
-    assert "apiauth.E018" in ids(APIAUTH={}, REST_FRAMEWORK={**settings.REST_FRAMEWORK, **HMAC_ON})
+    assert "apiauth.E018" not in ids(APIAUTH={"ENCRYPTION_KEYS": [KEY, "A" * 43 + "="]})
+    assert "apiauth.E018" not in ids(APIAUTH={"ENCRYPTION_KEYS": [KEY, KEY]})
+
+
+def test_e025_encryption_keys_missing() -> None:
+    # Missing: an error only when HMAC authentication is on (or a subclass of it)...
+    assert "apiauth.E025" in ids(APIAUTH={}, REST_FRAMEWORK={**settings.REST_FRAMEWORK, **HMAC_ON})
+    subclass = {"DEFAULT_AUTHENTICATION_CLASSES": ["tests.testapp.auth.ProjectHMAC"]}
+    assert "apiauth.E025" in ids(APIAUTH={}, REST_FRAMEWORK={**settings.REST_FRAMEWORK, **subclass})
     keys_only = {"DEFAULT_AUTHENTICATION_CLASSES": ["apiauth.authentication.APIKeyAuthentication"]}
-    assert "apiauth.E018" not in ids(
+    assert "apiauth.E025" not in ids(
         APIAUTH={}, REST_FRAMEWORK={**settings.REST_FRAMEWORK, **keys_only}
     )
-    assert "apiauth.E018" not in ids(APIAUTH={"ENCRYPTION_KEYS": [KEY, "A" * 43 + "="]})
-    # Missing, with an issuer signing with our own keys (whose private halves are encrypted).
+    # ...or an issuer signs with our own keys (whose private halves are encrypted).
     local = {"ISSUERS": [{"ISSUER": "https://a", "AUDIENCES": ["b"], "KEYS": "local"}]}
-    assert "apiauth.E018" in ids(
+    assert "apiauth.E025" in ids(
         APIAUTH={"JWT": local}, REST_FRAMEWORK={**settings.REST_FRAMEWORK, **keys_only}
     )
+    assert "apiauth.E025" not in ids(
+        APIAUTH={"JWT": local, "ENCRYPTION_KEYS": [KEY]},
+        REST_FRAMEWORK={**settings.REST_FRAMEWORK, **keys_only},
+    )
+
+
+def test_e026_encryption_key_is_the_secret_key() -> None:
+    # A SECRET_KEY that happens to be a valid key.
+    assert "apiauth.E026" in ids(SECRET_KEY=KEY, APIAUTH={"ENCRYPTION_KEYS": [KEY]})
+    assert "apiauth.E026" not in ids(APIAUTH={"ENCRYPTION_KEYS": [KEY]})
+
+
+def test_e027_encryption_key_twice() -> None:
+    assert "apiauth.E027" in ids(APIAUTH={"ENCRYPTION_KEYS": [KEY, KEY]})
+    assert "apiauth.E027" not in ids(APIAUTH={"ENCRYPTION_KEYS": [KEY, "A" * 43 + "="]})
 
 
 def test_e019_hmac_settings() -> None:
@@ -320,11 +351,13 @@ def test_e020_jwt_settings() -> None:
         "x",
         {"NOPE": 1},
         {"LEEWAY": -1},
-        {"ACCESS_TOKEN_LIFETIME": 90_000, "MAX_TOKEN_LIFETIME": 3600},
         {"SIGNING_ALGORITHM": "HS256"},
         {"RSA_KEY_SIZE": 1024},
         {"REVOCATION_FAILURE_MODE": "maybe"},
         {"ISSUERS": "x"},
+    ):
+        assert "apiauth.E020" in ids(APIAUTH={**settings.APIAUTH, "JWT": bad}), bad
+    for bad in (
         {"ISSUERS": [{"AUDIENCES": ["a"], "KEYS": "local"}]},
         issuer(KEYS="local", BOGUS=1),
         issuer(),
@@ -336,16 +369,30 @@ def test_e020_jwt_settings() -> None:
         issuer(KEYS=[{"pem": pem, "alg": "ES256"}], ALGORITHMS=["RS256"]),
         {"ISSUERS": [*issuer(KEYS="local")["ISSUERS"], *issuer(KEYS="local")["ISSUERS"]]},
     ):
-        assert "apiauth.E020" in ids(APIAUTH={**settings.APIAUTH, "JWT": bad}), bad
+        assert "apiauth.E030" in ids(APIAUTH={**settings.APIAUTH, "JWT": bad}), bad
     for good in (
         issuer(KEYS="local"),
         issuer(JWKS_URL="https://idp/jwks", ALGORITHMS=["RS256"], USER_FIELD="username"),
         issuer(KEYS=[{"pem": pem, "alg": "ES256", "kid": "k1"}]),
         issuer(SECRET="s" * 32),
     ):
-        assert not {"apiauth.E020", "apiauth.E021"} & ids(
+        assert not {"apiauth.E020", "apiauth.E021", "apiauth.E030"} & ids(
             APIAUTH={**settings.APIAUTH, "JWT": good}
         ), good
+
+
+def test_e031_two_local_issuers() -> None:
+    local = {"ISSUER": "https://a", "AUDIENCES": ["b"], "KEYS": "local"}
+    jwt = {"ISSUERS": [local, {**local, "ISSUER": "https://c"}]}
+    assert "apiauth.E031" in ids(APIAUTH={**settings.APIAUTH, "JWT": jwt})
+    assert "apiauth.E031" not in ids(APIAUTH={**settings.APIAUTH, "JWT": {"ISSUERS": [local]}})
+
+
+def test_e032_access_tokens_longer_than_any_token() -> None:
+    jwt = {"ACCESS_TOKEN_LIFETIME": 7200, "MAX_TOKEN_LIFETIME": 3600}
+    assert "apiauth.E032" in ids(APIAUTH={**settings.APIAUTH, "JWT": jwt})
+    jwt = {"ACCESS_TOKEN_LIFETIME": 3600, "MAX_TOKEN_LIFETIME": 3600}
+    assert "apiauth.E032" not in ids(APIAUTH={**settings.APIAUTH, "JWT": jwt})
 
 
 def test_e021_hs256_secret() -> None:

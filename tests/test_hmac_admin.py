@@ -85,7 +85,9 @@ def test_issue_show_once_rotate_revoke(staff_client: Client) -> None:
     assert send((credential, newest)).status_code == 200
 
     # Revoke with a reason.
-    response = action(staff_client, "revoke_selected", [credential], apply="1", reason="partner left")
+    response = action(
+        staff_client, "revoke_selected", [credential], apply="1", reason="partner left"
+    )
     assert "Revoked 1 HMAC credential." in response.content.decode()
     assert send((credential, newest)).json()["code"] == "revoked"
     actions = list(AuditEvent.objects.order_by("created_at").values_list("action", flat=True))

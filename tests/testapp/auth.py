@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from apiauth.authentication import JWTAuthentication
+from apiauth.authentication import HMACAuthentication, JWTAuthentication
 
 
 class StrictJWTAuthentication(JWTAuthentication):
     """A project's own subclass: still our JWT scheme."""
+
+
+class ProjectHMAC(HMACAuthentication):
+    """A project's own subclass: still our HMAC scheme."""
