@@ -1,4 +1,5 @@
-"""The app's shape: no import circle, nothing of the demo, and the documented import paths."""
+"""The app's shape: layers that only point down (docs/architecture.md), no import circle,
+nothing of the demo, no module grown past its room, and the documented import paths."""
 
 from __future__ import annotations
 
@@ -97,6 +98,149 @@ def test_no_import_circle() -> None:
         assert not any(t.startswith("apiauth.throttling.throttle") for t in graph[name]), name
 
 
+# docs/architecture.md names each layer and its rule; a new module is placed here first.
+LAYERS: dict[int, set[str]] = {
+    # 1. Standards and maths: no Django, no I/O.
+    1: {
+        "apiauth.jose",
+        "apiauth.sigv4",
+        "apiauth.crypto",
+        "apiauth.client",
+        "apiauth.throttling.gcra",
+        "apiauth.throttling.rates",
+        "apiauth.store.lua",
+    },
+    # 2. Settings, client address, scopes, the Credential, problem+json, signals.
+    2: {
+        "apiauth.conf",
+        "apiauth.net",
+        "apiauth.scopes",
+        "apiauth.credentials",
+        "apiauth.errors",
+        "apiauth.signals",
+        "apiauth.encryption",
+        "apiauth.compiled",
+        "apiauth.usage",
+        "apiauth.parsers",
+    },
+    # 3. The store and the models.
+    3: {
+        "apiauth.store",
+        "apiauth.store.base",
+        "apiauth.store.clients",
+        "apiauth.store.connections",
+        "apiauth.store.keys",
+        "apiauth.store.local",
+        "apiauth.store.redis",
+        "apiauth.models",
+        "apiauth.models.apikeys",
+        "apiauth.models.base",
+        "apiauth.models.hmac",
+        "apiauth.models.jwt",
+        "apiauth.models.records",
+        "apiauth.models.validators",
+    },
+    # 4. The credential cache, the JWT machinery, the limits, the audit trail.
+    4: {
+        "apiauth.cache",
+        "apiauth.audit",
+        "apiauth.revocation",
+        "apiauth.keyring",
+        "apiauth.issuers",
+        "apiauth.tokens",
+        "apiauth.verification",
+        "apiauth.throttling.backends",
+        "apiauth.throttling.headers",
+        "apiauth.throttling.limiter",
+        "apiauth.throttling.local",
+        "apiauth.throttling.lockout",
+    },
+    # 5. The DRF classes (one module per scheme) and the middleware.
+    5: {
+        "apiauth.authentication",
+        "apiauth.authentication.base",
+        "apiauth.authentication.apikey",
+        "apiauth.authentication.hmac",
+        "apiauth.authentication.jwt",
+        "apiauth.authentication.signed_request",
+        "apiauth.permissions",
+        "apiauth.throttling",
+        "apiauth.throttling.throttle",
+        "apiauth.negotiation",
+        "apiauth.middleware",
+    },
+}
+# 6. The endpoints, the admin, the forms, the checks, the commands, the app config: the rest.
+TOP = 6
+# Pure standards code may be long; everything else stays under about 400 lines.
+LONG_ALLOWED = {"apiauth.jose", "apiauth.sigv4"}
+MAX_LINES = 400
+
+
+def layer_of(name: str) -> int:
+    return next((layer for layer, names in LAYERS.items() if name in names), TOP)
+
+
+def test_every_module_has_its_place() -> None:
+    """A module below the top is named in a layer; every named module exists."""
+    known = modules()
+    named = set().union(*LAYERS.values())
+    assert named <= set(known), named - set(known)
+    top = {
+        "apiauth",
+        "apiauth.apps",
+        "apiauth.views",
+        "apiauth.urls",
+        "apiauth.forms",
+        "apiauth.admin",
+        "apiauth.checks",
+        "apiauth.management",
+    }
+    for name in known:
+        if name not in named:
+            assert any(name == t or name.startswith(t + ".") for t in top), (
+                f"{name}: place it in a layer (tests/test_architecture.py, docs/architecture.md)"
+            )
+
+
+def test_imports_point_down() -> None:
+    known = modules()
+    upward = [
+        f"{name} ({layer_of(name)}) -> {target} ({layer_of(target)})"
+        for name, path in known.items()
+        for target in imports(name, path, known)
+        if layer_of(target) > layer_of(name)
+    ]
+    assert upward == []
+
+
+def test_standards_code_needs_no_django() -> None:
+    for name in LAYERS[1]:
+        tree = ast.parse(modules()[name].read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                names = (
+                    [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else [alias.name for alias in node.names]
+                )
+                assert not any(n.split(".")[0] in {"django", "rest_framework"} for n in names), name
+
+
+def test_no_module_outgrows_its_room() -> None:
+    for name, path in modules().items():
+        if name not in LONG_ALLOWED:
+            lines = len(path.read_text().splitlines())
+            assert lines <= MAX_LINES, f"{name}: {lines} lines"
+
+
+def test_the_layer_test_sees_an_upward_import(tmp_path: Path) -> None:
+    source = tmp_path / "fake.py"
+    source.write_text("from apiauth.views import TokenView\n")
+    found = imports("apiauth.jose", source, {"apiauth.views": source, "apiauth.jose": source})
+    assert found == {"apiauth.views"} and layer_of("apiauth.views") > layer_of("apiauth.jose")
+
+
 def test_the_finder_sees_a_circle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
@@ -131,6 +275,25 @@ def test_the_app_never_imports_the_demo() -> None:
         "apiauth.throttling.backends.get_backend",
         "apiauth.cache.invalidate",
         "apiauth.revocation.revoke_user",
+        "apiauth.authentication.CredentialAuthentication",
+        "apiauth.authentication.wire_path",
+        "apiauth.verification.TokenVerifier",
+        "apiauth.verification.verifier",
+        "apiauth.tokens.client_credentials",
+        "apiauth.tokens.issued_at",
+        "apiauth.models.APIKey",
+        "apiauth.models.HMACCredential",
+        "apiauth.models.SigningKey",
+        "apiauth.models.validate_scopes",
+        "apiauth.models.validate_networks",
+        "apiauth.models.validate_name",
+        "apiauth.models.validate_plan",
+        "apiauth.admin.APIKeyAdmin",
+        "apiauth.admin.HMACCredentialAdmin",
+        "apiauth.checks.check_settings",
+        "apiauth.cache.key_cache",
+        "apiauth.signals.credentials_changed",
+        "apiauth.conf.conf",
     ],
 )
 def test_documented_import_paths(path: str) -> None:

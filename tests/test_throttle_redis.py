@@ -204,7 +204,7 @@ class TestThreadConnections:
     def test_a_stray_reply_is_never_read_as_the_next_answer(self, _redis: RedisServer) -> None:
         remote = backend_for(_redis)
         remote.evaluate(["rl:{s}:b"], [SLOW], 1)
-        connection = remote._connection(None)
+        connection = remote.connections.get(None)
         connection.send_command("PING")  # answered, never read
         time.sleep(0.05)
         decision = remote.evaluate(["rl:{s}:b"], [SLOW], 1)
@@ -217,7 +217,7 @@ class TestThreadConnections:
 
         def worker() -> None:
             results.append(remote.evaluate(["rl:{r}:b"], [SLOW], 1).allowed)
-            connections.append(remote._pinned.connections[""])
+            connections.append(remote.connections._pinned.connections[""])
 
         for _ in range(3):
             thread = threading.Thread(target=worker)

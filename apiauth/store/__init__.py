@@ -23,8 +23,9 @@ from apiauth.store.base import (
     StoreUnavailable,
     TokenRevoked,
 )
+from apiauth.store.connections import StoreMisconfigured
 from apiauth.store.local import LocalStore
-from apiauth.store.redis import RedisStore, StoreMisconfigured
+from apiauth.store.redis import RedisStore
 
 __all__ = [
     "Check",

@@ -25,18 +25,11 @@ the listeners of :data:`server_changed` run (the credential cache drops its copi
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import select
-import socket
-import threading
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from apiauth.conf import conf
 from apiauth.store import base, lua
@@ -49,6 +42,14 @@ from apiauth.store.base import (
     StaleCredential,
     StoreUnavailable,
     TokenRevoked,
+)
+from apiauth.store.connections import (
+    OUTAGE,
+    REDIRECT,
+    Connections,
+    StoreMisconfigured,
+    _announce,
+    _pack,
 )
 from apiauth.throttling import gcra
 from apiauth.throttling.rates import Limit
@@ -63,32 +64,6 @@ LOAD_FENCE_MS = 5_000
 """How long a load's fence stands if its worker dies before finishing (meanwhile the
 lineage's requests ask the database)."""
 
-OUTAGE = (
-    redis.exceptions.ConnectionError,  # BusyLoadingError, MaxClientsReachedError included
-    redis.exceptions.TimeoutError,
-    redis.exceptions.ReadOnlyError,
-    redis.exceptions.OutOfMemoryError,
-    redis.exceptions.ClusterDownError,  # MasterDownError included
-    redis.exceptions.TryAgainError,
-    redis.exceptions.SlotNotCoveredError,
-    redis.exceptions.RedisClusterException,  # no node answered to build the slot map
-)
-"""Errors that say the server cannot serve now: the breaker opens."""
-
-REDIRECT = (redis.exceptions.MovedError, redis.exceptions.AskError)
-
-
-def _announce(listeners: list[Callable[[], object]]) -> None:
-    for listener in list(listeners):
-        try:
-            listener()
-        except Exception:  # a listener's failure must not fail the request that noticed
-            logger.exception("store listener %r failed", listener)
-
-
-class StoreMisconfigured(StoreUnavailable):
-    """The client cannot serve this server (a cluster node reached without a cluster client)."""
-
 
 def _argv(limits: Sequence[Limit], cost: int, debit: bool) -> list[Any]:
     argv: list[Any] = [cost, 1 if debit else 0]
@@ -100,40 +75,10 @@ def _argv(limits: Sequence[Limit], cost: int, debit: bool) -> list[Any]:
     return argv
 
 
-def _pack(parts: Sequence[Any]) -> bytes:
-    encoded = [part if isinstance(part, bytes) else str(part).encode() for part in parts]
-    return b"*%d\r\n%s" % (
-        len(encoded),
-        b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in encoded),
-    )
-
-
-class _Holder:
-    """Lives in a thread's locals; its finalizer returns the thread's connections."""
-
-
-def _readable(sock: socket.socket) -> bool:
-    """Whether an idle connection has something to read: the server closed it (EOF), or a
-    reply nobody read. Either way it must not carry the next command."""
-    if not hasattr(select, "poll"):  # Windows
-        return bool(select.select([sock], [], [], 0)[0])
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
-
-
 def _escape(pattern: str) -> str:
     for char in "\\*?[]":
         pattern = pattern.replace(char, "\\" + char)
     return pattern
-
-
-def _info_field(info: Any, name: str) -> str:
-    text = info.decode() if isinstance(info, bytes) else str(info)
-    for line in text.splitlines():
-        if line.startswith(name + ":"):
-            return line.partition(":")[2].strip()
-    return ""
 
 
 class RedisStore:
@@ -147,8 +92,7 @@ class RedisStore:
         self._factory = factory
         self.breaker = CircuitBreaker()
         self._logged: dict[str, float] = {}
-        self._pinned = threading.local()
-        self._servers: dict[str, str] = {}  # server (a cluster node's name) → its epoch
+        self.connections = Connections(lambda: self.client)
         self.down = False  # since the last outage, no command has succeeded
 
     @property
@@ -163,85 +107,6 @@ class RedisStore:
         """Whether the client is a cluster client (``False`` until it is built)."""
         return isinstance(self._client, redis.cluster.RedisCluster)
 
-    # -- connections --------------------------------------------------------------------
-
-    def _pool_for(self, key: str | None) -> tuple[str, Any]:
-        client = self.client
-        if isinstance(client, redis.cluster.RedisCluster):
-            slot = client.keyslot(key or "")  # type: ignore[no-untyped-call]
-            node = client.nodes_manager.get_node_from_slot(slot)
-            return node.name, client.get_redis_connection(node).connection_pool
-        return "", client.connection_pool
-
-    def _connection(self, key: str | None) -> Any:
-        """This thread's connection to the server that serves ``key``.
-
-        Made once per thread and server with the client's connection class and options, and
-        kept: checking one out of redis-py's pool and back in on every request costs about as
-        much as the command, and the pool would connect it with redis-py's retries (seconds
-        of backoff in an outage). Closed when the thread ends, replaced after a fork; one the
-        server closed while idle is reconnected (one ``poll``).
-        """
-        pinned = self._pinned
-        if getattr(pinned, "pid", None) != os.getpid():
-            pinned.connections, pinned.pid = {}, os.getpid()
-        node, pool = self._pool_for(key)
-        connection = pinned.connections.get(node)
-        if connection is None or connection.apiauth_pool is not pool:
-            if connection is not None:
-                connection.disconnect()  # its server's pool was replaced (a new slot map)
-            connection = pool.connection_class(**pool.connection_kwargs)
-            # One attempt: an outage must cost one timeout, then the breaker decides.
-            connection.retry = Retry(NoBackoff(), 0)
-            connection.apiauth_pool, connection.apiauth_epoch = pool, None
-            pinned.connections[node] = connection
-            # The thread's locals die with it, and the connection is closed then.
-            pinned.holder = holder = getattr(pinned, "holder", None) or _Holder()
-            weakref.finalize(holder, connection.disconnect)
-        sock = getattr(connection, "_sock", None)
-        if sock is not None and _readable(sock):
-            connection.disconnect()  # closed by the server, or a stray reply
-        if getattr(connection, "_sock", None) is None or connection.apiauth_epoch is None:
-            self._connect(connection, node)
-        return connection
-
-    def _connect(self, connection: Any, node: str) -> None:
-        """Connect through ``connect()`` (for a Sentinel-managed connection, the step that asks
-        the sentinels where the primary is now) and learn which server this is.
-
-        The server's epoch is its ``run_id`` and ``master_replid``: a restart changes the
-        first, every promotion the second, so marks written before a failover (or a failback
-        to a former primary) are never read as this server's."""
-        connection.apiauth_epoch = None
-        if getattr(connection, "_sock", None) is None:
-            connection.connect()
-        try:
-            server = self._info(connection, "server")
-            replication = self._info(connection, "replication")
-            cluster = self._info(connection, "cluster")
-        except redis.exceptions.ResponseError as exc:  # NOPERM: an ACL without INFO
-            connection.disconnect()
-            raise StoreMisconfigured(
-                f"the store needs the INFO command (grant +info to its Redis user): {exc}"
-            ) from exc
-        if _info_field(cluster, "cluster_enabled") == "1" and not self.is_cluster:
-            connection.disconnect()
-            raise StoreMisconfigured(
-                "the store is a Redis Cluster node but the client is not a cluster client: "
-                "set APIAUTH['REDIS_URL'] to a redis+cluster:// URL (docs/deployment.md)"
-            )
-        epoch = f"{_info_field(server, 'run_id')}:{_info_field(replication, 'master_replid')}"
-        previous = self._servers.get(node)
-        self._servers[node] = epoch
-        connection.apiauth_epoch = epoch
-        if previous is not None and previous != epoch:
-            _announce(base.server_changed)
-
-    @staticmethod
-    def _info(connection: Any, section: str) -> Any:
-        connection.send_command("INFO", section)
-        return connection.read_response()
-
     def _execute(self, key: str | None, parts: Sequence[Any], *, epoch_at: int = -1) -> Any:
         """One command on the connection to ``key``'s server. ``epoch_at`` names an index of
         ``parts`` to fill with that server's epoch (see :meth:`_connect`)."""
@@ -250,7 +115,7 @@ class RedisStore:
         for attempt in range(2):
             connection = None
             try:
-                connection = self._connection(key)
+                connection = self.connections.get(key)
                 if self.down:
                     # Reached again: what was missed is written before this command runs.
                     self.down = False
@@ -264,7 +129,7 @@ class RedisStore:
                 self._failed(exc)
             except REDIRECT as exc:
                 # The slot moved (a failover, a reshard): ask again where it lives, once.
-                self._refresh_slots()
+                self.connections.refresh_slots()
                 if attempt or isinstance(exc, redis.exceptions.AskError):
                     # ASK: the slot is migrating; its keys are on two nodes for a moment.
                     raise StoreUnavailable(f"redirected: {exc}") from exc
@@ -290,16 +155,8 @@ class RedisStore:
         if isinstance(exc, StoreMisconfigured):
             logger.error("%s", exc)
         if self.is_cluster:
-            self._refresh_slots()
+            self.connections.refresh_slots()
         raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
-
-    def _refresh_slots(self) -> None:
-        client = self._client
-        if isinstance(client, redis.cluster.RedisCluster):
-            try:
-                client.nodes_manager.initialize()
-            except redis.exceptions.RedisError as exc:
-                logger.warning("could not refresh the cluster's slot map: %s", exc)
 
     def _log_error(self, message: str) -> None:
         now = self.breaker.clock()
