@@ -9,8 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
+from rest_framework.test import APIClient
 
-from apiauth import crypto, models, sigv4
+from apiauth import cache, crypto, models, sigv4
 from apiauth.models import (
     HMAC_SECRET_LENGTH,
     AlreadyRolled,
@@ -399,3 +400,31 @@ def test_a_save_of_some_fields_writes_only_those() -> None:
     key.save(update_fields=["name"])
     stored = APIKey.objects.get(pk=key.pk)
     assert (stored.name, stored.scopes) == ("renamed", ["orders:read"])
+
+
+@pytest.mark.django_db
+def test_last_used_is_written_at_most_once_a_minute() -> None:
+    key, raw = make_key()
+    thirty_seconds_ago = timezone.now() - datetime.timedelta(seconds=30)
+    APIKey.objects.filter(pk=key.pk).update(last_used_at=thirty_seconds_ago)
+    cache.invalidate([key.lineage_id])
+    assert APIClient().get("/v1/ping", HTTP_X_API_KEY=raw).status_code == 200
+    key.refresh_from_db()
+    assert key.last_used_at == thirty_seconds_ago  # 30 s < 60 s: not written
+    a_minute_ago = timezone.now() - datetime.timedelta(seconds=61)
+    APIKey.objects.filter(pk=key.pk).update(last_used_at=a_minute_ago)
+    cache.invalidate([key.lineage_id])
+    APIClient().get("/v1/ping", HTTP_X_API_KEY=raw)
+    key.refresh_from_db()
+    assert key.last_used_at is not None and key.last_used_at > a_minute_ago
+
+
+@pytest.mark.django_db
+def test_last_used_update_is_conditional() -> None:
+    """A stale copy never writes over a fresher use (the UPDATE's WHERE)."""
+    key, _raw = make_key()
+    first, stale = APIKey.objects.get(pk=key.pk), APIKey.objects.get(pk=key.pk)
+    first.touch("192.0.2.1")
+    stale.touch("192.0.2.2")  # its last_used_at is still None
+    key.refresh_from_db()
+    assert key.last_used_ip == "192.0.2.1"

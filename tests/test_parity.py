@@ -1,5 +1,5 @@
 """The Lua script and the Python maths are one algorithm: property tests drive both with the
-same random traffic and require the same decisions to the µs (issue 10)."""
+same random traffic and require the same decisions to the µs."""
 
 from __future__ import annotations
 

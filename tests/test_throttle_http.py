@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from apiauth.models import APIKey
 from tests.conftest import RedisServer
 from tests.factories import make_key
-from tests.test_throttle_redis import top_level_commands
+from tests.utils import top_level_commands
 
 pytestmark = pytest.mark.django_db
 

@@ -297,3 +297,20 @@ class TestBoundaries:
         with pytest.raises(InvalidLimit) as excinfo:
             parse_limits({"quotas": quotas})
         assert str(excinfo.value) == "'quotas' must be a list of rates such as ['1000/day']."
+
+
+def test_expiry_to_the_millisecond() -> None:
+    from apiauth.throttling.gcra import expiry_ms
+    from apiauth.throttling.rates import Limit
+
+    bucket = Limit("b", "bucket", 5, interval_us=1_000_000)
+    now = 1_000_000_000_000
+    assert expiry_ms(bucket, now + 1_500, now) == 2  # rounded up: never a ms early
+    assert expiry_ms(bucket, now + 2_000, now) == 2
+    assert expiry_ms(bucket, now, now) == 1  # at least 1 ms
+    assert expiry_ms(bucket, now - 5_000, now) == 1
+    minute = Limit("m", "quota", 5, window_s=60)
+    start = 60_000_000 * 1000  # a minute boundary
+    assert expiry_ms(minute, (0, 1), start) == 60_000
+    assert expiry_ms(minute, (0, 1), start + 59_999_500) == 1  # 0.5 ms left: 1
+    assert expiry_ms(minute, (0, 1), start + 30_000_001) == 30_000

@@ -16,6 +16,7 @@ from django.test import override_settings
 from apiauth.store import LocalStore, RedisStore, get_store, lua
 from apiauth.throttling.rates import Limit
 from tests.conftest import RedisServer
+from tests.utils import top_level_commands
 
 SECOND = 1_000_000
 SLOW = Limit("burst", "bucket", 50, interval_us=3600 * SECOND)  # refill is negligible in a test
@@ -24,23 +25,6 @@ DAY = Limit("day", "quota", 30, window_s=86400)
 
 def backend_for(server: RedisServer) -> RedisStore:
     return RedisStore(server.client())
-
-
-def command_calls(client: redis.Redis) -> dict[str, int]:
-    return {name: int(stats["calls"]) for name, stats in client.info("commandstats").items()}
-
-
-INNER = {"cmdstat_get", "cmdstat_set", "cmdstat_time", "cmdstat_hmget", "cmdstat_info"}
-
-
-def top_level_commands(client: redis.Redis, action: Any) -> dict[str, int]:
-    """Commands a client sent for ``action``: the server's counts, less what the script ran
-    inside (TIME, GET, SET, HMGET) and our own INFO."""
-    before = command_calls(client)
-    action()
-    after = command_calls(client)
-    delta = {name: after[name] - before.get(name, 0) for name in after}
-    return {name: calls for name, calls in delta.items() if calls and name not in INNER}
 
 
 class TestParity:

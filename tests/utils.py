@@ -3,16 +3,23 @@ them."""
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
+import hmac
+import json
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+import jwt
+from cryptography.hazmat.primitives import serialization
 from django.test import Client
 
 from apiauth import sigv4
 
 if TYPE_CHECKING:
-    from apiauth.models import HMACCredential
+    from apiauth.models import HMACCredential, SigningKey
 
 HOST = "testserver"
 
@@ -98,3 +105,92 @@ def send(
         headers=headers_out,
         **request["extra"],
     )
+
+
+# Tokens, as an attacker (or an honest issuer) makes them ---------------------------------
+
+ISS = "https://testserver"
+AUD = "https://testserver/v1"
+
+
+def private_key(key: SigningKey) -> Any:
+    return serialization.load_pem_private_key(key.decrypt_private_key(), None)
+
+
+def forge(
+    key: SigningKey | None = None,
+    *,
+    claims: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
+    signing: Any = None,
+    alg: str = "ES256",
+) -> str:
+    """A token as an attacker (or an honest issuer) would make one."""
+    now = int(time.time())
+    body = {
+        "iss": ISS,
+        "sub": "x",
+        "aud": AUD,
+        "exp": now + 300,
+        "iat": now,
+        "jti": "j1",
+        **(claims or {}),
+    }
+    head = {"typ": "at+jwt", **({"kid": key.kid} if key else {}), **(headers or {})}
+    if signing is None:
+        assert key is not None
+        signing = private_key(key)
+    return jwt.encode(body, signing, alg, head)
+
+
+def segments(token: str) -> list[str]:
+    return token.split(".")
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def claims_now(**extra: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {"iss": ISS, "sub": "x", "aud": AUD, "exp": now + 300, "iat": now, **extra}
+
+
+def oauth_error(
+    response: Any, status: int, error: str, description: str | None = None
+) -> dict[str, Any]:
+    """An OAuth error body; ``description``, when given, is the exact ``error_description``
+    (it tells the client which of several refusals sharing one code it met)."""
+    assert response.status_code == status, response.content
+    assert response["Cache-Control"] == "no-store"
+    body: dict[str, Any] = response.json()
+    assert body["error"] == error and body["error_description"]
+    if description is not None:
+        assert body["error_description"] == description
+    assert body["code"] == error  # and a problem+json body too
+    return body
+
+
+# Redis, as the server counts what it was sent ----------------------------------------------
+
+INNER_COMMANDS = {"cmdstat_get", "cmdstat_set", "cmdstat_time", "cmdstat_hmget", "cmdstat_info"}
+
+
+def command_calls(client: Any) -> dict[str, int]:
+    return {name: int(stats["calls"]) for name, stats in client.info("commandstats").items()}
+
+
+def top_level_commands(client: Any, action: Any) -> dict[str, int]:
+    """Commands a client sent for ``action``: the server's counts, less what the script ran
+    inside (TIME, GET, SET, HMGET) and our own INFO."""
+    before = command_calls(client)
+    action()
+    after = command_calls(client)
+    delta = {name: after[name] - before.get(name, 0) for name in after}
+    return {name: calls for name, calls in delta.items() if calls and name not in INNER_COMMANDS}

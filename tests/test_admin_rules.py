@@ -1,5 +1,5 @@
-"""The outside review's admin, model and command findings, each through the admin or a command
-the way an operator meets them."""
+"""The admin's and the commands' rules as an operator meets them: who may issue for whom,
+rolling, revocation that stays, resubmitted forms, audited deletions, names, odd input, races."""
 
 from __future__ import annotations
 

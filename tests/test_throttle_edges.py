@@ -1,4 +1,5 @@
-"""The outside review's rate-limit findings, each reproduced against the real redis-server."""
+"""The rate limiter's edges against the real redis-server: odd keys, costs, prefixes, resets,
+and what the store answers when it cannot."""
 
 from __future__ import annotations
 
