@@ -120,6 +120,22 @@ class TestReplay:
         assert first.status_code == 201
         refused(send(credential, "POST", "/v1/orders", ORDER, when=when), "replayed")
 
+    @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+    def test_every_unsafe_method_is_accepted_once(self, method: str) -> None:
+        credential = make_hmac()
+        when = timezone.now()
+        first = send(credential, method, "/v1/orders", ORDER, when=when)
+        assert first.status_code != 401, first.content
+        refused(send(credential, method, "/v1/orders", ORDER, when=when), "replayed")
+
+    @pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS"])
+    def test_safe_methods_may_be_sent_again(self, method: str) -> None:
+        credential = make_hmac()
+        when = timezone.now()
+        first = send(credential, method, "/v1/orders", when=when)
+        again = send(credential, method, "/v1/orders", when=when)
+        assert first.status_code == again.status_code != 401
+
     def test_a_new_signature_is_a_new_request(self) -> None:
         credential = make_hmac()
         now = timezone.now()
@@ -537,6 +553,12 @@ class TestPresignedUrls:
     def test_head_too(self) -> None:
         path = self.presign(make_hmac(), "/v1/ping", method="HEAD")
         assert Client().head(path, headers={"Host": HOST}).status_code == 200
+
+    @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+    def test_refused_for_every_other_method(self, method: str) -> None:
+        path = self.presign(make_hmac(), "/v1/orders", method=method)
+        response = Client().generic(method, path, headers={"Host": HOST})
+        refused(response, "presigned_method")
 
     def test_only_for_get(self, caplog: Any) -> None:
         obj, _secret = credential = make_hmac()

@@ -546,3 +546,75 @@ def test_strict_lockout_refuses_a_valid_token(
     response = call(client, token)
     assert response.status_code == 429, response.content
     assert response.json()["code"] == "too_many_failures"
+
+
+class TestOneThingWrong:
+    """Each check on a token that is otherwise valid (our key's signature, a known client, every
+    claim right): the refusal must come from the check named, not from another one that would
+    have refused a forged token anyway."""
+
+    def claims(self, client_key: Any, **changes: Any) -> dict[str, Any]:
+        key, _raw = client_key
+        now = int(time.time())
+        body = {
+            "iss": ISS,
+            "sub": key.public_id,
+            "aud": AUD,
+            "exp": now + 300,
+            "iat": now,
+            "jti": "0" * 32,
+            "client_id": key.public_id,
+            "scope": "orders:read",
+        }
+        body.update(changes)
+        return {name: value for name, value in body.items() if value is not None}
+
+    def token(self, signing_key: SigningKey, claims: dict[str, Any], **headers: Any) -> str:
+        head = {"kid": signing_key.kid, "typ": "at+jwt", **headers}
+        return jwt.encode(claims, private_key(signing_key), "ES256", head)
+
+    def test_the_valid_token_is_accepted(
+        self, client: Client, signing_key: SigningKey, client_key: Any
+    ) -> None:
+        token = self.token(signing_key, self.claims(client_key))
+        assert call(client, token).status_code == 200
+
+    @pytest.mark.parametrize(
+        ("changes", "code"),
+        [
+            ({"iss": "https://evil.example"}, "invalid_issuer"),
+            ({"aud": "https://other.example"}, "invalid_audience"),
+            ({"exp": int(time.time()) - 120, "iat": int(time.time()) - 180}, "expired"),
+            ({"nbf": int(time.time()) + 600}, "not_yet_valid"),
+            ({"iat": int(time.time()) + 600, "exp": int(time.time()) + 900}, "not_yet_valid"),
+            ({"exp": int(time.time()) + 2 * 86_400}, "invalid_claim"),
+            ({"aud": None}, "missing_claim"),
+            ({"exp": None}, "missing_claim"),
+            ({"iat": None}, "missing_claim"),
+            ({"sub": None}, "missing_claim"),
+            ({"client_id": "A" * 12}, "unknown_client"),
+        ],
+    )
+    def test_one_claim_wrong(
+        self,
+        client: Client,
+        signing_key: SigningKey,
+        client_key: Any,
+        changes: dict[str, Any],
+        code: str,
+    ) -> None:
+        token = self.token(signing_key, self.claims(client_key, **changes))
+        refused(call(client, token), code)
+
+    def test_the_type_wrong(self, client: Client, signing_key: SigningKey, client_key: Any) -> None:
+        token = self.token(signing_key, self.claims(client_key), typ="JWT")
+        refused(call(client, token), "invalid_type")
+
+    def test_a_retired_key_still_verifies_a_revoked_one_does_not(
+        self, client: Client, signing_key: SigningKey, client_key: Any
+    ) -> None:
+        SigningKey.objects.promote(SigningKey.objects.generate("ES256"))
+        token = self.token(signing_key, self.claims(client_key))
+        assert call(client, token).status_code == 200
+        SigningKey.objects.revoke(signing_key)
+        refused(call(client, token), "unknown_kid")

@@ -11,7 +11,7 @@ from django.test import override_settings
 from rest_framework import exceptions
 
 from apiauth import errors
-from apiauth.store import RedisStore, get_store
+from apiauth.store import LocalStore, RedisStore, get_store
 from apiauth.throttling import gcra, headers
 from apiauth.throttling.rates import Limit
 from tests.conftest import RedisServer
@@ -19,15 +19,44 @@ from tests.conftest import RedisServer
 SECOND = 1_000_000
 
 
-def test_lua_quota_admits_exactly_its_capacity(_redis: RedisServer) -> None:
-    """``used + cost > cap`` in the script, not ``>=``: the last unit is admitted."""
+@pytest.fixture(params=["redis", "local"])
+def store(request: pytest.FixtureRequest, _redis: RedisServer) -> RedisStore | LocalStore:
+    """The Lua script and the Python maths: every boundary holds on both."""
+    if request.param == "local":
+        return LocalStore()
     backend = get_store()
     assert isinstance(backend, RedisStore)
+    return backend
+
+
+def test_a_quota_admits_exactly_its_capacity(store: RedisStore | LocalStore) -> None:
+    """``used + cost > cap``, not ``>=``: the last unit is admitted."""
+    backend = store
     quota = Limit("day", "quota", 3, window_s=86400)
     admitted = [backend.evaluate(["rl:{q}:d"], [quota], 1).allowed for _ in range(4)]
     assert admitted == [True, True, True, False]
     assert backend.evaluate(["rl:{q2}:d"], [quota], 3).allowed  # cost equal to what is left
     assert not backend.evaluate(["rl:{q3}:d"], [quota], 4).allowed
+
+
+def test_a_bucket_admits_exactly_its_burst(store: RedisStore | LocalStore) -> None:
+    bucket = Limit("burst", "bucket", 3, interval_us=3600 * SECOND)
+    admitted = [store.evaluate(["rl:{b}:b"], [bucket], 1).allowed for _ in range(4)]
+    assert admitted == [True, True, True, False]
+    assert store.evaluate(["rl:{b2}:b"], [bucket], 3).allowed
+    assert not store.evaluate(["rl:{b3}:b"], [bucket], 4).allowed
+
+
+def test_a_refused_request_takes_nothing(store: RedisStore | LocalStore) -> None:
+    """Every limit is checked before any is debited: a request the quota refuses leaves the
+    bucket as it was, on both paths."""
+    bucket = Limit("burst", "bucket", 5, interval_us=3600 * SECOND)
+    quota = Limit("day", "quota", 1, window_s=86400)
+    keys = ["rl:{t}:b", "rl:{t}:d"]
+    assert store.evaluate(keys, [bucket, quota], 1).allowed
+    refused = store.evaluate(keys, [bucket, quota], 1)
+    assert not refused.allowed
+    assert refused.states[0].remaining == 4
 
 
 def test_ratelimit_t_rounds_up() -> None:
