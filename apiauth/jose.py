@@ -47,6 +47,16 @@ SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 
 _ALGORITHMS = get_default_algorithms()
 _KTY = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP", "HS": "oct"}
+
+
+def _why(exc: Exception, alg: str) -> str:
+    """PyJWT's reason, without the object addresses its key-type refusal carries (a system
+    check prints it)."""
+    if "Invalid Key type" in str(exc):
+        return f"not an {_KTY[alg[:2]]} public key"
+    return str(exc)
+
+
 _CURVES: dict[str, type[ec.EllipticCurve]] = {
     "ES256": ec.SECP256R1,
     "ES384": ec.SECP384R1,
@@ -232,7 +242,7 @@ class VerificationKey:
         try:
             key = _ALGORITHMS[alg].from_jwk(dict(jwk))
         except (InvalidKeyError, ValueError, TypeError, KeyError) as exc:
-            raise InvalidKey(f"unreadable {alg} key: {exc}") from None
+            raise InvalidKey(f"unreadable {alg} key: {_why(exc, alg)}") from None
         return cls(alg, public_half(key), kid)
 
     @classmethod
@@ -242,7 +252,7 @@ class VerificationKey:
         try:
             key = _ALGORITHMS[alg].prepare_key(pem)  # PyJWT takes text or bytes
         except (InvalidKeyError, ValueError, TypeError) as exc:
-            raise InvalidKey(f"unreadable {alg} key: {exc}") from None
+            raise InvalidKey(f"unreadable {alg} key: {_why(exc, alg)}") from None
         return cls(alg, public_half(key), kid)
 
     @classmethod

@@ -640,6 +640,8 @@ class TestFromPemAndJwk:
             jose.VerificationKey.from_pem(b"-----BEGIN PUBLIC KEY-----\nAAAA", "ES256")
         with pytest.raises(jose.InvalidKey, match="^unreadable ES384 key: .*curve"):
             jose.VerificationKey.from_pem(pem, "ES384")  # PyJWT checks the curve first
+        with pytest.raises(jose.InvalidKey, match="^unreadable RS256 key: not an RSA public key$"):
+            jose.VerificationKey.from_pem(pem, "RS256")
 
     def test_a_jwk_without_use_is_for_signatures(self) -> None:
         jwk = ec_key("k1").to_jwk()
