@@ -38,7 +38,7 @@ from typing import Any, Generic, TypeVar
 from django.db import transaction
 
 from apiauth.conf import conf
-from apiauth.models import APIKey, HMACCredential
+from apiauth.models import APIKey, Application, HMACCredential
 from apiauth.store import Check, RedisStore, StoreUnavailable, get_store
 from apiauth.store.keys import VERSION as VERSION_NAME
 from apiauth.store.keys import version_key
@@ -52,6 +52,7 @@ __all__ = [
     "CredentialCache",
     "Entry",
     "VERSION_NAME",
+    "application_cache",
     "client_cache",
     "hmac_cache",
     "invalidate",
@@ -243,3 +244,8 @@ hmac_cache: CredentialCache[HMACCredential] = register(
     CredentialCache(HMACCredential.objects.get_by_access_key_id, lambda c: c.lineage_id)
 )
 """Copies of the HMAC credentials this worker has seen, secrets decrypted, by access key id."""
+
+application_cache: CredentialCache[Application] = register(
+    CredentialCache(Application.objects.get_by_client_id, lambda app: app.lineage_id)
+)
+"""Copies of the applications whose people's tokens this worker has seen, by client id."""

@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "FAILED_AUTH_LIMITS": {"rate": "10/min", "burst": 20},
     "FAILED_AUTH_LOCKOUT": "failures",
     "SCOPE_RATES": {},
+    # Each person's own limits when they call the API through an application (besides the
+    # application's plan, which all its people share).
+    "PERSON_LIMITS": {"rate": "120/min", "burst": 60},
     "UNSAFE_METHOD_COST": 1,
     "RATELIMIT_BACKEND": "auto",
     "RATELIMIT_CACHE": "default",
@@ -108,7 +111,20 @@ JWT_DEFAULTS: dict[str, Any] = {
     # When Redis cannot say whether a token was revoked: "database" (ask the database, the
     # source of truth: one query), "closed" (503) or "open".
     "REVOCATION_FAILURE_MODE": "database",
+    # A dotted path to ``hook(claims, *, client, user) -> dict`` whose claims are added to the
+    # access tokens we issue (the registered claims stay ours).
+    "CLAIMS_HOOK": None,
+    # People's tokens (the authorization code grant): how long a code lives.
+    "AUTHORIZATION_CODE_LIFETIME": 60,
 }
+
+
+def typed(cls: type[T], merged: dict[str, Any]) -> T:
+    """A settings dataclass from its merged dict: each field its upper-case key, converted to
+    the field's type."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    values = {field.name: _typed(field.type, merged[field.name.upper()]) for field in fields}
+    return cls(**values)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -135,15 +151,8 @@ class JWTSettings:
     jwks_max_bytes: int
     verified_cache_size: int
     revocation_failure_mode: str
-
-    @classmethod
-    def from_dict(cls, merged: dict[str, Any]) -> JWTSettings:
-        return cls(
-            **{
-                field.name: _typed(field.type, merged[field.name.upper()])
-                for field in dataclasses.fields(cls)
-            }
-        )
+    claims_hook: str | None
+    authorization_code_lifetime: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -163,15 +172,6 @@ class HMACSettings:
     replay_protection: bool
     rotation_grace: int
 
-    @classmethod
-    def from_dict(cls, merged: dict[str, Any]) -> HMACSettings:
-        return cls(
-            **{
-                field.name: _typed(field.type, merged[field.name.upper()])
-                for field in dataclasses.fields(cls)
-            }
-        )
-
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "int": int,
@@ -180,6 +180,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "bool": bool,
     "tuple[Any, ...]": lambda value: tuple(value or ()),
     "frozenset[str]": lambda value: frozenset(str(item) for item in value or ()),
+    "str | None": lambda value: str(value) if value else None,
 }
 
 
@@ -234,12 +235,12 @@ class Settings:
     @property
     def jwt(self) -> JWTSettings:
         """The ``JWT`` settings, typed (validated by the system checks)."""
-        return self.derive(lambda: JWTSettings.from_dict(self.JWT), key=JWTSettings)
+        return self.derive(lambda: typed(JWTSettings, self.JWT), key=JWTSettings)
 
     @property
     def hmac(self) -> HMACSettings:
         """The ``HMAC`` settings, typed (validated by the system checks)."""
-        return self.derive(lambda: HMACSettings.from_dict(self.HMAC), key=HMACSettings)
+        return self.derive(lambda: typed(HMACSettings, self.HMAC), key=HMACSettings)
 
     @property
     def KEY_PREFIX(self) -> str:
@@ -331,6 +332,10 @@ class Settings:
     @property
     def FAILED_AUTH_LOCKOUT(self) -> str:
         return str(self._get("FAILED_AUTH_LOCKOUT"))
+
+    @property
+    def PERSON_LIMITS(self) -> Any:
+        return self._get("PERSON_LIMITS")
 
     @property
     def SCOPE_RATES(self) -> dict[str, Any]:

@@ -33,6 +33,9 @@ class Credential:
     """Stable across rotations: rate-limit buckets and usage belong to it, not to one secret."""
     limits: dict[str, Any] | None = field(default=None, compare=False)
     """Per-credential limit overrides, merged over the plan's."""
+    partition: str | None = field(default=None, compare=False)
+    """A person using an application's credential (a user's pk): besides the application's
+    limits, each person has their own (``PERSON_LIMITS``)."""
     check: Check | None = field(default=None, compare=False, repr=False)
     """Set when the credential was served from a worker's copy: the version token the rate
     limiter confirms in Redis before the view runs (:mod:`apiauth.cache`)."""

@@ -69,10 +69,18 @@ def family_mark(sid: str) -> str:
     return "s:" + hashlib.sha256(sid.encode()).hexdigest()[:32]
 
 
-def marks_for(claims: dict[str, Any]) -> tuple[str, ...]:
-    """The marks that may revoke a token with these claims."""
+def person_mark(user_pk: Any) -> str:
+    """The mark that ends every token of one person in an application's lineage (signing out
+    of the application, or everywhere)."""
+    return f"u:{user_pk}"
+
+
+def marks_for(claims: dict[str, Any], *, person: bool = False) -> tuple[str, ...]:
+    """The marks that may revoke a token with these claims; a ``person``'s token (``sub`` a
+    user, through an application) also by the person's mark."""
     jti, sid = claims.get("jti"), claims.get("sid")
-    return _marks(jti if isinstance(jti, str) else None, sid if isinstance(sid, str) else None)
+    marks = _marks(jti if isinstance(jti, str) else None, sid if isinstance(sid, str) else None)
+    return (*marks, person_mark(claims["sub"])) if person else marks
 
 
 @lru_cache(maxsize=4096)  # a token is presented again and again: hash its names once
@@ -86,14 +94,20 @@ def _marks(jti: str | None, sid: str | None) -> tuple[str, ...]:
 
 
 def check_for(
-    lineage: str, claims: dict[str, Any], issued_at: float, key: str, token: str
+    lineage: str,
+    claims: dict[str, Any],
+    issued_at: float,
+    key: str,
+    token: str,
+    *,
+    person: bool = False,
 ) -> Check:
     """What the throttle's round trip confirms for a token of ``lineage``: the version ``token``
     at ``key`` (``""`` for none) and that no mark covers ``issued_at``."""
     return Check(
         key=key,
         token=token,
-        marks=marks_for(claims),
+        marks=marks_for(claims, person=person),
         issued_at=issued_at,
         revocations=revocations_key(lineage),
         lineage=lineage,
@@ -128,6 +142,13 @@ def revoke_issued_before(lineages: Iterable[str], when: float | None = None) -> 
     moment = math.ceil((time.time() if when is None else when) * 1000) / 1000
     for lineage in sorted(set(lineages)):
         record(lineage, BEFORE, moment, moment + mark_ttl_ms() / 1000)
+
+
+def revoke_issued_before_named(lineage: str, name: str, when: float | None = None) -> None:
+    """Deny the tokens of ``lineage`` that carry the mark ``name`` (a person's, in an
+    application's lineage) issued up to now."""
+    moment = math.ceil((time.time() if when is None else when) * 1000) / 1000
+    record(lineage, name, moment, moment + mark_ttl_ms() / 1000)
 
 
 def revoke_user(user: Any) -> None:

@@ -22,11 +22,12 @@ from typing import Any
 
 from django.db import router, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from apiauth import audit, issuers, revocation
 from apiauth.conf import conf
 from apiauth.keyring import NoSigningKey, ring
-from apiauth.models import REFRESH_TOKEN_MARKER, APIKey, RefreshToken, TokenFamily
+from apiauth.models import REFRESH_TOKEN_MARKER, APIKey, Application, RefreshToken, TokenFamily
 from apiauth.scopes import granted_scopes, missing_scopes
 from apiauth.store import StoreUnavailable
 from apiauth.verification import issued_at
@@ -85,28 +86,49 @@ def requested_scopes(value: str | None, allowed: Iterable[str]) -> list[str]:
     return sorted(set(asked))
 
 
-def access_token(key: APIKey, scopes: list[str], sid: str | None = None) -> tuple[str, int]:
-    """A signed ``at+jwt`` for ``key`` (RFC 9068 §2.2); its lifetime in seconds."""
+REGISTERED_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "sid", "typ"}
+)
+"""What a claims hook may not set: the claims our resource servers decide by."""
+
+
+def access_token(
+    client: APIKey | Application,
+    scopes: list[str],
+    sid: str | None = None,
+    *,
+    user: Any = None,
+) -> tuple[str, int]:
+    """A signed ``at+jwt`` (RFC 9068 §2.2) for ``client`` (an API key, or an application),
+    acting for ``user`` when a person authorized it; its lifetime in seconds."""
     issuer = local_issuer()
     lifetime = conf.jwt.access_token_lifetime
     clock = time.time()
     now = int(clock)
     exp = now + lifetime
-    if key.expires_at is not None:
-        # Never outlive the key: its expiry ends its tokens anyway, say so in exp.
-        exp = min(exp, int(key.expires_at.timestamp()))
+    if client.expires_at is not None:
+        # Never outlive the client: its expiry ends its tokens anyway, say so in exp.
+        exp = min(exp, int(client.expires_at.timestamp()))
     claims: dict[str, Any] = {
         "iss": issuer.iss,
-        "sub": key.public_id,
+        "sub": client.public_id if user is None else str(user.pk),
         "aud": issuer.audience,
         "exp": exp,
         "iat": now,
         "jti": new_jti(clock),
-        "client_id": key.public_id,
+        "client_id": client.public_id,
         "scope": " ".join(scopes),
     }
     if sid is not None:
         claims["sid"] = sid
+    hook = conf.jwt.claims_hook
+    if hook:
+        extra = import_string(hook)(dict(claims), client=client, user=user)
+        # The registered claims are ours: a hook adds claims, it never changes these.
+        claims = {
+            **{k: v for k, v in (extra or {}).items() if k not in REGISTERED_CLAIMS},
+            **claims,
+        }
     return ring.get_signer().sign(claims), max(0, exp - now)
 
 
@@ -136,8 +158,9 @@ def new_refresh_token(family: TokenFamily, now: datetime.datetime) -> str:
     return raw
 
 
-def client_credentials(key: APIKey, scope: str | None) -> Issued:
-    """``grant_type=client_credentials`` for an authenticated API key."""
+def client_credentials(key: APIKey | Application, scope: str | None) -> Issued:
+    """``grant_type=client_credentials`` for an authenticated API key (or a confidential
+    application acting as itself)."""
     scopes = requested_scopes(scope, key.scopes)
     if not conf.jwt.refresh_tokens:
         token, expires_in = access_token(key, scopes)
@@ -147,21 +170,29 @@ def client_credentials(key: APIKey, scope: str | None) -> Issued:
     ends = now + lifetime if key.expires_at is None else min(now + lifetime, key.expires_at)
     # Signed inside the transaction: without a signing key, no family is left behind.
     with transaction.atomic(using=router.db_for_write(TokenFamily)):
+        client = {"application" if isinstance(key, Application) else "api_key": key}
         family = TokenFamily.objects.create(
-            api_key=key, scopes=scopes, created_at=now, expires_at=ends
+            **client, scopes=scopes, created_at=now, expires_at=ends
         )
         refresh = new_refresh_token(family, now)
         token, expires_in = access_token(key, scopes, sid=str(family.id))
     return Issued(token, expires_in, " ".join(scopes), refresh)
 
 
-def refresh(key: APIKey, raw: str, scope: str | None) -> Issued:
+def issued_to(family: TokenFamily, client: APIKey | Application) -> bool:
+    """Whether ``family`` belongs to ``client`` (an API key, or an application)."""
+    if isinstance(client, Application):
+        return family.application_id == client.pk
+    return family.api_key_id == client.pk
+
+
+def refresh(client: APIKey | Application, raw: str, scope: str | None) -> Issued:
     """``grant_type=refresh_token``: spend ``raw`` and issue the family's next pair."""
     now = timezone.now()
     reused: TokenFamily | None = None
     with transaction.atomic(using=router.db_for_write(RefreshToken)):
         token = find_refresh_token(raw)
-        if token is None or token.family.api_key_id != key.pk:
+        if token is None or not issued_to(token.family, client):
             raise GrantError("invalid_grant", "The refresh token is invalid.")
         family = token.family
         if not family.is_live:
@@ -172,13 +203,15 @@ def refresh(key: APIKey, raw: str, scope: str | None) -> Issued:
         elif token.expires_at <= now:
             raise GrantError("invalid_grant", "The refresh token has expired.")
         else:
-            scopes = requested_scopes(scope, granted_scopes(family.scopes, key.scopes))
+            scopes = requested_scopes(scope, granted_scopes(family.scopes, client.scopes))
             family.refreshed_at = now
             family.save(update_fields=["refreshed_at"])
             new_raw = new_refresh_token(family, now)
             # Signed before the refresh token is spent for good: a failure here (no signing
             # key) rolls the spending back, so the client's retry is not taken for reuse.
-            token_value, expires_in = access_token(key, scopes, sid=str(family.id))
+            token_value, expires_in = access_token(
+                client, scopes, sid=str(family.id), user=family.user
+            )
     if reused is not None:
         # Outside the transaction above: the revocation stands although the grant fails.
         audit.record("reuse", reused, reason="a spent refresh token was presented")
@@ -199,7 +232,9 @@ def find_refresh_token(raw: str) -> RefreshToken | None:
     if not raw.startswith(prefix) or len(raw) > 200 or not raw.isascii():
         return None
     return (
-        RefreshToken.objects.select_related("family__api_key__owner")
+        RefreshToken.objects.select_related(
+            "family__api_key__owner", "family__application__owner", "family__user"
+        )
         .filter(token_hash=_hash(raw))
         .first()
     )
@@ -214,5 +249,5 @@ def revoke_family(family: TokenFamily, *, reason: str) -> bool:
         revoked_at=timezone.now(), revoked_reason=reason[:500]
     )
     family.refresh_from_db(fields=["revoked_at", "revoked_reason"])
-    revocation.revoke_family(str(family.api_key.lineage), str(family.id))
+    revocation.revoke_family(family.lineage, str(family.id))
     return bool(updated)

@@ -137,6 +137,7 @@ LAYERS: dict[int, set[str]] = {
         "apiauth.models.base",
         "apiauth.models.hmac",
         "apiauth.models.jwt",
+        "apiauth.models.oauth",
         "apiauth.models.records",
         "apiauth.models.validators",
     },
@@ -144,6 +145,7 @@ LAYERS: dict[int, set[str]] = {
     4: {
         "apiauth.cache",
         "apiauth.audit",
+        "apiauth.authorization",
         "apiauth.revocation",
         "apiauth.keyring",
         "apiauth.issuers",
@@ -162,6 +164,7 @@ LAYERS: dict[int, set[str]] = {
         "apiauth.authentication.apikey",
         "apiauth.authentication.hmac",
         "apiauth.authentication.jwt",
+        "apiauth.authentication.oauth_client",
         "apiauth.authentication.signed_request",
         "apiauth.permissions",
         "apiauth.throttling",

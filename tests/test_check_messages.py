@@ -103,6 +103,9 @@ CASES: dict[str, dict[str, Any]] = {
     "jwt algorithm": apiauth(JWT={"SIGNING_ALGORITHM": "HS256"}),
     "jwt rsa size": apiauth(JWT={"RSA_KEY_SIZE": 1024}),
     "jwt failure mode": apiauth(JWT={"REVOCATION_FAILURE_MODE": "maybe"}),
+    "jwt claims hook": apiauth(JWT={"CLAIMS_HOOK": "no.such.hook"}),
+    "jwt claims hook not a function": apiauth(JWT={"CLAIMS_HOOK": "apiauth.conf.DEFAULTS"}),
+    "person limits": apiauth(PERSON_LIMITS="often"),
     "jwt issuers not a list": apiauth(JWT={"ISSUERS": "x"}),
     "issuer without iss": apiauth(JWT={"ISSUERS": [{"AUDIENCES": ["a"], "KEYS": "local"}]}),
     "issuer twice": apiauth(JWT={"ISSUERS": [LOCAL, LOCAL]}),
@@ -182,6 +185,7 @@ JWT_BOUNDS = {
     "JWKS_REFRESH_INTERVAL": (1, 3600),
     "JWKS_MAX_BYTES": (1024, 10 * 1024 * 1024),
     "VERIFIED_CACHE_SIZE": (0, 1_000_000),
+    "AUTHORIZATION_CODE_LIFETIME": (10, 600),
 }
 
 

@@ -97,7 +97,7 @@ class TestRevokeAndIntrospect:
 
         from django.utils import timezone
 
-        from apiauth import views
+        from apiauth.views import tokens as views
 
         refresh_token = obtain(client, client_key[1]).json()["refresh_token"]
         frozen = timezone.now()

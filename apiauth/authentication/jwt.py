@@ -6,13 +6,14 @@ import dataclasses
 import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.request import Request
 
 from apiauth import crypto, issuers, jose, revocation, verification
 from apiauth.authentication.base import REFRESH_ATTR, CredentialAuthentication, Refused
-from apiauth.cache import CredentialCache, client_cache
+from apiauth.cache import CredentialCache, application_cache, client_cache
 from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.errors import (
@@ -21,7 +22,8 @@ from apiauth.errors import (
     IssuerKeysUnavailable,
     RevocationCheckUnavailable,
 )
-from apiauth.models import APIKey
+from apiauth.models import APIKey, Application
+from apiauth.models.oauth import CLIENT_ID_PREFIX
 from apiauth.net import get_client_ip
 from apiauth.scopes import granted_scopes
 from apiauth.store import StoreUnavailable
@@ -48,6 +50,8 @@ class JWTAuthentication(CredentialAuthentication[str]):
     """Shared with the token endpoints (introspection, revocation); set your own here."""
     clients: CredentialCache[APIKey] = client_cache
     """The worker's copies of the API keys our tokens name, by public id."""
+    applications: CredentialCache[Application] = application_cache
+    """The worker's copies of the applications people's tokens name, by client id."""
 
     def authenticate_header(self, request: Request) -> str:
         return f'Bearer realm="{conf.REALM}"'
@@ -105,35 +109,68 @@ class JWTAuthentication(CredentialAuthentication[str]):
         return self.external_principal(request, issuer, claims)
 
     def client_principal(self, request: Request, claims: dict[str, Any]) -> tuple[Any, Credential]:
+        """A token of an API key acts as the key; a person's token (``client_id`` an
+        application) acts as the person (``sub``) through the application."""
         client_id = claims.get("client_id")
-        if not isinstance(client_id, str) or not crypto.PUBLIC_ID_RE.fullmatch(client_id):
+        # An application's own token (client credentials) names itself in ``sub``.
+        person = (
+            isinstance(client_id, str)
+            and client_id.startswith(CLIENT_ID_PREFIX)
+            and claims.get("sub") != client_id
+        )
+        application = isinstance(client_id, str) and client_id.startswith(CLIENT_ID_PREFIX)
+        if not isinstance(client_id, str) or not (
+            len(client_id) <= 64 if application else crypto.PUBLIC_ID_RE.fullmatch(client_id)
+        ):
             raise Refused("invalid_claim", _("The token names no client."))
-        entry = self.cached(request, self.clients, client_id)
+        cache: CredentialCache[Any] = self.applications if application else self.clients
+        entry = self.cached(request, cache, client_id)
         if entry is None:
             raise Refused("unknown_client", _("The token's client is unknown."), client_id)
         if self.refused_copy_is_stale(request, entry):
             return self.reauthenticate(request)
-        key = entry.obj
-        # The key's state decides: revoking it, rolling it past its grace or its expiry ends
-        # every token obtained with it, as does its owner's deactivation.
-        self.validate_credential(request, key, client_id)
-        key.touch(get_client_ip(request), defer=True)
-        lineage = key.lineage_id
+        client = entry.obj
+        # The client's state decides: revoking it, rolling it past its grace or its expiry
+        # ends every token obtained with it, as does its owner's deactivation.
+        self.validate_credential(request, client, client_id)
+        changes: dict[str, Any] = {}
+        if person:
+            user = self.get_person(claims)
+            changes = {"owner": user, "partition": str(user.pk)}
+        client.touch(get_client_ip(request), defer=True)
+        lineage = client.lineage_id
         check = entry.check
-        # The key's own credential (owner, plan, limits, lineage), as a token of it.
-        credential = key.to_credential(
+        # The client's own credential (owner, plan, limits, lineage), as a token of it.
+        credential = client.to_credential(
             kind=self.kind,
-            scopes=frozenset(granted_scopes(jose.scopes(claims), key.scopes)),
-            expires_at=_earliest(key.expires_at, claims["exp"]),
+            scopes=frozenset(granted_scopes(jose.scopes(claims), client.scopes)),
+            expires_at=_earliest(client.expires_at, claims["exp"]),
             check=revocation.check_for(
                 lineage,
                 claims,
                 issued_at(claims),
                 key=check.key if check is not None else version_key(lineage),
                 token=check.token if check is not None else "",
+                person=person,
             ),
+            **changes,
         )
         return self.finish(request, credential)
+
+    def get_person(self, claims: dict[str, Any]) -> Any:
+        """The user a person's token names in ``sub`` (one query): active, or refused."""
+        from django.contrib.auth import get_user_model
+
+        model = get_user_model()
+        try:
+            user = model._default_manager.filter(pk=claims["sub"]).first()
+        except (ValueError, TypeError, ValidationError):
+            user = None
+        if user is None:
+            raise Refused("unknown_user", _("The token's user is unknown."))
+        if not user.is_active:
+            raise Refused("owner_inactive", _("The token's user is inactive."))
+        return user
 
     def external_principal(
         self, request: Request, issuer: issuers.Issuer, claims: dict[str, Any]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Tags, register
+from django.utils.module_loading import import_string
 
 from apiauth import issuers, jose
 from apiauth.checks.common import user_settings
@@ -44,6 +45,7 @@ def jwt_settings(value: Any) -> list[CheckMessage]:
         "JWKS_REFRESH_INTERVAL": (1, 3600),
         "JWKS_MAX_BYTES": (1024, 10 * 1024 * 1024),
         "VERIFIED_CACHE_SIZE": (0, 1_000_000),
+        "AUTHORIZATION_CODE_LIFETIME": (10, 600),
     }
     counts = {"MAX_TOKEN_LENGTH", "JWKS_MAX_BYTES", "VERIFIED_CACHE_SIZE"}
     for key, (low, high) in bounds.items():
@@ -68,6 +70,13 @@ def jwt_settings(value: Any) -> list[CheckMessage]:
         return error(
             "REVOCATION_FAILURE_MODE must be 'database', 'open' or 'closed'.",
             "'database' (the default) asks the database, the source of truth of revocations.",
+        )
+    hook = merged["CLAIMS_HOOK"]
+    if hook is not None and not _callable_at(hook):
+        return error(
+            f"CLAIMS_HOOK {hook!r} does not name a function.",
+            "A dotted path such as 'myproject.tokens.add_claims'; the function takes "
+            "(claims, *, client, user) and returns the claims to add.",
         )
     entries = merged["ISSUERS"]
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -136,3 +145,12 @@ ISSUER_KEYS = frozenset(
         "PLAN",
     }
 )
+
+
+def _callable_at(path: Any) -> bool:
+    if not isinstance(path, str):
+        return False
+    try:
+        return callable(import_string(path))
+    except ImportError:
+        return False

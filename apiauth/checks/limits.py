@@ -58,6 +58,7 @@ def limits(user: dict[str, Any]) -> list[CheckMessage]:
     specs = {
         "ANONYMOUS_LIMITS": user.get("ANONYMOUS_LIMITS", DEFAULTS["ANONYMOUS_LIMITS"]),
         "FAILED_AUTH_LIMITS": user.get("FAILED_AUTH_LIMITS", DEFAULTS["FAILED_AUTH_LIMITS"]),
+        "PERSON_LIMITS": user.get("PERSON_LIMITS", DEFAULTS["PERSON_LIMITS"]),
     }
     scope_rates = user.get("SCOPE_RATES", {})
     if isinstance(scope_rates, dict):
@@ -71,7 +72,7 @@ def limits(user: dict[str, Any]) -> list[CheckMessage]:
             )
         )
     for setting, spec in specs.items():
-        if spec is None and setting in ("ANONYMOUS_LIMITS", "FAILED_AUTH_LIMITS"):
+        if spec is None and setting in ("ANONYMOUS_LIMITS", "FAILED_AUTH_LIMITS", "PERSON_LIMITS"):
             continue
         try:
             parse_limits(spec)
@@ -80,7 +81,7 @@ def limits(user: dict[str, Any]) -> list[CheckMessage]:
                 Error(
                     f"APIAUTH['{setting}'] is invalid: {exc}",
                     hint="Use a rate string such as '60/min' or a dict with rate, burst, quotas; "
-                    "None disables anonymous or failed-authentication limits.",
+                    "None disables the anonymous, failed-authentication or person limits.",
                     id="apiauth.E007",
                 )
             )

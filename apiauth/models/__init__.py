@@ -4,6 +4,8 @@
   lifecycle and who may issue for whom;
 - :mod:`~apiauth.models.apikeys`: API keys; :mod:`~apiauth.models.hmac`: HMAC credentials;
 - :mod:`~apiauth.models.jwt`: our signing keys and the refresh-token families we issue;
+- :mod:`~apiauth.models.oauth`: applications people authorize, their consents, and
+  authorization codes;
 - :mod:`~apiauth.models.records`: the audit trail and the token revocations;
 - :mod:`~apiauth.models.validators`: the field validators (the migrations name them here).
 
@@ -40,6 +42,17 @@ from apiauth.models.jwt import (
     SigningKeyManager,
     TokenFamily,
 )
+from apiauth.models.oauth import (
+    Application,
+    ApplicationManager,
+    AuthorizationCode,
+    Consent,
+    generate_client_id,
+    generate_client_secret,
+    is_loopback,
+    validate_grant_types,
+    validate_redirect_uris,
+)
 from apiauth.models.records import AuditEvent, Revocation
 from apiauth.models.validators import (
     FORBIDDEN_NAME_CATEGORIES,
@@ -59,6 +72,10 @@ __all__ = [
     "REVOCATION_FIELDS",
     "APIKey",
     "APIKeyManager",
+    "Application",
+    "ApplicationManager",
+    "AuthorizationCode",
+    "Consent",
     "AbstractCredential",
     "AlreadyRolled",
     "AuditEvent",
@@ -74,6 +91,11 @@ __all__ = [
     "SigningKeyManager",
     "TokenFamily",
     "generate_access_key_id",
+    "generate_client_id",
+    "generate_client_secret",
+    "is_loopback",
+    "validate_grant_types",
+    "validate_redirect_uris",
     "generate_hmac_secret",
     "may_act_as",
     "private_copy",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
+from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, router, transaction
 from django.utils import timezone
@@ -14,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from apiauth import encryption, jose, signals
 from apiauth.conf import conf
 from apiauth.models.apikeys import APIKey
+from apiauth.models.oauth import Application
 
 
 class SigningKeyManager(models.Manager["SigningKey"]):
@@ -195,15 +198,21 @@ REFRESH_TOKEN_MARKER = "rt_"
 class TokenFamilyQuerySet(models.QuerySet["TokenFamily"]):
     def live(self) -> TokenFamilyQuerySet:
         """Families that can still be refreshed: not revoked, not past their lifetime, and
-        their API key usable."""
+        their API key or application usable."""
         now = timezone.now()
-        return self.filter(
-            revoked_at__isnull=True, expires_at__gt=now, api_key__revoked_at=None
-        ).filter(models.Q(api_key__expires_at__isnull=True) | models.Q(api_key__expires_at__gt=now))
+        families = self.filter(revoked_at__isnull=True, expires_at__gt=now)
+        for client in ("api_key", "application"):
+            usable = models.Q(**{f"{client}__revoked_at__isnull": True}) & (
+                models.Q(**{f"{client}__expires_at__isnull": True})
+                | models.Q(**{f"{client}__expires_at__gt": now})
+            )
+            families = families.filter(models.Q(**{f"{client}__isnull": True}) | usable)
+        return families
 
 
 class TokenFamily(models.Model):
-    """The refresh tokens descending from one client-credentials grant (RFC 9700 §4.14).
+    """The refresh tokens descending from one grant (RFC 9700 §4.14): an API key's client
+    credentials, or a person's authorization of an application (``application`` and ``user``).
 
     Each refresh spends one token and issues the next; presenting a spent token revokes the
     family and its access tokens (they carry the family's id as ``sid``).
@@ -217,6 +226,26 @@ class TokenFamily(models.Model):
         verbose_name=_("API key"),
         on_delete=models.CASCADE,
         related_name="token_families",
+        null=True,
+        blank=True,
+        editable=False,
+    )
+    application = models.ForeignKey(
+        Application,
+        verbose_name=_("application"),
+        on_delete=models.CASCADE,
+        related_name="token_families",
+        null=True,
+        blank=True,
+        editable=False,
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        null=True,
+        blank=True,
         editable=False,
     )
     scopes = models.JSONField(_("scopes"), default=list, editable=False)
@@ -236,7 +265,17 @@ class TokenFamily(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.api_key.public_id} / {str(self.id)[:8]}"
+        return f"{self.client.public_id} / {str(self.id)[:8]}"
+
+    @property
+    def client(self) -> Any:
+        """The API key, or the application, the family's tokens were issued to."""
+        return self.api_key if self.api_key_id is not None else self.application
+
+    @property
+    def lineage(self) -> str:
+        """Where the family's revocation marks live: its client's lineage."""
+        return str(self.client.lineage_id)
 
     @property
     def public_id(self) -> str:
@@ -245,12 +284,14 @@ class TokenFamily(models.Model):
     @property
     def is_live(self) -> bool:
         now = timezone.now()
-        key = self.api_key
+        client = self.client
+        user = self.user if self.user_id is not None else None
         return (
             self.revoked_at is None
             and self.expires_at > now
-            and not key.is_revoked
-            and not key.is_expired
+            and not client.is_revoked
+            and not client.is_expired
+            and (user is None or user.is_active)
         )
 
 

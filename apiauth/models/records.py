@@ -22,6 +22,8 @@ class AuditEvent(models.Model):
         REVOKE = "revoke", _("revoked")
         DELETE = "delete", _("deleted")
         RESET_LIMITS = "reset_limits", _("rate limits reset")
+        CONSENT = "consent", _("authorized by a person")
+        SIGN_OUT = "sign_out", _("signed out")
 
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)

@@ -49,5 +49,6 @@ def replay_key(access_key_id: str, signature: str) -> str:
 
 def is_limit_name(name: str) -> bool:
     """Whether a key name (after the hash tag) is a rate limit's: a plan's bucket, a quota
-    (``q:``) or a view scope's limit (``s:``). A reset deletes these and nothing else."""
-    return name == "burst" or name.startswith(("q:", "s:"))
+    (``q:``), a view scope's limit (``s:``) or a person's (``p:``). A reset deletes these and
+    nothing else."""
+    return name == "burst" or name.startswith(("q:", "s:", "p:"))

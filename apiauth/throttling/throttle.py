@@ -60,6 +60,13 @@ class TokenBucketThrottle(BaseThrottle):
         credential = request.auth if isinstance(request.auth, Credential) else None
         limits = list(plan_limits(credential))
         names = plan_key_names(limits)
+        partition = credential.partition if credential is not None else None
+        person = conf.PERSON_LIMITS if partition is not None else None
+        if person:
+            # A person's own share of the application's limits, in the application's slot.
+            for limit in parse_limits(person, name="person"):
+                limits.append(limit)
+                names.append(f"p:{partition}:{limit.name}")
         scope = getattr(view, self.scope_attr, None)
         if scope and scope in conf.SCOPE_RATES:
             for limit in parse_limits(conf.SCOPE_RATES[scope], name=scope):

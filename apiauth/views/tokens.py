@@ -1,10 +1,12 @@
 """OAuth 2.0 endpoints for the tokens we issue, and our JWKS.
 
-``POST token`` (RFC 6749: ``client_credentials`` and ``refresh_token``; no password grant),
-``POST revoke`` (RFC 7009), ``POST introspect`` (RFC 7662) and ``GET .well-known/jwks.json``.
-Clients authenticate with an API key, as on every other view, and every endpoint is rate limited
-like any view. Errors are problem+json bodies that also carry RFC 6749 §5.2's ``error`` and
-``error_description``, so OAuth client libraries read them as they expect.
+``POST token`` (RFC 6749: ``client_credentials``, ``authorization_code`` with PKCE and
+``refresh_token``; no password grant), ``POST revoke`` (RFC 7009), ``POST introspect``
+(RFC 7662) and ``GET .well-known/jwks.json``. Clients authenticate with an API key, as on every
+other view, or as an OAuth application (``client_secret_basic``, ``client_secret_post``, or
+``none`` for a public client); every endpoint is rate limited like any view. Errors are
+problem+json bodies that also carry RFC 6749 §5.2's ``error`` and ``error_description``, so
+OAuth client libraries read them as they expect.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from apiauth import audit, jose, revocation, tokens, verification
+from apiauth import audit, authorization, jose, revocation, tokens, verification
 from apiauth.authentication import APIKeyAuthentication, JWTAuthentication
+from apiauth.authentication.oauth_client import OAuthClientAuthentication
 from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.issuers import KeysUnavailable
 from apiauth.keyring import NoSigningKey, ring
-from apiauth.models import APIKey, RefreshToken
+from apiauth.models import APIKey, Application, RefreshToken
+from apiauth.models.oauth import CLIENT_ID_PREFIX
 from apiauth.net import get_client_ip
 from apiauth.parsers import FormParser
 from apiauth.permissions import HasScopes
@@ -57,13 +61,17 @@ def invalid_client(request: Request, detail: str, challenge: str | None = None) 
     return exc
 
 
+CLIENT_KINDS = frozenset({"api_key", "oauth_app"})
+
+
 class ClientAuthenticated(HasScopes):
-    """The request must carry an API key (``invalid_client`` otherwise). Throttled first,
-    as :class:`HasScopes` does, so refused requests are limited too."""
+    """The request must carry an API key or an application's credentials (``invalid_client``
+    otherwise). Throttled first, as :class:`HasScopes` does, so refused requests are limited
+    too."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         self.run_throttles(request, view)
-        if not isinstance(request.auth, Credential) or request.auth.kind != "api_key":
+        if not isinstance(request.auth, Credential) or request.auth.kind not in CLIENT_KINDS:
             raise invalid_client(request, _("Authenticate with your API key."))
         return True
 
@@ -73,7 +81,7 @@ class OAuthFormParser(FormParser):
 
 
 class OAuthView(APIView):
-    authentication_classes = [APIKeyAuthentication]
+    authentication_classes = [APIKeyAuthentication, OAuthClientAuthentication]
     permission_classes = [ClientAuthenticated]
     throttle_classes = [TokenBucketThrottle]
     parser_classes = [OAuthFormParser]
@@ -113,16 +121,26 @@ class OAuthView(APIView):
             return None
         return str(values[0])
 
-    def client_key(self, request: Request) -> APIKey:
+    def client(self, request: Request) -> APIKey | Application:
+        """The authenticated client: an API key, or an application."""
         credential = request.auth
         assert isinstance(credential, Credential)
+        if credential.kind == "oauth_app":
+            app: Application = request._request.apiauth_client  # type: ignore[attr-defined]
+            return app
         return APIKey.objects.select_related("owner").get(public_id=credential.id)
+
+    client_key = client
 
 
 class TokenView(OAuthView):
     """``POST /token``: exchange an API key for an access token, or refresh one."""
 
-    grants = {"client_credentials": "client_credentials", "refresh_token": "refresh_token"}
+    grants = {
+        "client_credentials": "client_credentials",
+        "authorization_code": "authorization_code",
+        "refresh_token": "refresh_token",
+    }
 
     def post(self, request: Request) -> Response:
         grant_type = self.param(request, "grant_type", required=True)
@@ -140,14 +158,38 @@ class TokenView(OAuthView):
         return Response(issued.as_response())
 
     def client_credentials(self, request: Request) -> tokens.Issued:
-        return tokens.client_credentials(self.client_key(request), self.param(request, "scope"))
+        client = self.client(request)
+        if isinstance(client, Application) and not (
+            client.confidential and client.allows("client_credentials")
+        ):
+            raise tokens.GrantError("unauthorized_client", "This client may not use this grant.")
+        return tokens.client_credentials(client, self.param(request, "scope"))
+
+    def authorization_code(self, request: Request) -> tokens.Issued:
+        client = self.client(request)
+        if not isinstance(client, Application):
+            raise tokens.GrantError("unauthorized_client", "An API key has no authorizations.")
+        code = self.param(request, "code", required=True)
+        assert code is not None
+        return authorization.exchange_code(
+            client,
+            code,
+            self.param(request, "redirect_uri"),
+            self.param(request, "code_verifier"),
+        )
 
     def refresh_token(self, request: Request) -> tokens.Issued:
-        if not conf.jwt.refresh_tokens:
+        client = self.client(request)
+        allowed = (
+            client.allows("refresh_token")
+            if isinstance(client, Application)
+            else conf.jwt.refresh_tokens
+        )
+        if not allowed:
             raise OAuthError("unsupported_grant_type", _("Refresh tokens are not issued here."))
         raw = self.param(request, "refresh_token", required=True)
         assert raw is not None
-        return tokens.refresh(self.client_key(request), raw, self.param(request, "scope"))
+        return tokens.refresh(client, raw, self.param(request, "scope"))
 
 
 class RevokeView(OAuthView):
@@ -157,7 +199,7 @@ class RevokeView(OAuthView):
     def post(self, request: Request) -> Response:
         token = self.param(request, "token", required=True)
         assert token is not None
-        key = self.client_key(request)
+        key = self.client(request)
         family = self.refresh_family(token, key)
         if family is not None:
             try:
@@ -173,15 +215,17 @@ class RevokeView(OAuthView):
             return Response(status=200)
         claims = verified.claims
         if verified.issuer.local and "jti" in claims and self.same_client(claims, key):
-            revocation.revoke_jti(str(key.lineage), claims["jti"], float(claims["exp"]))
+            revocation.revoke_jti(key.lineage_id, claims["jti"], float(claims["exp"]))
         return Response(status=200)
 
-    def same_client(self, claims: dict[str, Any], key: APIKey) -> bool:
+    def same_client(self, claims: dict[str, Any], key: APIKey | Application) -> bool:
         """Whether the token was issued to ``key``'s lineage: a rolled key's successor revokes
         its predecessor's tokens during the grace period (and the reverse)."""
         client_id = claims.get("client_id")
         if client_id == key.public_id:
             return True
+        if isinstance(key, Application):
+            return False
         issued_to = APIKey.objects.filter(public_id=client_id).values_list("lineage", flat=True)
         return key.lineage in issued_to
 
@@ -192,9 +236,9 @@ class RevokeView(OAuthView):
             )
         return super().handle_exception(exc)
 
-    def refresh_family(self, token: str, key: APIKey) -> Any:
+    def refresh_family(self, token: str, key: APIKey | Application) -> Any:
         found = tokens.find_refresh_token(token)
-        if found is None or found.family.api_key.lineage != key.lineage:
+        if found is None or found.family.lineage != key.lineage_id:
             return None
         return found.family
 
@@ -229,7 +273,7 @@ class IntrospectView(OAuthView):
 
     def introspect_refresh_token(self, found: RefreshToken) -> dict[str, Any]:
         family = found.family
-        key = family.api_key
+        key = family.client
         if (
             found.used_at is not None
             or found.expires_at <= timezone.now()
@@ -253,12 +297,18 @@ class IntrospectView(OAuthView):
         claims = verified.claims
         if not verified.issuer.local:
             return {"active": False}
-        key = (
-            APIKey.objects.select_related("owner").filter(public_id=claims.get("client_id")).first()
-        )
+        client_id = claims.get("client_id")
+        key: APIKey | Application | None
+        if isinstance(client_id, str) and client_id.startswith(CLIENT_ID_PREFIX):
+            key = Application.objects.get_by_client_id(client_id)
+        else:
+            key = APIKey.objects.select_related("owner").filter(public_id=client_id).first()
         if key is None or not key_usable(key):
             return {"active": False}
-        lineage, marks = str(key.lineage), revocation.marks_for(claims)
+        person = isinstance(key, Application)
+        if person and not person_active(claims.get("sub")):
+            return {"active": False}
+        lineage, marks = key.lineage_id, revocation.marks_for(claims, person=person)
         try:
             revoked = revocation.is_revoked(lineage, marks, verification.issued_at(claims))
         except StoreUnavailable:
@@ -283,8 +333,16 @@ def token_verifier() -> verification.TokenVerifier:
     return verification.verifier
 
 
-def key_usable(key: APIKey) -> bool:
+def key_usable(key: APIKey | Application) -> bool:
     return key.status == "active" and (key.owner is None or key.owner.is_active)
+
+
+def person_active(sub: Any) -> bool:
+    """Whether a person's token names an active user."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model()._default_manager.filter(pk=sub).first() if sub else None
+    return user is not None and user.is_active
 
 
 class JWKSView(View):

@@ -1,0 +1,610 @@
+"""People's tokens over HTTP: the authorization endpoint, consent, the code + PKCE exchange,
+client authentication, refresh, and ending an authorization — every error on the way."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from apiauth import authorization
+from apiauth.models import Application, AuditEvent, AuthorizationCode, Consent, TokenFamily
+from tests.factories import make_user
+from tests.utils import FORM, ISS, call
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_redis", "signing_key")]
+
+CALLBACK = "http://127.0.0.1/callback"
+WEB = "https://app.example/oauth/callback"
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    return verifier, authorization.s256(verifier)
+
+
+def make_app(**fields: Any) -> tuple[Application, str]:
+    fields.setdefault("name", "Orders CLI")
+    fields.setdefault("client_type", "public")
+    fields.setdefault("redirect_uris", [CALLBACK])
+    fields.setdefault("scopes", ["orders:read", "orders:write"])
+    fields.setdefault("plan", "pro")
+    return Application.objects.create_application(**fields)
+
+
+@pytest.fixture
+def person() -> Any:
+    return make_user("pat")
+
+
+@pytest.fixture
+def browser(person: Any) -> Client:
+    client = Client()
+    client.force_login(person)
+    return client
+
+
+@pytest.fixture
+def cli() -> tuple[Application, str]:
+    return make_app()
+
+
+def authorize(browser: Client, app: Application, challenge: str, **params: Any) -> Any:
+    query = {
+        "client_id": app.client_id,
+        "redirect_uri": CALLBACK,
+        "response_type": "code",
+        "scope": "orders:read",
+        "state": "s-123",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **params,
+    }
+    query = {name: value for name, value in query.items() if value is not None}
+    return browser.get("/auth/authorize?" + urlencode(query))
+
+
+def allow(browser: Client, page: Any, choice: str = "allow") -> Any:
+    assert page.status_code == 200, page.content
+    fields = dict(page.context["params"])
+    return browser.post("/auth/authorize", {**fields, choice: "1"})
+
+
+def answer(response: Any) -> dict[str, str]:
+    """The parameters of a redirect back to the client."""
+    assert response.status_code == 302, response.content
+    location = response["Location"]
+    assert location.startswith(CALLBACK.split("?")[0].rsplit("/", 1)[0]) or location.startswith(WEB)
+    return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
+
+
+def exchange(app: Application, code: str, verifier: str | None, **extra: Any) -> Any:
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "client_id": app.client_id,
+        **({"code_verifier": verifier} if verifier is not None else {}),
+        **extra,
+    }
+    data = {name: value for name, value in data.items() if value is not None}
+    return Client().post("/auth/token", urlencode(data), content_type=FORM)
+
+
+def signed_in(browser: Client, app: Application, scope: str = "orders:read") -> dict[str, Any]:
+    """The whole flow: authorize, consent, exchange."""
+    verifier, challenge = pkce()
+    first = authorize(browser, app, challenge, scope=scope)
+    response = first if first.status_code == 302 else allow(browser, first)
+    code = answer(response)["code"]
+    tokens = exchange(app, code, verifier)
+    assert tokens.status_code == 200, tokens.content
+    return dict(tokens.json())
+
+
+class TestTheFlow:
+    def test_sign_in_consent_code_token_call_refresh(
+        self, browser: Client, cli: tuple[Application, str], person: Any
+    ) -> None:
+        app, secret = cli
+        assert secret == ""  # a public client holds none
+        verifier, challenge = pkce()
+        page = authorize(browser, app, challenge)
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert "Orders CLI" in html and "orders:read" in html
+        assert page["X-Frame-Options"] == "DENY"
+        assert "no-store" in page["Cache-Control"]
+        back = answer(allow(browser, page))
+        assert back["state"] == "s-123" and back["iss"] == ISS
+        issued = exchange(app, back["code"], verifier)
+        assert issued.status_code == 200 and issued["Cache-Control"] == "no-store"
+        body = issued.json()
+        assert body["token_type"] == "Bearer" and body["scope"] == "orders:read"
+        assert body["expires_in"] > 0 and body["refresh_token"]
+        me = call(Client(), body["access_token"], "/v1/whoami")
+        assert me.status_code == 200 and me.json()["user"] == "pat"
+        orders = call(Client(), body["access_token"], "/v1/orders")
+        assert orders.status_code == 200
+        refreshed = Client().post(
+            "/auth/token",
+            urlencode(
+                {
+                    "grant_type": "refresh_token",
+                    "refresh_token": body["refresh_token"],
+                    "client_id": app.client_id,
+                }
+            ),
+            content_type=FORM,
+        )
+        assert refreshed.status_code == 200, refreshed.content
+        assert call(Client(), refreshed.json()["access_token"]).status_code == 200
+        assert Consent.objects.get(user=person, application=app).scopes == ["orders:read"]
+        assert AuditEvent.objects.filter(action="consent", credential_id=app.client_id).exists()
+
+    def test_the_token_is_the_persons(
+        self, browser: Client, cli: tuple[Application, str], person: Any
+    ) -> None:
+        import jwt
+
+        body = signed_in(browser, cli[0])
+        claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+        assert claims["sub"] == str(person.pk) and claims["client_id"] == cli[0].client_id
+        assert claims["scope"] == "orders:read" and claims["sid"]
+        header = jwt.get_unverified_header(body["access_token"])
+        assert header["typ"] == "at+jwt"
+
+    def test_a_standing_consent_is_not_asked_again(
+        self, browser: Client, cli: tuple[Application, str]
+    ) -> None:
+        signed_in(browser, cli[0])
+        _verifier, challenge = pkce()
+        again = authorize(browser, cli[0], challenge)
+        assert "code" in answer(again)
+        wider = authorize(browser, cli[0], challenge, scope="orders:read orders:write")
+        assert wider.status_code == 200  # more than was allowed: asked
+
+    def test_a_first_party_app_asks_nothing(self, browser: Client) -> None:
+        app, _secret = make_app(first_party=True)
+        _verifier, challenge = pkce()
+        assert "code" in answer(authorize(browser, app, challenge))
+
+    def test_signing_in_first(self, cli: tuple[Application, str]) -> None:
+        _verifier, challenge = pkce()
+        response = authorize(Client(), cli[0], challenge)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=/auth/authorize%3F")
+
+    def test_a_loopback_redirect_on_any_port(self, browser: Client) -> None:
+        app, _ = make_app(first_party=True)
+        verifier, challenge = pkce()
+        uri = "http://127.0.0.1:53682/callback"
+        response = authorize(browser, app, challenge, redirect_uri=uri)
+        assert response["Location"].startswith(uri + "?code=")
+        code = answer(response)["code"]
+        assert exchange(app, code, verifier, redirect_uri=uri).status_code == 200
+
+    def test_the_scopes_asked_default_to_the_apps(self, browser: Client) -> None:
+        app, _ = make_app(first_party=True)
+        body = signed_in(browser, app, scope=None)  # type: ignore[arg-type]
+        assert body["scope"] == "orders:read orders:write"
+
+
+class TestShownNotRedirected:
+    """Errors before the client and its redirect URI are trusted: shown, never redirected."""
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"client_id": "app_unknownunknownunkn"},
+            {"client_id": None},
+            {"redirect_uri": None},
+            {"redirect_uri": "https://evil.example/callback"},
+            {"redirect_uri": "http://127.0.0.1/callback/../evil"},
+            {"redirect_uri": "http://127.0.0.1/callback?x=1"},
+            {"redirect_uri": "http://127.0.0.1.evil.example/callback"},
+            {"redirect_uri": "http://localhost/callback"},
+            {"redirect_uri": "HTTP://127.0.0.1/callback#frag"},
+        ],
+    )
+    def test_shown(
+        self, browser: Client, cli: tuple[Application, str], changes: dict[str, Any]
+    ) -> None:
+        _verifier, challenge = pkce()
+        response = authorize(browser, cli[0], challenge, **changes)
+        assert response.status_code == 400
+        assert "Location" not in response
+        assert "cannot be completed" in response.content.decode()
+
+    def test_a_revoked_application(self, browser: Client, cli: tuple[Application, str]) -> None:
+        cli[0].revoke()
+        _verifier, challenge = pkce()
+        assert authorize(browser, cli[0], challenge).status_code == 400
+
+    def test_two_client_ids(self, browser: Client, cli: tuple[Application, str]) -> None:
+        _verifier, challenge = pkce()
+        url = authorize(browser, cli[0], challenge).request["QUERY_STRING"]
+        response = browser.get(f"/auth/authorize?{url}&client_id={cli[0].client_id}")
+        assert response.status_code == 400
+
+
+class TestRedirectedErrors:
+    @pytest.mark.parametrize(
+        ("changes", "error"),
+        [
+            ({"response_type": "token"}, "unsupported_response_type"),
+            ({"response_type": None}, "unsupported_response_type"),
+            ({"code_challenge": None}, "invalid_request"),
+            ({"code_challenge_method": "plain"}, "invalid_request"),
+            ({"code_challenge_method": None}, "invalid_request"),
+            ({"code_challenge": "short"}, "invalid_request"),
+            ({"scope": "admin:everything"}, "invalid_scope"),
+            ({"scope": "orders:read  orders:write"}, "invalid_scope"),
+            ({"state": "x" * 501}, "invalid_request"),
+        ],
+    )
+    def test_redirected_with_the_state(
+        self, browser: Client, cli: tuple[Application, str], changes: dict[str, Any], error: str
+    ) -> None:
+        _verifier, challenge = pkce()
+        back = answer(authorize(browser, cli[0], challenge, **changes))
+        assert back["error"] == error and back["error_description"]
+        assert back["iss"] == ISS
+        if "state" not in changes:
+            assert back["state"] == "s-123"
+
+    def test_a_parameter_twice(self, browser: Client, cli: tuple[Application, str]) -> None:
+        _verifier, challenge = pkce()
+        url = authorize(browser, cli[0], challenge).request["QUERY_STRING"]
+        back = answer(browser.get(f"/auth/authorize?{url}&scope=orders:write"))
+        assert back["error"] == "invalid_request"
+
+    def test_an_app_without_the_grant(self, browser: Client) -> None:
+        app, _ = make_app(client_type="confidential", grant_types=["client_credentials"])
+        _verifier, challenge = pkce()
+        assert answer(authorize(browser, app, challenge))["error"] == "unauthorized_client"
+
+    def test_denied(self, browser: Client, cli: tuple[Application, str]) -> None:
+        _verifier, challenge = pkce()
+        back = answer(allow(browser, authorize(browser, cli[0], challenge), "deny"))
+        assert back["error"] == "access_denied" and back["state"] == "s-123"
+        assert not Consent.objects.exists() and not AuthorizationCode.objects.exists()
+
+    def test_consent_needs_the_person_signed_in(self, cli: tuple[Application, str]) -> None:
+        _verifier, challenge = pkce()
+        response = Client().post(
+            "/auth/authorize",
+            {
+                "client_id": cli[0].client_id,
+                "redirect_uri": CALLBACK,
+                "response_type": "code",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "allow": "1",
+            },
+        )
+        assert response.status_code == 403 and not AuthorizationCode.objects.exists()
+
+    def test_consent_needs_the_csrf_token(self, person: Any, cli: tuple[Application, str]) -> None:
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(person)
+        _verifier, challenge = pkce()
+        page = authorize(client, cli[0], challenge)
+        fields = dict(page.context["params"])
+        assert client.post("/auth/authorize", {**fields, "allow": "1"}).status_code == 403
+
+
+class TestTheExchange:
+    def code(self, browser: Client, app: Application) -> tuple[str, str]:
+        verifier, challenge = pkce()
+        page = authorize(browser, app, challenge)
+        response = page if page.status_code == 302 else allow(browser, page)
+        return answer(response)["code"], verifier
+
+    def refused(self, response: Any, error: str = "invalid_grant") -> str:
+        assert response.status_code in (400, 401), response.content
+        body = response.json()
+        assert body["error"] == error, body
+        return str(body["error_description"])
+
+    def test_a_wrong_verifier(self, browser: Client, cli: tuple[Application, str]) -> None:
+        code, verifier = self.code(browser, cli[0])
+        other, _ = pkce()
+        assert "code_verifier" in self.refused(exchange(cli[0], code, other))
+
+    def test_no_verifier(self, browser: Client, cli: tuple[Application, str]) -> None:
+        code, _verifier = self.code(browser, cli[0])
+        self.refused(exchange(cli[0], code, None))
+
+    def test_a_verifier_out_of_spec(self, browser: Client, cli: tuple[Application, str]) -> None:
+        code, _verifier = self.code(browser, cli[0])
+        self.refused(exchange(cli[0], code, "short"))
+
+    def test_the_code_twice_revokes_what_it_issued(
+        self, browser: Client, cli: tuple[Application, str]
+    ) -> None:
+        code, verifier = self.code(browser, cli[0])
+        first = exchange(cli[0], code, verifier)
+        assert first.status_code == 200
+        assert "already used" in self.refused(exchange(cli[0], code, verifier))
+        assert call(Client(), first.json()["access_token"]).status_code == 401
+        refresh = Client().post(
+            "/auth/token",
+            urlencode(
+                {
+                    "grant_type": "refresh_token",
+                    "refresh_token": first.json()["refresh_token"],
+                    "client_id": cli[0].client_id,
+                }
+            ),
+            content_type=FORM,
+        )
+        self.refused(refresh)
+
+    def test_an_expired_code(self, browser: Client, cli: tuple[Application, str]) -> None:
+        code, verifier = self.code(browser, cli[0])
+        AuthorizationCode.objects.update(expires_at=timezone.now())
+        assert "expired" in self.refused(exchange(cli[0], code, verifier))
+
+    def test_codes_live_a_minute(self, browser: Client, cli: tuple[Application, str]) -> None:
+        self.code(browser, cli[0])
+        code = AuthorizationCode.objects.get()
+        assert code.expires_at - code.created_at == datetime.timedelta(seconds=60)
+        assert len(code.code_hash) == 64
+
+    def test_another_clients_code(self, browser: Client, cli: tuple[Application, str]) -> None:
+        code, verifier = self.code(browser, cli[0])
+        other, _ = make_app(name="Other")
+        self.refused(exchange(other, code, verifier))
+        assert exchange(cli[0], code, verifier).status_code == 200  # not spent by the attempt
+
+    def test_another_redirect_uri(self, browser: Client, cli: tuple[Application, str]) -> None:
+        code, verifier = self.code(browser, cli[0])
+        uri = "http://127.0.0.1:8080/callback"
+        assert "redirect_uri" in self.refused(exchange(cli[0], code, verifier, redirect_uri=uri))
+
+    def test_an_unknown_code(self, cli: tuple[Application, str]) -> None:
+        self.refused(exchange(cli[0], "nope", "x" * 43))
+
+    def test_an_api_key_has_no_authorizations(self, client_key: Any) -> None:
+        response = Client().post(
+            "/auth/token",
+            urlencode({"grant_type": "authorization_code", "code": "x"}),
+            content_type=FORM,
+            headers={"X-API-Key": client_key[1]},
+        )
+        self.refused(response, "unauthorized_client")
+
+    def test_an_inactive_person(
+        self, browser: Client, cli: tuple[Application, str], person: Any
+    ) -> None:
+        code, verifier = self.code(browser, cli[0])
+        person.is_active = False
+        person.save()
+        self.refused(exchange(cli[0], code, verifier))
+
+
+class TestClientAuthentication:
+    @pytest.fixture
+    def web(self) -> tuple[Application, str]:
+        return make_app(name="Web", client_type="confidential", redirect_uris=[WEB])
+
+    def flow(self, browser: Client, app: Application) -> tuple[str, str]:
+        verifier, challenge = pkce()
+        page = authorize(browser, app, challenge, redirect_uri=WEB)
+        return answer(allow(browser, page))["code"], verifier
+
+    def post(self, data: dict[str, str], **headers: str) -> Any:
+        return Client().post("/auth/token", urlencode(data), content_type=FORM, headers=headers)
+
+    def test_client_secret_basic(self, browser: Client, web: tuple[Application, str]) -> None:
+        app, secret = web
+        code, verifier = self.flow(browser, app)
+        basic = base64.b64encode(f"{app.client_id}:{secret}".encode()).decode()
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": WEB,
+            "code_verifier": verifier,
+        }
+        assert self.post(data, Authorization=f"Basic {basic}").status_code == 200
+
+    def test_client_secret_post(self, browser: Client, web: tuple[Application, str]) -> None:
+        app, secret = web
+        code, verifier = self.flow(browser, app)
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": WEB,
+            "code_verifier": verifier,
+            "client_id": app.client_id,
+            "client_secret": secret,
+        }
+        assert self.post(data).status_code == 200
+
+    @pytest.mark.parametrize("how", ["wrong", "missing", "basic-wrong", "garbled"])
+    def test_a_confidential_client_must_prove_itself(
+        self, browser: Client, web: tuple[Application, str], how: str
+    ) -> None:
+        app, secret = web
+        code, verifier = self.flow(browser, app)
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": WEB,
+            "code_verifier": verifier,
+            "client_id": app.client_id,
+        }
+        headers: dict[str, str] = {}
+        if how == "wrong":
+            data["client_secret"] = secret + "x"
+        elif how == "basic-wrong":
+            basic = base64.b64encode(f"{app.client_id}:nope".encode()).decode()
+            headers["Authorization"] = f"Basic {basic}"
+        elif how == "garbled":
+            headers["Authorization"] = "Basic %%%"
+        response = self.post(data, **headers)
+        assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+        if how.startswith("basic") or how == "garbled":
+            assert response["WWW-Authenticate"].startswith("Basic")
+        assert self.post({**data, "client_secret": secret}).status_code == 200  # code unspent
+
+    def test_a_public_client_sends_no_secret(self, cli: tuple[Application, str]) -> None:
+        data = {
+            "grant_type": "authorization_code",
+            "code": "x",
+            "client_id": cli[0].client_id,
+            "client_secret": "anything",
+        }
+        response = self.post(data)
+        assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+
+    def test_a_rotated_secret_keeps_working_for_its_grace(
+        self, browser: Client, web: tuple[Application, str]
+    ) -> None:
+        app, old = web
+        new = Application.objects.rotate_secret(app, datetime.timedelta(hours=1))
+        assert app.check_secret(old) and app.check_secret(new) and not app.check_secret("x")
+        Application.objects.filter(pk=app.pk).update(previous_secret_expires_at=timezone.now())
+        app.refresh_from_db()
+        assert not app.check_secret(old) and app.check_secret(new)
+
+    def test_client_credentials_for_a_confidential_app(self) -> None:
+        app, secret = make_app(
+            name="Batch", client_type="confidential", grant_types=["client_credentials"]
+        )
+        data = {
+            "grant_type": "client_credentials",
+            "client_id": app.client_id,
+            "client_secret": secret,
+        }
+        response = self.post(data)
+        assert response.status_code == 200, response.content
+        assert call(Client(), response.json()["access_token"]).status_code == 200
+        public, _ = make_app(name="SPA")
+        response = self.post({"grant_type": "client_credentials", "client_id": public.client_id})
+        assert response.json()["error"] == "unauthorized_client"
+
+
+class TestEndingIt:
+    def test_the_person_revokes_an_app_on_their_page(
+        self, browser: Client, cli: tuple[Application, str]
+    ) -> None:
+        body = signed_in(browser, cli[0])
+        page = browser.get("/auth/authorizations")
+        assert page.status_code == 200 and "Orders CLI" in page.content.decode()
+        consent = Consent.objects.get()
+        ended = browser.post("/auth/authorizations", {"consent": consent.pk})
+        assert ended.status_code == 302
+        assert call(Client(), body["access_token"]).status_code == 401
+        consent.refresh_from_db()
+        assert consent.revoked_at is not None
+        assert "Orders CLI" not in browser.get("/auth/authorizations").content.decode()
+        _verifier, challenge = pkce()
+        assert authorize(browser, cli[0], challenge).status_code == 200  # asked again
+
+    def test_another_persons_authorization_is_not_theirs_to_end(
+        self, browser: Client, cli: tuple[Application, str]
+    ) -> None:
+        other = Client()
+        other.force_login(make_user("sam"))
+        body = signed_in(other, cli[0])
+        consent = Consent.objects.get()
+        browser.post("/auth/authorizations", {"consent": consent.pk})
+        browser.post("/auth/authorizations", {"consent": "x"})
+        assert call(Client(), body["access_token"]).status_code == 200
+
+    def test_the_page_needs_a_sign_in(self) -> None:
+        assert Client().get("/auth/authorizations").status_code == 302
+
+    def test_sign_out_everywhere(
+        self, browser: Client, cli: tuple[Application, str], person: Any
+    ) -> None:
+        first = signed_in(browser, cli[0])
+        web, _ = make_app(name="Web", first_party=True)
+        second = signed_in(browser, web)
+        assert authorization.sign_out_everywhere(person) == 2
+        assert call(Client(), first["access_token"]).status_code == 401
+        assert call(Client(), second["access_token"]).status_code == 401
+        assert not TokenFamily.objects.filter(revoked_at__isnull=True).exists()
+        # Signing in again works, and asks nothing new.
+        again = signed_in(browser, cli[0])
+        assert call(Client(), again["access_token"]).status_code == 200
+
+    def test_an_inactive_persons_tokens_stop(
+        self, browser: Client, cli: tuple[Application, str], person: Any
+    ) -> None:
+        body = signed_in(browser, cli[0])
+        person.is_active = False
+        person.save()
+        response = call(Client(), body["access_token"])
+        assert response.status_code == 401 and response.json()["code"] == "owner_inactive"
+
+    def test_a_revoked_app_ends_its_tokens(
+        self, browser: Client, cli: tuple[Application, str]
+    ) -> None:
+        body = signed_in(browser, cli[0])
+        cli[0].revoke()
+        assert call(Client(), body["access_token"]).status_code == 401
+
+
+class TestLimits:
+    def test_each_person_their_own_share(self, cli: tuple[Application, str]) -> None:
+        tokens = []
+        for name in ("ann", "bob"):
+            browser = Client()
+            browser.force_login(make_user(name))
+            tokens.append(signed_in(browser, cli[0])["access_token"])
+        person = {"rate": "1/hour", "burst": 2}
+        from django.conf import settings
+
+        with override_settings(APIAUTH={**settings.APIAUTH, "PERSON_LIMITS": person}):
+            assert [call(Client(), tokens[0]).status_code for _ in range(3)] == [200, 200, 429]
+            assert call(Client(), tokens[1]).status_code == 200
+
+
+def test_the_metadata() -> None:
+    for path in (
+        "/.well-known/oauth-authorization-server",
+        "/auth/.well-known/oauth-authorization-server",
+    ):
+        document = Client().get(path).json()
+        assert document["issuer"] == ISS
+        assert document["authorization_endpoint"] == "http://testserver/auth/authorize"
+        assert document["token_endpoint"] == "http://testserver/auth/token"
+        assert document["jwks_uri"] == "http://testserver/auth/.well-known/jwks.json"
+        assert document["code_challenge_methods_supported"] == ["S256"]
+        assert document["response_types_supported"] == ["code"]
+        assert set(document["token_endpoint_auth_methods_supported"]) == {
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        }
+        assert document["authorization_response_iss_parameter_supported"] is True
+
+
+def add_tenant(claims: dict[str, Any], *, client: Any, user: Any) -> dict[str, Any]:
+    return {"tenant": "acme", "sub": "someone else", "scope": "everything"}
+
+
+@override_settings()
+def test_the_claims_hook_adds_and_never_overrides(
+    browser: Client, cli: tuple[Application, str], person: Any
+) -> None:
+    import jwt
+    from django.conf import settings
+
+    hook = "tests.test_oauth_people.add_tenant"
+    with override_settings(
+        APIAUTH={**settings.APIAUTH, "JWT": {**settings.APIAUTH["JWT"], "CLAIMS_HOOK": hook}}
+    ):
+        body = signed_in(browser, cli[0])
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["tenant"] == "acme"
+    assert claims["sub"] == str(person.pk) and claims["scope"] == "orders:read"
