@@ -11,7 +11,15 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apiauth.conf import conf
-from apiauth.models import APIKey, HMACCredential, SigningKey, may_act_as
+from apiauth.models import (
+    APIKey,
+    Application,
+    HMACCredential,
+    SigningKey,
+    may_act_as,
+    validate_redirect_uris,
+)
+from apiauth.models.oauth import GRANT_TYPES
 from apiauth.net import parse_networks
 from apiauth.parsers import is_text, nesting_exceeds
 from apiauth.scopes import parse_scopes
@@ -187,6 +195,78 @@ class HMACCredentialForm(APIKeyForm):
 
     class Meta(APIKeyForm.Meta):
         model = HMACCredential  # type: ignore[assignment]
+
+
+class ApplicationForm(APIKeyForm):
+    """An OAuth application: the key's fields, and how people's tokens reach it."""
+
+    redirect_uris = forms.CharField(
+        label=_("Redirect URIs"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_(
+            "One per line, matched exactly: https://app.example/callback, an app's own "
+            "scheme (com.example.app:/callback), or http://127.0.0.1/callback for a CLI (any "
+            "port)."
+        ),
+    )
+    grant_types = forms.MultipleChoiceField(
+        label=_("Grant types"),
+        choices=[(grant, grant) for grant in GRANT_TYPES],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["authorization_code", "refresh_token"],
+        help_text=_("client_credentials: a confidential app acting as itself."),
+    )
+
+    class Meta(APIKeyForm.Meta):
+        model = Application  # type: ignore[assignment]
+        fields = [
+            "name",
+            "client_type",
+            "redirect_uris",
+            "grant_types",
+            "first_party",
+            "owner",
+            "scopes",
+            "allowed_networks",
+            "plan",
+            "rate_limits",
+            "expires_at",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            uris = getattr(self.instance, "redirect_uris", [])
+            self.initial["redirect_uris"] = "\n".join(uris)
+            self.fields.pop("client_type", None)  # a secret is issued or not at creation
+
+    def clean_redirect_uris(self) -> list[str]:
+        uris = [line.strip() for line in self.cleaned_data["redirect_uris"].splitlines()]
+        uris = [uri for uri in uris if uri]
+        validate_redirect_uris(uris)
+        return uris
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        grants = cleaned.get("grant_types") or []
+        if "authorization_code" in grants and not cleaned.get("redirect_uris"):
+            self.add_error(
+                "redirect_uris",
+                forms.ValidationError(
+                    _("The authorization code grant needs a redirect URI."), code="no_redirect"
+                ),
+            )
+        kind = cleaned.get("client_type", getattr(self.instance, "client_type", ""))
+        if "client_credentials" in grants and kind == Application.ClientType.PUBLIC:
+            self.add_error(
+                "grant_types",
+                forms.ValidationError(
+                    _("A public client cannot use client credentials: it has no secret."),
+                    code="public_client_credentials",
+                ),
+            )
+        return cleaned
 
 
 class RevokeForm(forms.Form):

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from apiauth.models import APIKey, AuditEvent, HMACCredential
+from apiauth.models import APIKey, Application, AuditEvent, HMACCredential
 from tests.factories import make_hmac, make_key, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_redis")]
@@ -34,6 +34,13 @@ class Kind:
         return client.post(self.url("changelist"), payload, follow=True)
 
 
+def make_app(**fields: Any) -> tuple[Application, str]:
+    fields.setdefault("name", "web app")
+    fields.setdefault("client_type", "confidential")
+    fields.setdefault("redirect_uris", ["https://app.example/cb"])
+    return Application.objects.create_application(**fields)
+
+
 KINDS = [
     Kind("apikey", make_key, "roll", "roll_key", "API key", "API keys"),
     Kind(
@@ -43,6 +50,14 @@ KINDS = [
         "rotate_secret",
         "HMAC credential",
         "HMAC credentials",
+    ),
+    Kind(
+        "application",
+        make_app,
+        "rotate",
+        "rotate_secret",
+        "OAuth application",
+        "OAuth applications",
     ),
 ]
 
@@ -147,6 +162,8 @@ def test_renewing_shows_the_new_secret_once_and_audits(kind: Kind) -> None:
     assert AuditEvent.objects.filter(action__in=["roll", "rotate"]).count() == 1
     if kind.model == "apikey":
         assert APIKey.objects.filter(rolled_from=obj).exists()
+    elif kind.model == "application":
+        assert Application.objects.get(pk=obj.pk).previous_secret_hash
     else:
         assert HMACCredential.objects.get(pk=obj.pk).previous_secret
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apiauth import authorization
 from apiauth.models import Application, AuditEvent, AuthorizationCode, Consent, TokenFamily
-from tests.factories import make_user
+from tests.factories import add_key, make_user
 from tests.utils import FORM, ISS, call
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_redis", "signing_key")]
@@ -608,3 +608,79 @@ def test_the_claims_hook_adds_and_never_overrides(
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["tenant"] == "acme"
     assert claims["sub"] == str(person.pk) and claims["scope"] == "orders:read"
+
+
+class TestAdmin:
+    def test_registering_an_application_shows_its_secret_once(self, admin_client: Client) -> None:
+        response = add_key(
+            admin_client,
+            "application",
+            name="Web",
+            client_type="confidential",
+            redirect_uris="https://app.example/cb\nhttp://127.0.0.1/callback",
+            grant_types=["authorization_code", "refresh_token"],
+        )
+        assert response.status_code == 200, response.content
+        assert response["Cache-Control"] == "no-store"
+        app = Application.objects.get()
+        html = response.content.decode()
+        assert app.client_id in html and "cs_" in html
+        assert app.redirect_uris == ["https://app.example/cb", "http://127.0.0.1/callback"]
+        assert app.secret_hash and "cs_" not in app.secret_hash
+        assert AuditEvent.objects.filter(action="issue", credential_id=app.client_id).exists()
+
+    def test_a_public_app_gets_no_secret(self, admin_client: Client) -> None:
+        response = add_key(
+            admin_client,
+            "application",
+            name="CLI",
+            client_type="public",
+            redirect_uris="http://127.0.0.1/callback",
+            grant_types=["authorization_code"],
+        )
+        assert "has no secret" in response.content.decode()
+        assert Application.objects.get().secret_hash == ""
+
+    @pytest.mark.parametrize(
+        ("data", "error"),
+        [
+            ({"redirect_uris": "javascript:alert(1)"}, "app's own scheme"),
+            ({"redirect_uris": "http://app.example/cb"}, "only for loopback"),
+            ({"redirect_uris": "https://app.example/cb#x"}, "no fragment"),
+            ({"redirect_uris": ""}, "needs a redirect URI"),
+            (
+                {"client_type": "public", "grant_types": ["client_credentials"]},
+                "cannot use client credentials",
+            ),
+        ],
+    )
+    def test_refused(self, admin_client: Client, data: dict[str, Any], error: str) -> None:
+        payload = {
+            "name": "App",
+            "client_type": "confidential",
+            "redirect_uris": "https://app.example/cb",
+            "grant_types": ["authorization_code"],
+            **data,
+        }
+        response = add_key(admin_client, "application", **payload)
+        assert response.status_code == 200 and error in response.content.decode()
+        assert not Application.objects.exists()
+
+    def test_ending_authorizations_and_signing_out(
+        self, admin_client: Client, browser: Client, cli: tuple[Application, str], person: Any
+    ) -> None:
+        body = signed_in(browser, cli[0])
+        consent = Consent.objects.get()
+        changelist = "/admin/apiauth/consent/"
+        page = admin_client.get(changelist)
+        assert page.status_code == 200 and "pat" in page.content.decode()
+        admin_client.post(
+            changelist, {"action": "sign_out_everywhere", "_selected_action": [consent.pk]}
+        )
+        assert call(Client(), body["access_token"]).status_code == 401
+        assert AuditEvent.objects.filter(action="sign_out").count() == 1
+        again = signed_in(browser, cli[0])  # the consent stands: no question asked
+        admin_client.post(changelist, {"action": "end_selected", "_selected_action": [consent.pk]})
+        assert call(Client(), again["access_token"]).status_code == 401
+        consent.refresh_from_db()
+        assert consent.revoked_at is not None

@@ -6,10 +6,13 @@ from apiauth.admin.apikeys import APIKeyAdmin
 from apiauth.admin.base import AuditedAdmin, CredentialAdmin, PlanFilter, StatusFilter
 from apiauth.admin.hmac import HMACCredentialAdmin
 from apiauth.admin.jwt import SigningKeyAdmin, TokenFamilyAdmin
+from apiauth.admin.oauth import ApplicationAdmin, ConsentAdmin
 from apiauth.admin.records import AuditEventAdmin
 
 __all__ = [
     "APIKeyAdmin",
+    "ApplicationAdmin",
+    "ConsentAdmin",
     "AuditEventAdmin",
     "AuditedAdmin",
     "CredentialAdmin",
