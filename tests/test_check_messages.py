@@ -75,7 +75,7 @@ CASES: dict[str, dict[str, Any]] = {
     "other limits": apiauth(ANONYMOUS_LIMITS="often", SCOPE_RATES={"uploads": "x"}),
     "costs": apiauth(UNSAFE_METHOD_COST=0),
     "costs above limits": apiauth(
-        UNSAFE_METHOD_COST=11, SCOPE_RATES={"uploads": {"quotas": ["3/day"]}}
+        UNSAFE_METHOD_COST=11, SCOPE_RATES={"uploads": {"quotas": ["3/day"]}, "imports": "5/min"}
     ),
     "breaker": apiauth(RATELIMIT_BREAKER_SECONDS=0),
     "ratelimit prefix": apiauth(RATELIMIT_KEY_PREFIX="{rl}:"),
@@ -88,7 +88,7 @@ CASES: dict[str, dict[str, Any]] = {
     "local processes": apiauth(RATELIMIT_LOCAL_PROCESSES=0),
     "open": apiauth(RATELIMIT_FAILURE_MODE="open"),
     "hmac not a dict": apiauth(HMAC="x"),
-    "hmac unknown": apiauth(HMAC={"SERVCE": "x"}),
+    "hmac unknown": apiauth(HMAC={"SERVCE": "x", "REGION": "y"}),
     "hmac service": apiauth(HMAC={"SERVICE": "Upper"}),
     "hmac regions": apiauth(HMAC={"REGIONS": []}),
     "hmac algorithm": apiauth(HMAC={"ALGORITHM": "aws4 hmac"}),
@@ -96,7 +96,9 @@ CASES: dict[str, dict[str, Any]] = {
     "hmac header prefix": apiauth(HMAC={"HEADER_PREFIX": "Amz-"}),
     "hmac bound": apiauth(HMAC={"MAX_HEADER_SIZE": 10}),
     "jwt not a dict": apiauth(JWT="x"),
-    "jwt unknown": apiauth(JWT={"NOPE": 1}),
+    "jwt unknown": apiauth(JWT={"NOPE": 1, "ALSO": 2}),
+    "jwt byte bound": apiauth(JWT={"JWKS_MAX_BYTES": 1}),
+    "jwt cache bound": apiauth(JWT={"VERIFIED_CACHE_SIZE": -1}),
     "jwt bound": apiauth(JWT={"LEEWAY": -1}),
     "jwt count bound": apiauth(JWT={"MAX_TOKEN_LENGTH": 1}),
     "jwt lifetimes": apiauth(JWT={"ACCESS_TOKEN_LIFETIME": 7200, "MAX_TOKEN_LIFETIME": 3600}),
@@ -109,7 +111,7 @@ CASES: dict[str, dict[str, Any]] = {
     "jwt issuers not a list": apiauth(JWT={"ISSUERS": "x"}),
     "issuer without iss": apiauth(JWT={"ISSUERS": [{"AUDIENCES": ["a"], "KEYS": "local"}]}),
     "issuer twice": apiauth(JWT={"ISSUERS": [LOCAL, LOCAL]}),
-    "issuer unknown keys": issuer(KEYS="local", BOGUS=1),
+    "issuer unknown keys": issuer(KEYS="local", BOGUS=1, OTHER=2),
     "issuer audiences": issuer(KEYS="local", AUDIENCES="api"),
     "issuer key": issuer(KEYS=[{"pem": PEM, "alg": "RS256"}]),
     "issuer secret": issuer(SECRET="short"),
@@ -235,3 +237,94 @@ def test_store_settings_ranges(setting: str, low: float, high: float) -> None:
         assert found(ids, **{setting: 300.001}) and found(ids, **{setting: 0})
     else:
         assert found(ids, **{setting: 0}) and found(ids, **{setting: 1.0})
+
+
+def run(**changes: Any) -> list[Any]:
+    with override_settings(**changes):
+        return [
+            m
+            for m in run_checks(tags=[Tags.security], include_deployment_checks=False)
+            if str(m.id).startswith("apiauth.")
+        ]
+
+
+def test_views_of_both_kinds_are_judged() -> None:
+    from tests.checked_urls import PlainView, RestView
+
+    registry = {"orders:read": "Read orders"}
+    found = run(ROOT_URLCONF="tests.checked_urls", **apiauth(SCOPES=registry))
+    costs = {m.obj: m.msg for m in found if m.id == "apiauth.E011"}
+    scopes = {m.obj: m.msg for m in found if m.id == "apiauth.W008"}
+    assert set(costs) == set(scopes) == {PlainView, RestView}
+    assert costs[PlainView] == ("tests.checked_urls.PlainView (/plain) declares throttle_cost 0.")
+    assert costs[RestView] == (
+        "tests.checked_urls.RestView (/nested/rest) declares throttle_cost 0."
+    )
+    assert scopes[RestView].endswith("missing from APIAUTH['SCOPES']: rest:read.")
+
+
+def test_settings_missing_altogether() -> None:
+    with override_settings():
+        del settings.REST_FRAMEWORK
+        assert {m.id for m in run()} >= {"apiauth.W003"}
+    with override_settings():
+        del settings.APIAUTH
+        # The defaults are checked: keys without a plan are not limited.
+        assert "apiauth.W007" in {m.id for m in run()}
+
+
+def test_the_classes_drf_names_may_be_classes_or_paths() -> None:
+    from apiauth.throttling import TokenBucketThrottle
+
+    rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": [TokenBucketThrottle]}
+    assert "apiauth.W007" in {m.id for m in run(REST_FRAMEWORK=rest, **apiauth(DEFAULT_PLAN=None))}
+    rest["DEFAULT_THROTTLE_CLASSES"] = [
+        "no.such.Throttle",
+        "apiauth.throttling.TokenBucketThrottle",
+    ]
+    assert "apiauth.W007" in {m.id for m in run(REST_FRAMEWORK=rest, **apiauth(DEFAULT_PLAN=None))}
+
+
+def test_the_defaults_stand_in_for_missing_settings() -> None:
+    # The anonymous limit's default burst is 20: a cost of 21 never passes it.
+    found = run(APIAUTH={"UNSAFE_METHOD_COST": 21})
+    assert any(m.id == "apiauth.E029" and "ANONYMOUS_LIMITS" in m.msg for m in found)
+    keys = {"ENCRYPTION_KEYS": [KEY]}  # HMACAuthentication is on in the test settings
+    assert not any(
+        m.id.startswith("apiauth.E") for m in run(APIAUTH={**keys, "UNSAFE_METHOD_COST": 1})
+    )
+    assert not any(m.id.startswith("apiauth.E") for m in run(APIAUTH=keys))
+
+
+@pytest.mark.parametrize(
+    ("jwt", "bad"),
+    [
+        ({"RSA_KEY_SIZE": 3072}, False),
+        ({"REVOCATION_FAILURE_MODE": "open"}, False),
+        ({"REVOCATION_FAILURE_MODE": "closed"}, False),
+        ({"ISSUERS": [1, 2]}, True),
+        ({"ISSUERS": [LOCAL, 2]}, True),
+    ],
+)
+def test_jwt_values(jwt: dict[str, Any], bad: bool) -> None:
+    assert found("apiauth.E020", JWT={**settings.APIAUTH["JWT"], **jwt}) is bad
+
+
+def test_hmac_regions_are_lowercase() -> None:
+    assert found("apiauth.E019", HMAC={"REGIONS": ["EU-WEST"]})
+    assert not found("apiauth.E019", HMAC={"REGIONS": ["eu-west-1"]})
+
+
+def test_every_issuer_problem_is_reported() -> None:
+    entries = [
+        {**LOCAL, "ISSUER": "x1", "TYP": 5},
+        {"AUDIENCES": ["a"]},
+        {**LOCAL, "ISSUER": "x2", "BOGUS": 1},
+        {"ISSUER": "x3", "AUDIENCES": ["a"], "KEYS": [{"pem": PEM, "alg": "RS256"}]},
+        {"ISSUER": "x4", "AUDIENCES": ["a"], "SECRET": "short"},
+        {**LOCAL, "ISSUER": "x1"},
+        {"AUDIENCES": ["b"]},
+    ]
+    found_ids = [m.id for m in run(**apiauth(JWT={"ISSUERS": entries}))]
+    assert found_ids.count("apiauth.E030") == 6
+    assert found_ids.count("apiauth.E021") == 1

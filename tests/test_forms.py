@@ -46,10 +46,11 @@ def described(title: str, form: forms.BaseForm) -> list[str]:
         )
         if field.help_text:
             lines.append(f"    help: {field.help_text!s}")
-        choices = getattr(field, "choices", None)
+        choices: Any = getattr(field, "choices", None)
         if isinstance(field, forms.ModelChoiceField):
             # Primary keys differ between databases: the labels say it all.
-            lines.append(f"    choices: {'; '.join(str(label) for _pk, label in choices)}")
+            labels = [str(label) for _pk, label in choices]
+            lines.append(f"    choices: {'; '.join(labels)}")
         elif choices is not None:
             lines.append(f"    choices: {_choices(choices)}")
         initial = form.initial.get(name, field.initial)

@@ -120,7 +120,7 @@ class TestClientCredentials:
         prefix = raw[:-43]
         with CaptureQueriesContext(connection) as queries:
             found = tokens.find_refresh_token(raw)
-            assert found is not None and found.family.api_key.owner is None
+            assert found is not None and found.family.client.owner is None
             for value in ("nope", prefix + "é" * 43, prefix + "a" * (201 - len(prefix))):
                 assert tokens.find_refresh_token(value) is None
         assert len(queries) == 1

@@ -1,0 +1,99 @@
+"""The credential admins' own pages as Django builds them: the URLs each admin adds, the
+change page's form and sections, the confirmation pages' hidden fields — what an operator's
+browser receives."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.test import Client
+from django.urls import reverse
+
+from apiauth.admin import APIKeyAdmin, ApplicationAdmin, HMACCredentialAdmin
+from apiauth.models import APIKey, Application, HMACCredential
+from tests.factories import make_hmac, make_key
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_redis")]
+
+ADMINS = [
+    (APIKeyAdmin, APIKey, "apikey", "roll"),
+    (HMACCredentialAdmin, HMACCredential, "hmaccredential", "rotate"),
+    (ApplicationAdmin, Application, "application", "rotate"),
+]
+
+
+@pytest.mark.parametrize(("admin_class", "model", "name", "renew"), ADMINS)
+def test_each_admin_adds_its_revoke_and_renew_urls(
+    admin_class: type[Any], model: type[Any], name: str, renew: str
+) -> None:
+    """Built afresh (the URLconf in memory was built before any test ran)."""
+    patterns = admin_class(model, admin.site).get_urls()
+    ours = {p.name: str(p.pattern) for p in patterns[:2]}
+    assert ours == {
+        f"apiauth_{name}_revoke": "<path:object_id>/revoke/",
+        f"apiauth_{name}_{renew}": f"<path:object_id>/{renew}/",
+    }
+    assert all(p.callback.__name__ for p in patterns[:2])  # admin_view-wrapped views
+    assert {f"apiauth_{name}_change", f"apiauth_{name}_changelist"} <= {p.name for p in patterns}
+
+
+def test_the_urls_answer_through_the_admin_wrapper(admin_client: Client) -> None:
+    key, _raw = make_key()
+    patterns = APIKeyAdmin(APIKey, admin.site).get_urls()
+    revoke = patterns[0].callback
+    assert getattr(revoke, "__wrapped__", None) is not None or revoke.__name__ == "revoke_view"
+    anonymous = Client().get(reverse("admin:apiauth_apikey_revoke", args=[key.pk]))
+    assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
+
+
+def test_the_change_page(admin_client: Client) -> None:
+    key, _raw = make_key()
+    page = admin_client.get(reverse("admin:apiauth_apikey_change", args=[key.pk]))
+    html = page.content.decode()
+    assert '<form method="post" id="apikey_form"' in html  # no action: it posts to itself
+    assert "Identity and lifecycle" in html
+    assert reverse("admin:apiauth_apikey_roll", args=[key.pk]) in html
+
+
+def test_save_as_new_offers_no_buttons(admin_client: Client) -> None:
+    key, _raw = make_key()
+    url = reverse("admin:apiauth_apikey_change", args=[key.pk])
+    page = admin_client.post(url, {"_saveasnew": "1", "name": ""})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert reverse("admin:apiauth_apikey_revoke", args=[key.pk]) not in html
+    assert reverse("admin:apiauth_apikey_roll", args=[key.pk]) not in html
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "action"),
+    [("apikey", make_key, "roll_key"), ("hmaccredential", make_hmac, "rotate_secret")],
+)
+def test_a_confirmation_page_posts_its_action_back(
+    admin_client: Client, name: str, make: Any, action: str
+) -> None:
+    obj, _secret = make()
+    changelist = reverse(f"admin:apiauth_{name}_changelist")
+    for chosen in ("revoke_selected", action):
+        page = admin_client.post(changelist, {"action": chosen, "_selected_action": [obj.pk]})
+        html = page.content.decode()
+        assert f'name="action" value="{chosen}"' in html
+        assert f'name="_selected_action" value="{obj.pk}"' in html
+        assert re.search(r'name="csrfmiddlewaretoken" value="[^"]+"', html)
+        assert page.context["opts"].model_name == name
+
+
+def test_the_secret_page_is_never_stored(admin_client: Client) -> None:
+    from django.contrib.auth.models import User
+    from django.test import RequestFactory
+
+    key, _raw = make_key()
+    request = RequestFactory().get("/admin/")
+    request.user = User.objects.create_superuser("boss", "", "pw")
+    response = APIKeyAdmin(APIKey, admin.site).render_secret(request, key, "apk_shown", "Issued")
+    assert response["Cache-Control"] == "no-store"
+    html = response.render().content.decode()  # type: ignore[attr-defined]
+    assert "apk_shown" in html and "boss" in html  # rendered with the request's user
