@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run manage test test-postgres lint typecheck migrations-check pytest bench bench-e2e redis wrk clean mutation
+.PHONY: run manage test test-postgres lint typecheck migrations-check pytest bench bench-e2e redis wrk chromium clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ manage: $(VENV)/.run-installed
 	$(BIN)/python manage.py $(ARGS)
 
 ## make test: lint, type-check, check migrations, run the suite against a real redis-server.
-test: $(VENV)/.test-installed redis wrk lint typecheck migrations-check pytest
+test: $(VENV)/.test-installed redis wrk chromium lint typecheck migrations-check pytest
 
 ## redis-server (with its sentinel mode) and redis-cli (to create the test cluster).
 redis:
@@ -48,6 +48,16 @@ redis:
 	    echo "The tests need a redis-server binary on PATH. Install it first:"; \
 	    echo "  Debian/Ubuntu: sudo apt-get install redis-server    macOS: brew install redis"; \
 	    exit 1; \
+	  fi; }
+
+## Chromium for the browser tests (Playwright drives Debian's, never a downloaded one).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing chromium with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser tests need Chromium on PATH (sudo apt-get install chromium); skipped."; \
 	  fi; }
 
 ## make test-postgres: the suites on a PostgreSQL server of their own (installed with apt-get

@@ -95,6 +95,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "project.urls"
+LOGIN_URL = "/accounts/login/"
 WSGI_APPLICATION = "project.wsgi.application"
 
 TEMPLATES = [

@@ -1,7 +1,8 @@
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
 
-from apiauth.views import JWKSView
+from apiauth.views import JWKSView, MetadataView
 from project.demo import views
 
 v1 = [
@@ -16,6 +17,8 @@ urlpatterns = [
     path("v1/", include((v1, "v1"))),
     path("auth/", include("apiauth.urls")),
     path(".well-known/jwks.json", JWKSView.as_view(), name="jwks"),
+    path(".well-known/oauth-authorization-server", MetadataView.as_view(), name="metadata"),
+    path("accounts/login/", LoginView.as_view(template_name="apiauth/login.html"), name="login"),
     path("admin/", admin.site.urls),
 ]
 

@@ -19,6 +19,9 @@ from apiauth.conf import conf
 from apiauth.store import reset_stores
 from apiauth.throttling import limiter, local, lockout, rates
 
+# The live server on a loopback IP literal: OAuth redirects to http:// are only for those.
+os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
+
 if TYPE_CHECKING:
     from apiauth.models import APIKey, SigningKey
 

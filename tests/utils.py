@@ -194,3 +194,44 @@ def top_level_commands(client: Any, action: Any) -> dict[str, int]:
     after = command_calls(client)
     delta = {name: after[name] - before.get(name, 0) for name in after}
     return {name: calls for name, calls in delta.items() if calls and name not in INNER_COMMANDS}
+
+
+# An HTTP client library's requests, answered by Django in this process -----------------------
+
+
+class DjangoAdapter:
+    """A ``requests`` transport adapter that hands each request to Django's test client: an
+    independent client library (authlib, a ``requests`` session) talks HTTP to the app as it
+    would over the network, headers, bodies and redirects included, in the test's own thread
+    and database transaction."""
+
+    def __init__(self, client: Client | None = None) -> None:
+        self.client = client or Client()
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        import requests
+        from requests.structures import CaseInsensitiveDict
+
+        parts = request.url.split("://", 1)[1]
+        path = "/" + parts.split("/", 1)[1] if "/" in parts else "/"
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+        content_type = headers.pop("Content-Type", None)
+        body = request.body or b""
+        answer = self.client.generic(
+            request.method,
+            path,
+            body.encode() if isinstance(body, str) else body,
+            content_type=content_type or "application/octet-stream",
+            headers=headers,
+        )
+        response = requests.Response()
+        response.status_code = answer.status_code
+        response.headers = CaseInsensitiveDict(dict(answer.items()))
+        response._content = answer.content
+        response.url = request.url
+        response.request = request
+        response.encoding = "utf-8"
+        return response
+
+    def close(self) -> None:
+        pass
