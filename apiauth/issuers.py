@@ -185,6 +185,9 @@ class Issuer:
     plan: str | None = None
     audience: str = ""
     """What the tokens we issue carry as ``aud``: the first of ``AUDIENCES``."""
+    without_iss: bool = False
+    """Tokens with no ``iss`` claim are this issuer's (another library's tokens during a
+    cut-over, such as djangorestframework-simplejwt's)."""
 
 
 def static_keys(entries: Any, algorithms: frozenset[str]) -> jose.KeySet:
@@ -222,6 +225,9 @@ def build(entry: Mapping[str, Any]) -> Issuer:
     audiences = entry.get("AUDIENCES")
     if isinstance(audiences, str) or not audiences:
         raise ValueError("AUDIENCES must be a non-empty list")
+    claims = entry.get("CLAIMS") or {}
+    if not isinstance(claims, Mapping) or not all(isinstance(v, str) for v in claims.values()):
+        raise ValueError("CLAIMS must map claim names to the string each must hold")
     types = entry.get("TYP", ["at+jwt"] if local else None)
     policy = jose.ClaimsPolicy(
         issuer=iss,
@@ -230,6 +236,7 @@ def build(entry: Mapping[str, Any]) -> Issuer:
         leeway=settings.leeway,
         types=None if types is None else frozenset(jose.media_type(t) for t in types),
         max_lifetime=float(settings.max_token_lifetime),
+        values=tuple(sorted((str(k), v) for k, v in claims.items())),
     )
     source: KeySource
     if local:
@@ -252,6 +259,7 @@ def build(entry: Mapping[str, Any]) -> Issuer:
         user_claim=entry.get("USER_CLAIM", "sub"),
         plan=entry.get("PLAN"),
         audience=audiences[0],
+        without_iss=bool(entry.get("ACCEPT_WITHOUT_ISS")),
     )
 
 
@@ -263,6 +271,11 @@ def registry() -> dict[str, Issuer]:
 
 def _build_registry() -> dict[str, Issuer]:
     return {issuer.iss: issuer for issuer in map(build, conf.jwt.issuers)}
+
+
+def without_iss() -> Issuer | None:
+    """The issuer whose tokens carry no ``iss`` (``ACCEPT_WITHOUT_ISS``), if one is."""
+    return next((issuer for issuer in registry().values() if issuer.without_iss), None)
 
 
 def local_issuer() -> Issuer | None:

@@ -402,6 +402,8 @@ class ClaimsPolicy:
     max_lifetime: float | None = 86_400.0
     """The longest ``exp - iat`` accepted: it bounds how long revocation marks must live."""
     string_claims: tuple[str, ...] = field(default=("sub", "jti", "client_id", "sid"))
+    values: tuple[tuple[str, str], ...] = ()
+    """Claims that must hold exactly these values (``token_type`` of another library)."""
 
     def check(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
         if self.types is not None:
@@ -421,6 +423,9 @@ class ClaimsPolicy:
                 raise TokenError("invalid_claim", f"The '{name}' claim must be a short string.")
         if "aud" in claims and not self.audiences.intersection(audiences(claims)):
             raise TokenError("invalid_audience", "The token is not meant for this service (aud).")
+        for name, expected in self.values:
+            if claims.get(name) != expected:
+                raise TokenError("invalid_claim", f"The '{name}' claim must be '{expected}'.")
         exp, iat = self.check_times(claims, now)
         if self.max_lifetime is not None and exp is not None:
             start = iat if iat is not None else now

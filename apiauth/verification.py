@@ -102,9 +102,13 @@ class TokenVerifier:
             self.verified.clear()
 
     def get_issuer(self, claims: dict[str, Any]) -> issuers.Issuer:
-        """The trusted issuer that the token's ``iss`` names."""
+        """The trusted issuer that the token's ``iss`` names (one without ``iss``: the issuer
+        configured with ``ACCEPT_WITHOUT_ISS``, if any)."""
         iss = claims.get("iss")
-        issuer = issuers.registry().get(iss) if isinstance(iss, str) else None
+        if "iss" not in claims:
+            issuer = issuers.without_iss()
+        else:
+            issuer = issuers.registry().get(iss) if isinstance(iss, str) else None
         if issuer is None:
             raise jose.TokenError("invalid_issuer", "The token's issuer is not trusted.")
         return issuer

@@ -653,3 +653,20 @@ class TestFromPemAndJwk:
         with pytest.raises(jose.InvalidKey) as caught:
             jose.VerificationKey.from_jwk(jwk)
         assert str(caught.value).startswith("unreadable ES256 key: ")
+
+
+def test_claims_that_must_hold_exact_values() -> None:
+    policy = jose.ClaimsPolicy(
+        issuer=ISS,
+        audiences=frozenset({AUD}),
+        required=frozenset(),
+        values=(("kind", "a"), ("token_type", "access")),
+    )
+    now = 1_800_000_000
+    policy.check({}, {"token_type": "access", "kind": "a", "exp": now + 60}, now)
+    for claims in ({"token_type": "refresh", "kind": "a"}, {"kind": "a"}, {"token_type": "access"}):
+        with pytest.raises(jose.TokenError) as caught:
+            policy.check({}, {**claims, "exp": now + 60}, now)
+        assert caught.value.code == "invalid_claim"
+    with pytest.raises(jose.TokenError, match="^The 'token_type' claim must be 'access'.$"):
+        policy.check({}, {"kind": "a", "token_type": "x"}, now)

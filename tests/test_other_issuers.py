@@ -65,7 +65,7 @@ class TestAnotherIssuer:
             "DEFAULT_PLAN"
         )
 
-    @pytest.mark.parametrize("email", [5, "", None])
+    @pytest.mark.parametrize("email", [True, "", None, 5.5])
     def test_a_user_claim_that_names_no_one(
         self, client: Client, legacy: Any, settings: Any, email: Any
     ) -> None:

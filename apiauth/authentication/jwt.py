@@ -176,6 +176,8 @@ class JWTAuthentication(CredentialAuthentication[str]):
         self, request: Request, issuer: issuers.Issuer, claims: dict[str, Any]
     ) -> tuple[Any, Credential]:
         subject = claims.get(issuer.user_claim)
+        if isinstance(subject, int) and not isinstance(subject, bool):
+            subject = str(subject)  # another library's integer user id (simplejwt's user_id)
         if not isinstance(subject, str) or not subject:
             raise Refused("missing_claim", _("The token names no subject."))
         user = None

@@ -121,6 +121,11 @@ def issuer_entries(entries: list[dict[str, Any]]) -> list[CheckMessage]:
                 messages += error(f"{where}: {exc}.", "Keys must fit their algorithm.")
         except (ValueError, KeyError, TypeError) as exc:
             messages += error(f"{where}: {exc}.", "See the JWT section of the settings reference.")
+    if sum(1 for entry in entries if entry.get("ACCEPT_WITHOUT_ISS")) > 1:
+        messages += error(
+            "more than one issuer has ACCEPT_WITHOUT_ISS.",
+            "Tokens without iss can belong to one issuer only.",
+        )
     if sum(1 for entry in entries if entry.get("KEYS") == "local") > 1:
         messages += error(
             "more than one issuer has KEYS 'local'.",
@@ -143,6 +148,8 @@ ISSUER_KEYS = frozenset(
         "USER_FIELD",
         "USER_CLAIM",
         "PLAN",
+        "ACCEPT_WITHOUT_ISS",
+        "CLAIMS",
     }
 )
 
