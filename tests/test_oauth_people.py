@@ -684,3 +684,30 @@ class TestAdmin:
         assert call(Client(), again["access_token"]).status_code == 401
         consent.refresh_from_db()
         assert consent.revoked_at is not None
+
+
+def test_a_reused_refresh_token_ends_the_persons_family(
+    browser: Client, cli: tuple[Application, str]
+) -> None:
+    app = cli[0]
+    body = signed_in(browser, app)
+
+    def refresh(token: str) -> Any:
+        data = {"grant_type": "refresh_token", "refresh_token": token, "client_id": app.client_id}
+        return Client().post("/auth/token", urlencode(data), content_type=FORM)
+
+    first = refresh(body["refresh_token"])
+    assert first.status_code == 200
+    again = refresh(body["refresh_token"])  # spent: a thief's or a replay
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert call(Client(), first.json()["access_token"]).status_code == 401
+    assert refresh(first.json()["refresh_token"]).json()["error"] == "invalid_grant"
+    # Another application's client cannot use the person's refresh token either.
+    other, _ = make_app(name="Other")
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": first.json()["refresh_token"],
+        "client_id": other.client_id,
+    }
+    stolen = Client().post("/auth/token", urlencode(data), content_type=FORM)
+    assert stolen.json()["error"] == "invalid_grant"
