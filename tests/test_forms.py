@@ -16,19 +16,21 @@ from django.test import override_settings
 
 from apiauth.forms import (
     APIKeyForm,
+    ApplicationForm,
     HMACCredentialForm,
     RevokeForm,
     RollForm,
     RotateForm,
     SigningKeyForm,
 )
-from apiauth.models import APIKey, SigningKey
+from apiauth.models import APIKey, Application, SigningKey
 from tests.factories import make_key, make_user
 
 pytestmark = pytest.mark.django_db
 
 SNAPSHOT = Path(__file__).parent / "data" / "forms.txt"
 REGISTRY = {
+    "orders:items:read": "Read order items",
     "orders:read": "Read orders",
     "orders:write": "Place orders",
     "reports:read": "Read reports",
@@ -143,9 +145,55 @@ def test_every_label_help_and_refusal_word_for_word() -> None:
         )
     with override_settings(APIAUTH={**settings.APIAUTH, "SCOPES": REGISTRY}):
         lines += described("API key, add, scope registry", form_for(APIKeyForm, actor=root))
+        other, _raw = make_key(scopes=["orders:read", "ping"])
+        lines += described(
+            "API key, change, scope registry",
+            form_for(APIKeyForm, instance=APIKey.objects.get(pk=other.pk)),
+        )
         lines += described("HMAC credential, add", form_for(HMACCredentialForm, actor=root))
     with override_settings(APIAUTH={**settings.APIAUTH, "SCOPES": {}, "DEFAULT_PLAN": None}):
         lines += described("API key, add, no default plan", form_for(APIKeyForm, actor=root))
+    lines += described("application, add", form_for(ApplicationForm, actor=root))
+    app, _secret = Application.objects.create_application(
+        name="web", redirect_uris=["https://a.example/cb", "http://127.0.0.1/cb"]
+    )
+    lines += described(
+        "application, change",
+        form_for(ApplicationForm, instance=Application.objects.get(pk=app.pk), actor=root),
+    )
+    app_data = {**key_data(form_token="a" * 32), "client_type": "public"}
+    lines += errors(
+        "application, no redirect URI",
+        form_for(ApplicationForm, {**app_data, "grant_types": ["authorization_code"]}, actor=root),
+    )
+    lines += errors(
+        "application, a public client's client credentials",
+        form_for(
+            ApplicationForm,
+            {
+                **app_data,
+                "redirect_uris": "https://a.example/cb",
+                "grant_types": ["client_credentials"],
+            },
+            actor=root,
+        ),
+    )
+    public, _ = Application.objects.create_application(
+        name="spa", client_type="public", redirect_uris=["https://a.example/cb"]
+    )
+    lines += errors(
+        "application, a public client changed to client credentials",
+        form_for(
+            ApplicationForm,
+            {
+                **key_data(form_token=""),
+                "redirect_uris": "https://a.example/cb",
+                "grant_types": ["client_credentials"],
+            },
+            instance=Application.objects.get(pk=public.pk),
+            actor=root,
+        ),
+    )
     lines += described("revoke", RevokeForm())
     lines += errors("revoke, no reason", RevokeForm({"reason": ""}))
     lines += errors("revoke, a long reason", RevokeForm({"reason": "x" * 501}))
@@ -166,3 +214,20 @@ def test_the_grace_is_a_duration() -> None:
     assert form.is_valid() and form.grace_period.total_seconds() == 3600
     form = RotateForm({"grace": "0"})
     assert form.is_valid() and form.grace_period.total_seconds() == 0
+
+
+def test_a_form_token_per_rendering() -> None:
+    first, second = APIKeyForm(), APIKeyForm()
+    assert len(first.initial["form_token"]) == 32  # 24 random bytes, base64url
+    assert first.initial["form_token"] != second.initial["form_token"]
+
+
+def test_another_keys_revocation_does_not_freeze_this_one() -> None:
+    root = make_user("root", is_superuser=True, is_staff=True)
+    revoked, _ = make_key(name="gone")
+    revoked.revoke()
+    key, _ = make_key(name="kept")
+    form = form_for(
+        APIKeyForm, key_data(form_token=""), instance=APIKey.objects.get(pk=key.pk), actor=root
+    )
+    assert form.is_valid(), form.errors

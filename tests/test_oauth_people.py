@@ -711,3 +711,19 @@ def test_a_reused_refresh_token_ends_the_persons_family(
     }
     stolen = Client().post("/auth/token", urlencode(data), content_type=FORM)
     assert stolen.json()["error"] == "invalid_grant"
+
+
+def test_an_applications_page_and_the_authorizations_list(
+    admin_client: Client, browser: Client, cli: tuple[Application, str]
+) -> None:
+    app = cli[0]
+    page = admin_client.get(f"/admin/apiauth/application/{app.pk}/change/").content.decode()
+    assert "Identity and lifecycle" in page and app.client_id in page
+    assert 'name="client_type"' not in page  # a secret is issued, or not, at creation
+    assert 'name="redirect_uris"' in page and "http://127.0.0.1/callback" in page
+    signed_in(browser, app)
+    consent = Consent.objects.get()
+    assert admin_client.get("/admin/apiauth/consent/add/").status_code == 403
+    assert admin_client.get(f"/admin/apiauth/consent/{consent.pk}/delete/").status_code == 403
+    changelist = admin_client.get("/admin/apiauth/consent/").content.decode()
+    assert "delete_selected" not in changelist
