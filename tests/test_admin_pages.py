@@ -54,7 +54,7 @@ def test_the_change_page(admin_client: Client) -> None:
     page = admin_client.get(reverse("admin:apiauth_apikey_change", args=[key.pk]))
     html = page.content.decode()
     assert '<form method="post" id="apikey_form"' in html  # no action: it posts to itself
-    assert "Identity and lifecycle" in html
+    assert 'class="fieldset-heading">Identity and lifecycle</h2>' in html
     assert reverse("admin:apiauth_apikey_roll", args=[key.pk]) in html
 
 

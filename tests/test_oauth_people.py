@@ -718,8 +718,10 @@ def test_an_applications_page_and_the_authorizations_list(
 ) -> None:
     app = cli[0]
     page = admin_client.get(f"/admin/apiauth/application/{app.pk}/change/").content.decode()
-    assert "Identity and lifecycle" in page and app.client_id in page
+    assert 'class="fieldset-heading">Identity and lifecycle</h2>' in page
+    assert app.client_id in page
     assert 'name="client_type"' not in page  # a secret is issued, or not, at creation
+    assert page.count("Client type:") == 1  # shown once, read-only
     assert 'name="redirect_uris"' in page and "http://127.0.0.1/callback" in page
     signed_in(browser, app)
     consent = Consent.objects.get()

@@ -57,7 +57,8 @@ class ApplicationAdmin(CredentialAdmin):
         if obj is None:
             return [(None, {"fields": [*fields, "form_token"]})]
         return [
-            (None, {"fields": [f for f in fields if f != "client_type"]}),
+            # The client type is fixed at creation (a secret was issued, or not): shown below.
+            (None, {"fields": [f for f in fields if f not in self.readonly_on_change]}),
             (_("Identity and lifecycle"), {"fields": self.readonly_on_change}),
         ]
 
