@@ -33,6 +33,13 @@ T = TypeVar("T")
 ClaimT = TypeVar("ClaimT")
 
 
+def confirm_only(check: Check | None) -> None:
+    """Ask the store to confirm ``check`` alone, in one round trip: no limit, nothing
+    debited. Raises ``StaleCredential``, ``TokenRevoked`` or ``MarksUnloaded``."""
+    # No limits: the identity and the cost are never read.
+    decide("", (), (), 1, check=check)  # pragma: no mutate
+
+
 class Refused(Exception):
     """A scheme refuses the credential it claimed: ``code`` names why (audit, problem+json),
     ``detail`` is for the client. ``forbidden``: a valid credential used where it may not be
@@ -171,7 +178,7 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
         if check is None or self.refusal(request, entry.obj) in (None, "revoked"):
             return False
         try:
-            decide("", (), (), 1, check=Check(key=check.key, token=check.token))
+            confirm_only(Check(key=check.key, token=check.token))
         except StaleCredential:
             return True
         return False
@@ -217,13 +224,13 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
         round trip, no bucket)."""
         try:
             try:
-                decide("", (), (), 1, check=credential.check)
+                confirm_only(credential.check)
             except MarksUnloaded:
                 assert credential.check is not None
                 credential = dataclasses.replace(
                     credential, check=revocation.settle(credential.check)
                 )
-                decide("", (), (), 1, check=credential.check)
+                confirm_only(credential.check)
         except StaleCredential:
             return self.reauthenticate(request)[1]
         except TokenRevoked:
@@ -252,5 +259,5 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
         setattr(request, REFRESH_ATTR, True)
         result = self.authenticate(request)
         if result is None:  # pragma: no cover (the request presented a credential before)
-            raise AuthenticationFailed(_("Invalid credentials."), code="unknown")
+            raise AuthenticationFailed("", code="unknown")  # pragma: no mutate (unreachable)
         return result
