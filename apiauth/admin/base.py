@@ -1,5 +1,6 @@
-"""What every apiauth admin shares: an audit trail of who did what, and for credentials one
-base with its nouns, templates and actions as class attributes.
+"""What every credential admin shares: its nouns, templates and renewing action as class
+attributes over the actions of :mod:`apiauth.admin.actions` and the audit trail of
+:mod:`apiauth.admin.audited`.
 
 A new secret travels from ``save_model`` (or the renewing action) to the response on the
 request object only: never through the messages framework (cookie storage) or the session,
@@ -8,74 +9,29 @@ and it is rendered once, in the response to the action that created it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.contrib.admin.utils import model_ngettext, unquote
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from apiauth import audit
+from apiauth.admin.actions import CredentialActions
+from apiauth.admin.audited import AuditedAdmin
 from apiauth.conf import conf
-from apiauth.forms import RevokeForm, default_plan_label
+from apiauth.forms import default_plan_label
 from apiauth.models import AbstractCredential, RevokedCredential, may_act_as
-from apiauth.net import get_client_ip
-from apiauth.store import StoreUnavailable
-from apiauth.throttling.limiter import credential_state, reset_credential
+from apiauth.throttling.limiter import credential_state
 
 SECRET_ATTR = "_apiauth_new_raw_key"
 
-if TYPE_CHECKING:
-    ModelAdmin = admin.ModelAdmin[Any]
-else:  # Django's classes are not subscriptable at run time.
-    ModelAdmin = admin.ModelAdmin
-
-
-class AuditedAdmin(ModelAdmin):
-    """Every operator action leaves an audit row naming the operator and their address;
-    deletions too (the ``pre_delete`` receiver writes the row, this names who did it)."""
-
-    def audit(self, request: HttpRequest, action: str, obj: Any, **details: Any) -> None:
-        audit.record(action, obj, actor=request.user, client_ip=get_client_ip(request), **details)
-
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        with audit.acting(request.user, get_client_ip(request)):
-            # Django's own reads only obj.
-            super().delete_model(request, obj)  # pragma: no mutate
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        with audit.acting(request.user, get_client_ip(request)):
-            # Django's own reads only the queryset.
-            super().delete_queryset(request, queryset)  # pragma: no mutate
-
-    def render_action_page(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[Any],
-        action: str,
-        form: Any,
-        template: str,
-        title: Any,
-    ) -> TemplateResponse:
-        """The confirmation page of an action that asks something first (a reason, a grace)."""
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": title,
-            "queryset": queryset,
-            "form": form,
-            "action": action,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, template, context)
+__all__ = ["AuditedAdmin", "CredentialAdmin", "PlanFilter", "StatusFilter"]
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -114,14 +70,12 @@ class PlanFilter(admin.SimpleListFilter):
         return queryset.filter(plan="" if value == self.default_value else value)
 
 
-class CredentialAdmin(AuditedAdmin):
+class CredentialAdmin(CredentialActions):
     """Issue (the secret shown once, on the response page), edit, revoke with a reason,
     renew (an API key is *rolled*, an HMAC secret *rotated*: ``renew_*`` name it), and reset
     the rate limits. Subclasses name their model's fields, templates and renewing action."""
 
     change_form_template = "admin/apiauth/credential/change_form.html"
-    revoke_template = "admin/apiauth/credential/revoke_confirmation.html"
-    issued_template: str
     issued_title: Any
     renew_url: str
     """The change page's renew button: ``<id>/<renew_url>/`` runs :attr:`renew_action`."""
@@ -243,21 +197,6 @@ class CredentialAdmin(AuditedAdmin):
             return super().response_add(request, obj, post_url_continue)
         return self.render_secret(request, obj, secret, self.issued_title)
 
-    def render_secret(
-        self, request: HttpRequest, obj: Any, secret: str, title: Any
-    ) -> HttpResponse:
-        """The one page that shows a new secret: never cached, never shown again."""
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": title,
-            "key": obj,
-            "raw_key": secret,
-        }
-        response = TemplateResponse(request, self.issued_template, context)
-        response["Cache-Control"] = "no-store"
-        return response
-
     # One credential's Revoke and renew buttons (change page) -----------------------------
 
     def get_urls(self) -> list[URLPattern]:
@@ -316,84 +255,3 @@ class CredentialAdmin(AuditedAdmin):
             "renew_label": self.renew_label,
         }
         return super().change_view(request, object_id, form_url, extra_context)
-
-    def renewable(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
-        """The one credential a renewing action applies to, or ``None`` (with a message)."""
-        selected = list(queryset)
-        if len(selected) != 1 or selected[0].is_revoked:
-            self.message_user(
-                request,
-                _("Select exactly one %(item)s that is not revoked.")
-                % {"item": self.opts.verbose_name},
-                messages.ERROR,
-            )
-            return None
-        return selected[0]
-
-    # Actions -----------------------------------------------------------------------------
-
-    @admin.action(description=_("Revoke the selected credentials…"), permissions=["revoke"])
-    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
-        form = RevokeForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            revoked = 0
-            for obj in queryset:
-                if obj.revoke(by=request.user, reason=reason):
-                    self.audit(request, "revoke", obj, reason=reason)
-                    revoked += 1
-            skipped = len(queryset) - revoked
-            self.message_user(
-                request,
-                _("Revoked %(count)d %(items)s.")
-                % {"count": revoked, "items": model_ngettext(self.opts, revoked)},
-                messages.SUCCESS,
-            )
-            if skipped:
-                self.message_user(
-                    request,
-                    _("%(count)d %(items)s already revoked.")
-                    % {"count": skipped, "items": model_ngettext(self.opts, skipped)},
-                    messages.WARNING,
-                )
-            return None
-        title = _("Revoke %(items)s") % {"items": self.opts.verbose_name_plural}
-        return self.render_action_page(
-            request, queryset, "revoke_selected", form, self.revoke_template, title
-        )
-
-    @admin.action(description=_("Reset rate-limit buckets"), permissions=["change"])
-    def reset_rate_limits(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        done = 0
-        for obj in queryset:
-            if not self.has_change_permission(request, obj):
-                # One this operator may only view (a superuser's, for staff): its usage is
-                # not theirs to wipe.
-                self.message_user(
-                    request,
-                    _("Skipped %(public_id)s: you may not change it.")
-                    % {"public_id": obj.public_id},
-                    messages.WARNING,
-                )
-                continue
-            try:
-                deleted = reset_credential(obj.to_credential())
-            except StoreUnavailable:
-                self.message_user(
-                    request, _("The rate-limit store cannot be reached."), messages.ERROR
-                )
-                return
-            self.audit(
-                request,
-                "reset_limits",
-                obj,
-                reason="buckets and quotas only; revocations and cached versions kept",
-                deleted=deleted,
-            )
-            done += 1
-        self.message_user(
-            request,
-            _("Reset the rate limits of %(count)d %(items)s (and their lineages).")
-            % {"count": done, "items": model_ngettext(self.opts, done)},
-            messages.SUCCESS,
-        )

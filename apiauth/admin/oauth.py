@@ -7,20 +7,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apiauth import authorization
+from apiauth.admin.actions import RotatesSecret
 from apiauth.admin.base import AuditedAdmin, CredentialAdmin
-from apiauth.forms import ApplicationForm, RotateForm
-from apiauth.models import Application, Consent, RevokedCredential, may_act_as
+from apiauth.forms import ApplicationForm
+from apiauth.models import Application, Consent
 
 
 @admin.register(Application)
-class ApplicationAdmin(CredentialAdmin):
+class ApplicationAdmin(RotatesSecret, CredentialAdmin):
     form = ApplicationForm
     list_display = [
         "name",
@@ -51,6 +51,7 @@ class ApplicationAdmin(CredentialAdmin):
     renew_url = "rotate"
     renew_action = "rotate_secret"
     renew_label = _("Rotate secret…")
+    rotated_title = _("Client secret rotated")
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(ApplicationForm.Meta.fields)
@@ -62,34 +63,14 @@ class ApplicationAdmin(CredentialAdmin):
             (_("Identity and lifecycle"), {"fields": self.readonly_on_change}),
         ]
 
+    def rotation_refused(self, obj: Application) -> str | None:
+        return None if obj.confidential else str(_("A public client has no secret."))
+
     @admin.action(
         description=_("Rotate the selected application's secret…"), permissions=["change"]
     )
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
-        app = self.renewable(request, queryset)
-        if app is None:
-            return None
-        if not app.confidential:
-            self.message_user(request, _("A public client has no secret."), messages.ERROR)
-            return None
-        if not may_act_as(request.user, app.owner):
-            raise PermissionDenied
-        form = RotateForm(request.POST if "apply" in request.POST else None)
-        if not (form.is_bound and form.is_valid()):
-            return self.render_action_page(
-                request,
-                queryset,
-                "rotate_secret",
-                form,
-                "admin/apiauth/hmaccredential/rotate_confirmation.html",
-                _("Rotate the secret"),
-            )
-        try:
-            secret = Application.objects.rotate_secret(app, form.grace_period, by=request.user)
-        except RevokedCredential:
-            raise PermissionDenied("This application was revoked meanwhile.") from None
-        self.audit(request, "rotate", app, grace_seconds=form.cleaned_data["grace"])
-        return self.render_secret(request, app, secret, _("Client secret rotated"))
+        return super().rotate_secret(request, queryset)
 
 
 @admin.register(Consent)

@@ -1,0 +1,58 @@
+"""The audit trail every apiauth admin leaves: who did what, from where."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from apiauth import audit
+from apiauth.net import get_client_ip
+
+if TYPE_CHECKING:
+    ModelAdmin = admin.ModelAdmin[Any]
+else:  # Django's classes are not subscriptable at run time.
+    ModelAdmin = admin.ModelAdmin
+
+
+class AuditedAdmin(ModelAdmin):
+    """Every operator action leaves an audit row naming the operator and their address;
+    deletions too (the ``pre_delete`` receiver writes the row, this names who did it)."""
+
+    def audit(self, request: HttpRequest, action: str, obj: Any, **details: Any) -> None:
+        audit.record(action, obj, actor=request.user, client_ip=get_client_ip(request), **details)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        with audit.acting(request.user, get_client_ip(request)):
+            # Django's own reads only obj.
+            super().delete_model(request, obj)  # pragma: no mutate
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        with audit.acting(request.user, get_client_ip(request)):
+            # Django's own reads only the queryset.
+            super().delete_queryset(request, queryset)  # pragma: no mutate
+
+    def render_action_page(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        action: str,
+        form: Any,
+        template: str,
+        title: Any,
+    ) -> TemplateResponse:
+        """The confirmation page of an action that asks something first (a reason, a grace)."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "queryset": queryset,
+            "form": form,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, template, context)
