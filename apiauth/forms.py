@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -314,9 +314,34 @@ class SigningKeyForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = SigningKey
         fields = ["algorithm", "key_size"]
+        help_texts = {
+            "algorithm": _(
+                "The new key starts as next: published in the key set, not yet signing. "
+                "Promote it on its page once every verifier has fetched the key set."
+            ),
+            "key_size": _("RSA keys only. Empty: the configured RSA key size."),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "algorithm" not in self.fields:  # a key's page: nothing is edited
+            return
+        algorithm = cast(forms.ChoiceField, self.fields["algorithm"])
+        # Always one chosen (no "---------"): the configured one unless the operator picks.
+        algorithm.choices = list(SigningKey._meta.get_field("algorithm").choices or ())
+        algorithm.initial = conf.jwt.signing_algorithm
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if cleaned.get("key_size") and cleaned.get("algorithm") != "RS256":
+            self.add_error(
+                "key_size",
+                forms.ValidationError(
+                    _("Only RSA keys have a size: leave it empty for %(algorithm)s."),
+                    code="no_size",
+                    params={"algorithm": cleaned.get("algorithm")},
+                ),
+            )
         if SigningKey.objects.filter(state=SigningKey.State.NEXT).exists():
             raise forms.ValidationError(
                 _("A next key is already published: promote or retire it first."),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from django.test import Client
+from django.contrib.auth.models import Permission
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,10 +18,10 @@ from tests.factories import make_key
 pytestmark = pytest.mark.django_db
 
 
-def act(client: Client, model: str, action: str, *pks: Any) -> Any:
+def act(client: Client, model: str, action: str, *pks: Any, **data: Any) -> Any:
     return client.post(
         reverse(f"admin:apiauth_{model}_changelist"),
-        {"action": action, "_selected_action": [str(pk) for pk in pks]},
+        {"action": action, "_selected_action": [str(pk) for pk in pks], **data},
         follow=True,
     )
 
@@ -53,9 +55,13 @@ def test_generate_promote_retire_revoke(admin_client: Client) -> None:
     third.refresh_from_db()
     assert third.state == "retired" and audited("retire", third.kid)
 
-    act(admin_client, "signingkey", "revoke_selected", key.pk)
+    confirm = act(admin_client, "signingkey", "revoke_selected", key.pk)
+    assert b"Revocation cannot be undone" in confirm.content and key.kid.encode() in confirm.content
     key.refresh_from_db()
-    assert key.state == "revoked" and audited("revoke", key.kid)
+    assert key.state == "retired"
+    act(admin_client, "signingkey", "revoke_selected", key.pk, apply="1", reason="leaked")
+    key.refresh_from_db()
+    assert key.state == "revoked" and key.reason == "leaked" and audited("revoke", key.kid)
 
 
 def test_second_next_key_is_refused_by_the_form(admin_client: Client) -> None:
@@ -153,3 +159,115 @@ def test_families_are_not_added_or_deleted_by_hand(admin_client: Client) -> None
     delete = reverse("admin:apiauth_tokenfamily_delete", args=[family.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert TokenFamily.objects.filter(pk=family.pk).exists()
+
+
+def page_of(client: Client, key: SigningKey) -> str:
+    return client.get(reverse("admin:apiauth_signingkey_change", args=[key.pk])).content.decode()
+
+
+class TestAKeysPage:
+    """No Save on a page where nothing is edited: the buttons say what can happen instead."""
+
+    @pytest.mark.parametrize(
+        ("state", "buttons"),
+        [
+            ("next", ["promote", "retire", "revoke"]),
+            ("active", ["revoke"]),
+            ("retired", ["promote", "revoke"]),
+            ("revoked", []),
+        ],
+    )
+    def test_the_buttons_of_each_state(
+        self, admin_client: Client, state: str, buttons: list[str]
+    ) -> None:
+        key = SigningKey.objects.generate("ES256", state="active" if state == "active" else "next")
+        if state in ("retired", "revoked"):
+            SigningKey.objects.retire(key)
+        if state == "revoked":
+            SigningKey.objects.revoke(key)
+        html = page_of(admin_client, key)
+        assert 'name="_save"' not in html and 'name="_continue"' not in html
+        assert 'name="_addanother"' not in html
+        for step in ["promote", "retire", "revoke"]:
+            url = reverse(f"admin:apiauth_signingkey_{step}", args=[key.pk])
+            assert (url in html) is (step in buttons), step
+        if "revoke" in buttons:
+            assert re.search(r'class="deletelink"[^>]*>Revoke…', html)
+
+    def test_promote_and_retire_by_their_buttons(self, admin_client: Client) -> None:
+        first = SigningKey.objects.generate("ES256")
+        promote = reverse("admin:apiauth_signingkey_promote", args=[first.pk])
+        assert admin_client.get(promote).status_code == 405  # a link followed changes nothing
+        response = admin_client.post(promote, follow=True)
+        first.refresh_from_db()
+        assert first.state == "active" and audited("promote", first.kid)
+        assert response.redirect_chain[-1][0].endswith(f"/{first.pk}/change/")
+        assert f"Promoted {first.kid}." in response.content.decode()
+
+        second = SigningKey.objects.generate("EdDSA")
+        retire = reverse("admin:apiauth_signingkey_retire", args=[second.pk])
+        admin_client.post(retire)
+        second.refresh_from_db()
+        assert second.state == "retired" and audited("retire", second.kid)
+        # Retiring it again says why not, on its page.
+        again = admin_client.post(retire, follow=True).content.decode()
+        assert "Only a next key can be retired" in again
+
+    def test_revoke_by_its_button_asks_why(self, admin_client: Client) -> None:
+        key = SigningKey.objects.generate("ES256", state="active")
+        revoke = reverse("admin:apiauth_signingkey_revoke", args=[key.pk])
+        confirm = admin_client.get(revoke)
+        html = confirm.content.decode()
+        assert confirm.status_code == 200 and key.kid in html and 'name="reason"' in html
+        assert "var(--delete-button-bg)" in html  # the irreversible button looks dangerous
+        no_reason = admin_client.post(revoke, {"action": "revoke_selected", "apply": "1"})
+        assert no_reason.status_code == 200
+        key.refresh_from_db()
+        assert key.state == "active"
+        done = admin_client.post(
+            revoke, {"action": "revoke_selected", "apply": "1", "reason": "leaked"}, follow=True
+        )
+        key.refresh_from_db()
+        assert key.state == "revoked" and key.reason == "leaked"
+        assert done.redirect_chain[-1][0].endswith(f"/{key.pk}/change/")
+
+    def test_the_buttons_need_the_change_permission(
+        self, client: Client, django_user_model: Any
+    ) -> None:
+        viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+        viewer.user_permissions.add(Permission.objects.get(codename="view_signingkey"))
+        client.force_login(viewer)
+        key = SigningKey.objects.generate("ES256")
+        assert 'name="_promote"' not in page_of(client, key)
+        for step in ["promote", "retire", "revoke"]:
+            url = reverse(f"admin:apiauth_signingkey_{step}", args=[key.pk])
+            assert client.post(url).status_code == 403
+        key.refresh_from_db()
+        assert key.state == "next"
+
+    def test_an_unknown_key(self, admin_client: Client) -> None:
+        url = reverse("admin:apiauth_signingkey_promote", args=["999999"])
+        assert admin_client.post(url).status_code == 404
+        assert admin_client.post(url.replace("999999", "abc")).status_code == 404
+
+
+class TestTheAddPage:
+    def test_the_configured_algorithm_is_chosen_and_explained(self, admin_client: Client) -> None:
+        page = admin_client.get(reverse("admin:apiauth_signingkey_add"))
+        html = page.content.decode()
+        assert "---------" not in html.split('name="algorithm"')[1].split("</select>")[0]
+        assert re.search(r'<option value="ES256" selected>', html)
+        assert "starts as next" in html and "RSA keys only" in html
+        assert "apiauth/signing_key_form.js" in html
+
+    @override_settings(APIAUTH={"JWT": {"SIGNING_ALGORITHM": "EdDSA"}})
+    def test_another_configured_algorithm(self, admin_client: Client) -> None:
+        html = admin_client.get(reverse("admin:apiauth_signingkey_add")).content.decode()
+        assert re.search(r'<option value="EdDSA" selected>', html)
+
+    def test_a_size_for_a_key_that_has_none(self, admin_client: Client) -> None:
+        response = admin_client.post(
+            reverse("admin:apiauth_signingkey_add"), {"algorithm": "EdDSA", "key_size": "2048"}
+        )
+        assert "Only RSA keys have a size: leave it empty for EdDSA." in response.content.decode()
+        assert not SigningKey.objects.exists()

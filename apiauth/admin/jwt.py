@@ -3,19 +3,28 @@ refresh-token families (read, revoke with their access tokens)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apiauth import tokens
 from apiauth.admin.base import AuditedAdmin
-from apiauth.forms import SigningKeyForm
+from apiauth.forms import RevokeForm, SigningKeyForm
 from apiauth.models import SigningKey, TokenFamily
 from apiauth.store import StoreUnavailable
 
@@ -26,6 +35,10 @@ class SigningKeyAdmin(AuditedAdmin):
     edited nor deleted: revoke one instead (deleting would break the tokens it signed)."""
 
     form = SigningKeyForm
+    change_form_template = "admin/apiauth/signingkey/change_form.html"
+    revoke_template = "admin/apiauth/signingkey/revoke_confirmation.html"
+    steps = {"promote": "promote_key", "retire": "retire_keys", "revoke": "revoke_selected"}
+    """The buttons of a key's page (``<id>/<step>/``) and the action each runs."""
     list_display = ["kid", "algorithm", "key_size", "state", "created_at", "activated_at"]
     list_filter = ["state", "algorithm"]
     search_fields = ["=kid"]
@@ -90,16 +103,77 @@ class SigningKeyAdmin(AuditedAdmin):
             self.message_user(request, _("Retired %(kid)s.") % {"kid": key.kid}, messages.SUCCESS)
 
     @admin.action(
-        description=_("Revoke the selected keys (never verify again)"), permissions=["change"]
+        description=_("Revoke the selected keys (never verify again)…"), permissions=["change"]
     )
-    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
-        reason = "revoked in the admin"
+    def revoke_selected(
+        self, request: HttpRequest, queryset: QuerySet[SigningKey]
+    ) -> HttpResponse | None:
+        form = RevokeForm(request.POST if "apply" in request.POST else None)
+        if not (form.is_bound and form.is_valid()):
+            title = _("Revoke signing keys")
+            return self.render_action_page(
+                request, queryset, "revoke_selected", form, self.revoke_template, title
+            )
+        reason = form.cleaned_data["reason"]
         for key in queryset:
             if SigningKey.objects.revoke(key, reason):
                 self.audit(request, "revoke", key, reason=reason)
                 self.message_user(
                     request, _("Revoked %(kid)s.") % {"kid": key.kid}, messages.SUCCESS
                 )
+        return None
+
+    # One key's page: what can happen to it, instead of Save -----------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            *(
+                path(
+                    f"<path:object_id>/{step}/",
+                    wrap(partial(self.step_view, action=action)),
+                    name=f"{prefix}_{step}",
+                )
+                for step, action in self.steps.items()
+            ),
+            *super().get_urls(),
+        ]
+
+    def step_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """A button of the key's page: promote or retire it (POST), or revoke it (after a
+        confirmation page asking why); then back to the page."""
+        key = self.get_object(request, unquote(object_id))
+        if key is None:
+            raise Http404
+        if not self.has_change_permission(request, key):
+            raise PermissionDenied
+        if request.method != "POST" and action != "revoke_selected":
+            return HttpResponseNotAllowed(["POST"])
+        queryset = self.get_queryset(request).filter(pk=key.pk)
+        response = getattr(self, action)(request, queryset)
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return response or HttpResponseRedirect(
+            reverse(name, args=[key.pk], current_app=self.admin_site.name)
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        key = self.get_object(request, unquote(object_id))
+        allowed = key is not None and self.has_change_permission(request, key)
+        state = key.state if key is not None else None
+        extra_context = {
+            **(extra_context or {}),
+            "can_promote": allowed and state in ("next", "retired"),
+            "can_retire": allowed and state == "next",
+            "can_revoke": allowed and state != "revoked",
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(TokenFamily)
