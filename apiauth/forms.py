@@ -8,6 +8,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apiauth.conf import conf
@@ -62,6 +63,9 @@ def scope_choices(registry: dict[str, str]) -> list[tuple[str, Any]]:
 class APIKeyForm(APIKeyModelForm):
     actor: Any = None
     """The user filling the form in (set by the admin): the owner must be one they may act as."""
+    resubmission_window = datetime.timedelta(minutes=10)
+    """How long the same operator's credential of the same name and owner counts as the one
+    this form just issued (Back, then Save)."""
 
     scopes = forms.CharField(
         label=_("Scopes"),
@@ -128,21 +132,6 @@ class APIKeyForm(APIKeyModelForm):
             # One per rendering of the add form: submitting it twice cannot issue two keys.
             self.initial["form_token"] = secrets.token_urlsafe(24)
 
-    def clean_form_token(self) -> str:
-        value: str = self.cleaned_data["form_token"]
-        issued = self._meta.model._default_manager.filter(idempotency_key=value).first()
-        if issued is not None:
-            raise forms.ValidationError(
-                _(
-                    "This form was already submitted: it issued the key “%(name)s” "
-                    "(%(public_id)s), whose secret was shown once and cannot be shown again. "
-                    "To issue another key, open a new Add form."
-                )
-                % {"name": issued.name, "public_id": issued.public_id},
-                code="already_submitted",
-            )
-        return value
-
     def clean_owner(self) -> Any:
         owner = self.cleaned_data.get("owner")
         if not may_act_as(self.actor, owner):
@@ -160,12 +149,52 @@ class APIKeyForm(APIKeyModelForm):
         super().clean()
         pk = self.instance.pk
         manager = self._meta.model._default_manager
-        if pk is not None and manager.filter(pk=pk, revoked_at__isnull=False).exists():
+        if pk is None:
+            self.refuse_resubmission()
+        elif manager.filter(pk=pk, revoked_at__isnull=False).exists():
             raise forms.ValidationError(
                 _("This key was revoked while you edited it; revoked keys cannot be changed."),
                 code="revoked",
             )
         return self.cleaned_data
+
+    def refuse_resubmission(self) -> None:
+        """An add form sent again issues nothing: the same rendering of it (its token), or a
+        new rendering the browser filled in with what was just issued (Back, then Save: the
+        page is fetched anew, the token is new, the fields are restored). Errors on the
+        form, not the hidden field, so the operator sees them."""
+        manager = self._meta.model._default_manager
+        token = self.cleaned_data.get("form_token")
+        issued = manager.filter(idempotency_key=token).first() if token else None
+        if issued is not None:
+            raise forms.ValidationError(
+                _(
+                    "This form was already submitted: it issued “%(name)s” (%(public_id)s), "
+                    "whose secret was shown once and cannot be shown again. To issue another, "
+                    "open a new Add form."
+                )
+                % {"name": issued.name, "public_id": issued.public_id},
+                code="already_submitted",
+            )
+        name = self.cleaned_data.get("name")
+        since = timezone.now() - self.resubmission_window
+        recent = manager.filter(
+            name=name,
+            owner=self.cleaned_data.get("owner"),
+            created_by=self.actor if getattr(self.actor, "pk", None) else None,
+            created_at__gte=since,
+            revoked_at__isnull=True,
+        ).first()
+        if name and recent is not None:
+            raise forms.ValidationError(
+                _(
+                    "You issued “%(name)s” (%(public_id)s) for this owner a moment ago; its "
+                    "secret was shown once and cannot be shown again. Nothing was issued now. "
+                    "To issue a second one, give it another name."
+                )
+                % {"name": recent.name, "public_id": recent.public_id},
+                code="just_issued",
+            )
 
     def clean_scopes(self) -> list[str]:
         return parse_scopes(self.cleaned_data["scopes"])

@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apiauth.models import AlreadyRolled, APIKey, AuditEvent, RevokedCredential
@@ -215,26 +216,84 @@ class TestRevocationIsMonotonic:
 
 
 class TestResubmission:
-    def test_a_resubmitted_add_form_issues_no_second_key(self, admin_client: Client) -> None:
-        payload = {
-            "form_token": fresh_add_form(admin_client),
+    """An add form sent again issues nothing, and says so where the operator looks."""
+
+    @staticmethod
+    def visible_error(html: str) -> str:
+        """The form-wide error list under "Please correct the error below." (not a hidden
+        field's row)."""
+        match = re.search(r'<ul class="errorlist nonfield"[^>]*>(.*?)</ul>', html, re.S)
+        assert match, "no form-wide error on the page"
+        return match.group(1)
+
+    def payload(self, client: Client, **fields: str) -> dict[str, str]:
+        return {
+            "form_token": fresh_add_form(client),
             "name": "partner",
             "scopes": "orders:read",
             "allowed_networks": "",
             "plan": "",
+            **fields,
         }
+
+    def test_the_same_form_twice(self, admin_client: Client) -> None:
+        payload = self.payload(admin_client)
         first = admin_client.post(ADD, payload)
         assert raw_key_in(first.content.decode())
         key = APIKey.objects.get()
-        again = admin_client.post(ADD, payload)  # refresh, or back and submit
+        again = admin_client.post(ADD, payload)  # a refresh, or Back from a cached page
         html = again.content.decode()
-        assert "This form was already submitted" in html and key.public_id in html
+        error = self.visible_error(html)
+        assert "This form was already submitted" in error and key.public_id in error
         assert not re.search(r'value="apk_', html)
         assert APIKey.objects.count() == 1
-        # A fresh form issues another key.
-        payload["form_token"] = fresh_add_form(admin_client)
-        assert raw_key_in(admin_client.post(ADD, payload).content.decode())
+
+    def test_back_then_save_on_a_refetched_form(self, admin_client: Client) -> None:
+        """The add page is fetched anew (its token is new) and the browser restores the
+        fields: still nothing issued, and the operator is told which key they have."""
+        admin_client.post(ADD, self.payload(admin_client))
+        key = APIKey.objects.get()
+        again = admin_client.post(ADD, self.payload(admin_client))
+        error = self.visible_error(again.content.decode())
+        assert "a moment ago" in error and key.public_id in error and "partner" in error
+        assert APIKey.objects.count() == 1
+        # A second key on purpose has a name of its own.
+        second = admin_client.post(ADD, self.payload(admin_client, name="partner 2"))
+        assert raw_key_in(second.content.decode())
         assert APIKey.objects.count() == 2
+
+    def test_what_is_not_a_resubmission(self, admin_client: Client) -> None:
+        admin_client.post(ADD, self.payload(admin_client))
+        mine = APIKey.objects.filter(created_by=APIKey.objects.get().created_by, owner=None)
+        other = make_user("other", is_staff=True, is_superuser=True)
+        # Another operator, another owner, an old or a revoked key of the same name: issued.
+        assert raw_key_in(login(other).post(ADD, self.payload(login(other))).content.decode())
+        owned = self.payload(admin_client, owner=str(other.pk))
+        assert raw_key_in(admin_client.post(ADD, owned).content.decode())
+        mine.update(created_at=timezone.now() - datetime.timedelta(minutes=11))
+        assert raw_key_in(admin_client.post(ADD, self.payload(admin_client)).content.decode())
+        mine.update(revoked_at=timezone.now())
+        assert raw_key_in(admin_client.post(ADD, self.payload(admin_client)).content.decode())
+        assert APIKey.objects.count() == 5
+
+    def test_the_hmac_and_application_forms_too(self, admin_client: Client) -> None:
+        for model, data in [
+            ("hmaccredential", {}),
+            (
+                "application",
+                {
+                    "client_type": "confidential",
+                    "redirect_uris": "https://a.example/cb",
+                    "grant_types": ["authorization_code"],
+                },
+            ),
+        ]:
+            url = reverse(f"admin:apiauth_{model}_add")
+            payload = {**self.payload(admin_client), **data}
+            for _attempt in range(2):
+                payload["form_token"] = fresh_add_form(admin_client, model)
+                response = admin_client.post(url, payload)
+            assert "a moment ago" in self.visible_error(response.content.decode()), model
 
 
 class TestDeletionIsAudited:

@@ -137,6 +137,12 @@ def test_every_label_help_and_refusal_word_for_word() -> None:
         lines += errors(
             "API key, the same form again", form_for(APIKeyForm, key_data(), actor=root)
         )
+        again, _raw = make_key(name="again")
+        APIKey.objects.filter(pk=again.pk).update(created_by=root)
+        lines += errors(
+            "API key, the values just issued, in a new form (Back, then Save)",
+            form_for(APIKeyForm, key_data(name="again", form_token="n" * 32), actor=root),
+        )
         revoked = APIKey.objects.get(pk=key.pk)
         APIKey.objects.filter(pk=key.pk).update(revoked_at="2026-01-01T00:00:00Z")
         lines += errors(
@@ -201,9 +207,14 @@ def test_every_label_help_and_refusal_word_for_word() -> None:
     lines += described("rotate", RotateForm())
     lines += errors("roll, an unknown grace", RollForm({"grace": "5"}))
     lines += described("signing key, add", SigningKeyForm())
+    lines += errors(
+        "signing key, a size for a key that has none",
+        SigningKeyForm({"algorithm": "EdDSA", "key_size": "2048"}),
+    )
     SigningKey.objects.generate("ES256")
     lines += errors("signing key, a next key exists", SigningKeyForm({"algorithm": "ES256"}))
-    text = "\n".join(lines).replace(issued.public_id, "<public id>") + "\n"
+    text = "\n".join(lines).replace(issued.public_id, "<public id>")
+    text = text.replace(again.public_id, "<public id>") + "\n"
     if os.environ.get("APIAUTH_UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(text)
     assert text == SNAPSHOT.read_text()
