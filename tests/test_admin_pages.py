@@ -13,8 +13,9 @@ from django.test import Client
 from django.urls import reverse
 
 from apiauth.admin import APIKeyAdmin, ApplicationAdmin, HMACCredentialAdmin
+from apiauth.crypto import hash_key
 from apiauth.models import APIKey, Application, HMACCredential
-from tests.factories import make_hmac, make_key
+from tests.factories import add_key, make_hmac, make_key
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_redis")]
 
@@ -97,3 +98,55 @@ def test_the_secret_page_is_never_stored(admin_client: Client) -> None:
     assert response["Cache-Control"] == "no-store"
     html = response.render().content.decode()  # type: ignore[attr-defined]
     assert "apk_shown" in html and "boss" in html  # rendered with the request's user
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "shown"),
+    [
+        ("apikey", {}, ["apiauth-raw-key"]),
+        ("hmaccredential", {}, ["apiauth-access-key-id", "apiauth-raw-key"]),
+        (
+            "application",
+            {
+                "client_type": "confidential",
+                "redirect_uris": "https://a.example/cb",
+                "grant_types": ["authorization_code"],
+            },
+            ["apiauth-client-id", "apiauth-raw-key"],
+        ),
+        (
+            "application",
+            {
+                "client_type": "public",
+                "redirect_uris": "https://a.example/cb",
+                "grant_types": ["authorization_code"],
+            },
+            ["apiauth-client-id"],
+        ),
+    ],
+)
+def test_every_value_shown_once_has_its_copy_button(
+    admin_client: Client, model: str, data: dict[str, Any], shown: list[str]
+) -> None:
+    response = add_key(admin_client, model, **data)
+    html = response.content.decode()
+    assert response["Cache-Control"] == "no-store"
+    inputs = dict(
+        re.findall(r'<input id="(apiauth-[a-z-]+)" type="text" readonly value="([^"]+)"', html)
+    )
+    buttons = re.findall(r'data-apiauth-copy="([a-z-]+)"', html)
+    assert list(inputs) == shown and buttons == shown
+    obj: Any = {"apikey": APIKey, "hmaccredential": HMACCredential, "application": Application}[
+        model
+    ]._default_manager.get()
+    identifier = getattr(obj, "access_key_id", None) or getattr(obj, "client_id", None)
+    if len(shown) == 2 or model == "application":
+        assert inputs[shown[0]] == identifier
+    secret = inputs.get("apiauth-raw-key")
+    if model == "apikey":
+        assert secret is not None and APIKey.objects.get_by_digest(hash_key(secret)) == obj
+    elif model == "hmaccredential":
+        assert obj.secrets() == [secret]
+    elif secret is not None:
+        assert obj.check_secret(secret)
+    assert "apiauth/copy.js" in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -271,3 +272,36 @@ class TestTheAddPage:
         )
         assert "Only RSA keys have a size: leave it empty for EdDSA." in response.content.decode()
         assert not SigningKey.objects.exists()
+
+
+@pytest.mark.usefixtures("_redis")
+def test_token_families_read_as_words_with_links(admin_client: Client, client: Client) -> None:
+    SigningKey.objects.generate("ES256", state="active")
+    key, raw = make_key(plan="pro", scopes=["orders:read", "orders:write"])
+    client.post(
+        "/auth/token",
+        urlencode({"grant_type": "client_credentials"}),
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-API-Key": raw},
+    )
+    family = TokenFamily.objects.get()
+    key_page = reverse("admin:apiauth_apikey_change", args=[key.pk])
+    listing = admin_client.get(reverse("admin:apiauth_tokenfamily_changelist")).content.decode()
+    assert f'<a href="{key_page}">{key.name}</a> (<code>{key.public_id}</code>)' in listing
+    assert "orders:read orders:write" in listing and '["orders' not in listing
+    assert f'<code title="{family.pk}">{str(family.pk)[:8]}</code>' in listing
+    assert ">live<" in listing
+
+    page = admin_client.get(reverse("admin:apiauth_tokenfamily_change", args=[family.pk]))
+    html = page.content.decode()
+    assert f'href="{key_page}"' in html and "orders:read orders:write" in html
+    assert 'name="_save"' not in html and 'name="_continue"' not in html
+
+    act(admin_client, "tokenfamily", "revoke_families", family.pk)
+    listing = admin_client.get(reverse("admin:apiauth_tokenfamily_changelist")).content.decode()
+    assert ">revoked<" in listing
+    TokenFamily.objects.filter(pk=family.pk).update(
+        revoked_at=None, expires_at=timezone.now() - datetime.timedelta(seconds=1)
+    )
+    listing = admin_client.get(reverse("admin:apiauth_tokenfamily_changelist")).content.decode()
+    assert ">ended<" in listing

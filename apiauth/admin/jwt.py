@@ -19,6 +19,7 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -181,32 +182,79 @@ class TokenFamilyAdmin(AuditedAdmin):
     """Refresh-token families: read-only, revocable (with their access tokens)."""
 
     list_display = [
+        "short_id",
+        "issued_to",
+        "person",
+        "scope_list",
+        "status",
+        "created_at",
+        "refreshed_at",
+        "expires_at",
+    ]
+    list_select_related = ["api_key", "application", "user"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=api_key__public_id", "=application__client_id", "=id"]
+    ordering = ["-created_at"]
+    actions = ["revoke_families"]
+    readonly_fields = [
         "id",
-        "api_key",
-        "scopes",
+        "issued_to",
+        "person",
+        "scope_list",
+        "status",
         "created_at",
         "refreshed_at",
         "expires_at",
         "revoked_at",
+        "revoked_reason",
     ]
-    list_select_related = ["api_key"]
-    search_fields = ["=api_key__public_id", "=id"]
-    ordering = ["-created_at"]
-    actions = ["revoke_families"]
+    fields = tuple(readonly_fields)
 
-    def get_readonly_fields(
-        self, request: HttpRequest, obj: TokenFamily | None = None
-    ) -> list[str]:
-        return [
-            "id",
-            "api_key",
-            "scopes",
-            "created_at",
-            "refreshed_at",
-            "expires_at",
-            "revoked_at",
-            "revoked_reason",
-        ]
+    @admin.display(description=_("family"), ordering="id")
+    def short_id(self, obj: TokenFamily) -> str:
+        return format_html('<code title="{}">{}</code>', obj.id, str(obj.id)[:8])
+
+    @admin.display(description=_("issued to"))
+    def issued_to(self, obj: TokenFamily) -> str:
+        """The API key or the application, linked to its page."""
+        client = obj.client
+        name = f"admin:{client._meta.app_label}_{client._meta.model_name}_change"
+        url = reverse(name, args=[client.pk], current_app=self.admin_site.name)
+        return format_html(
+            '<a href="{}">{}</a> (<code>{}</code>)', url, client.name, client.public_id
+        )
+
+    @admin.display(description=_("person"), ordering="user")
+    def person(self, obj: TokenFamily) -> str:
+        return str(obj.user) if obj.user_id is not None else "—"
+
+    @admin.display(description=_("scopes"))
+    def scope_list(self, obj: TokenFamily) -> str:
+        return " ".join(obj.scopes) or "—"
+
+    @admin.display(description=_("status"))
+    def status(self, obj: TokenFamily) -> str:
+        """Live, revoked (the family itself), or ended (expired, or its client or person
+        revoked or deactivated)."""
+        if obj.revoked_at is not None:
+            return str(_("revoked"))
+        return str(_("live")) if obj.is_live else str(_("ended"))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Nothing on the page is edited: no Save buttons (revoke from the list).
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
