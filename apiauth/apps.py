@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,10 +9,11 @@ class ApiAuthConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
+        from django.contrib.auth.signals import user_login_failed
         from django.core.signals import request_finished
         from django.db.models.signals import post_delete, post_save, pre_delete
 
-        from apiauth import audit, cache, checks, keyring, revocation, signals, usage  # noqa: F401
+        from apiauth import audit, cache, checks, keyring, login, revocation, signals, usage  # noqa: F401
         from apiauth.models import AbstractCredential, SigningKey
         from apiauth.store import base as store
 
@@ -32,6 +33,9 @@ class ApiAuthConfig(AppConfig):
         post_save.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")
         post_delete.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")
         request_finished.connect(usage.flush, dispatch_uid="apiauth-usage")
+        user_login_failed.connect(login.login_failed, dispatch_uid="apiauth-login")
+        if apps.is_installed("django.contrib.admin"):
+            login.limit_default_admin_site()
         # Another Redis server than before (a failover): copies confirmed against the old one
         # are read again. The store back after an outage: the marks it missed are written.
         if cache.clear_all not in store.server_changed:

@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "ANONYMOUS_LIMITS": {"rate": "60/min", "burst": 20},
     "FAILED_AUTH_LIMITS": {"rate": "10/min", "burst": 20},
     "FAILED_AUTH_LOCKOUT": "failures",
+    # The default admin site's login under the failed-authentication limiter (apiauth.login).
+    "LIMIT_ADMIN_LOGIN": True,
     "SCOPE_RATES": {},
     # Each person's own limits when they call the API through an application (besides the
     # application's plan, which all its people share).
@@ -332,6 +334,10 @@ class Settings:
     @property
     def FAILED_AUTH_LOCKOUT(self) -> str:
         return str(self._get("FAILED_AUTH_LOCKOUT"))
+
+    @property
+    def LIMIT_ADMIN_LOGIN(self) -> bool:
+        return bool(self._get("LIMIT_ADMIN_LOGIN"))
 
     @property
     def PERSON_LIMITS(self) -> Any:

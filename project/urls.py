@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.views import LoginView
 from django.urls import include, path
 
+from apiauth.login import limit_login_failures
 from apiauth.views import JWKSView, MetadataView
 from project.demo import views
 
@@ -18,7 +19,11 @@ urlpatterns = [
     path("auth/", include("apiauth.urls")),
     path(".well-known/jwks.json", JWKSView.as_view(), name="jwks"),
     path(".well-known/oauth-authorization-server", MetadataView.as_view(), name="metadata"),
-    path("accounts/login/", LoginView.as_view(template_name="apiauth/login.html"), name="login"),
+    path(
+        "accounts/login/",
+        limit_login_failures(LoginView.as_view(template_name="apiauth/login.html")),
+        name="login",
+    ),
     path("admin/", admin.site.urls),
 ]
 

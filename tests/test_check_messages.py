@@ -68,6 +68,7 @@ CASES: dict[str, dict[str, Any]] = {
     "credential length": apiauth(MAX_CREDENTIAL_LENGTH=10),
     "client ip header": apiauth(CLIENT_IP_HEADER="Cookie"),
     "lockout": apiauth(FAILED_AUTH_LOCKOUT="sometimes"),
+    "admin login limit": apiauth(LIMIT_ADMIN_LOGIN="yes"),
     "scope registry": apiauth(SCOPES={"orders:*": "All"}),
     "plans not a dict": apiauth(PLANS=["free"], DEFAULT_PLAN=None),
     "plan invalid": apiauth(PLANS={"free": {"rate": "often"}}, DEFAULT_PLAN="gold"),

@@ -215,6 +215,8 @@ def test_e014_client_ip_header() -> None:
 def test_e015_lockout_mode() -> None:
     assert "apiauth.E015" in ids(APIAUTH={"FAILED_AUTH_LOCKOUT": "strict"})
     assert "apiauth.E015" not in ids(APIAUTH={"FAILED_AUTH_LOCKOUT": "all"})
+    assert "apiauth.E033" in ids(APIAUTH={"LIMIT_ADMIN_LOGIN": 1})
+    assert "apiauth.E033" not in ids(APIAUTH={"LIMIT_ADMIN_LOGIN": False})
 
 
 def test_e022_ratelimit_key_prefix() -> None:

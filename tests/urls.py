@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.views import LoginView
 from django.urls import include, path
 
+from apiauth.login import limit_login_failures
 from apiauth.views import JWKSView, MetadataView
 from tests.testapp import views
 
@@ -17,7 +18,11 @@ urlpatterns = [
     path("v1/", include((v1, "v1"))),
     path("auth/", include("apiauth.urls")),
     path("admin/", admin.site.urls),
-    path("accounts/login/", LoginView.as_view(template_name="apiauth/login.html"), name="login"),
+    path(
+        "accounts/login/",
+        limit_login_failures(LoginView.as_view(template_name="apiauth/login.html")),
+        name="login",
+    ),
     path(".well-known/jwks.json", JWKSView.as_view()),
     path(".well-known/oauth-authorization-server", MetadataView.as_view()),
 ]

@@ -288,4 +288,12 @@ def _check_headers(user: dict[str, Any]) -> list[CheckMessage]:
                 id="apiauth.E015",
             )
         )
+    if not isinstance(user.get("LIMIT_ADMIN_LOGIN", True), bool):
+        messages.append(
+            Error(
+                "APIAUTH['LIMIT_ADMIN_LOGIN'] must be True or False.",
+                hint="True puts the admin's login page under FAILED_AUTH_LIMITS.",
+                id="apiauth.E033",
+            )
+        )
     return messages
