@@ -1,3 +1,5 @@
+import importlib.util
+
 from django.apps import AppConfig, apps
 from django.utils.translation import gettext_lazy as _
 
@@ -36,6 +38,9 @@ class ApiAuthConfig(AppConfig):
         user_login_failed.connect(login.login_failed, dispatch_uid="apiauth-login")
         if apps.is_installed("django.contrib.admin"):
             login.limit_default_admin_site()
+        if importlib.util.find_spec("drf_spectacular") is not None:
+            # Registers the schema extensions (drf-spectacular finds them by import).
+            import apiauth.openapi  # noqa: F401
         # Another Redis server than before (a failover): copies confirmed against the old one
         # are read again. The store back after an outage: the marks it missed are written.
         if cache.clear_all not in store.server_changed:

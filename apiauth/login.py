@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.admin import AdminSite
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.response import TemplateResponse
 
 from apiauth import audit
@@ -38,7 +38,7 @@ from apiauth.throttling import lockout
 LIMITED = "_apiauth_login_limited"
 FAILED = "_apiauth_login_failed"
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def limit_login_failures(view: View, *, when: Callable[[], bool] = lambda: True) -> View:
@@ -48,7 +48,7 @@ def limit_login_failures(view: View, *, when: Callable[[], bool] = lambda: True)
         return view
 
     @functools.wraps(view)
-    def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method != "POST" or not when():
             return view(request, *args, **kwargs)
         client_ip = get_client_ip(request)
@@ -104,6 +104,6 @@ def limit_default_admin_site() -> None:
     from apiauth.conf import conf
 
     site = admin.site
-    site.login = limit_login_failures(  # type: ignore[method-assign]
+    site.login = limit_login_failures(  # type: ignore[method-assign,assignment]
         site.login, when=lambda: bool(conf.LIMIT_ADMIN_LOGIN)
     )

@@ -12,6 +12,17 @@ from apiauth.scopes import missing_scopes
 from apiauth.throttling import TokenBucketThrottle
 
 
+def scopes_required(declared: Any, method: str) -> list[str] | None:
+    """The scopes a view's ``required_scopes`` asks of ``method``, or ``None`` for a method a
+    dict does not cover (see :class:`HasScopes`)."""
+    if not isinstance(declared, Mapping):
+        return list(declared)
+    for candidate in (method, "GET" if method == "HEAD" else None, "*"):
+        if candidate is not None and candidate in declared:
+            return list(declared[candidate])
+    return None
+
+
 class HasScopes(BasePermission):
     """Require the scopes a view declares in ``required_scopes``.
 
@@ -32,14 +43,8 @@ class HasScopes(BasePermission):
 
     def get_required_scopes(self, request: Request, view: Any) -> Sequence[str] | None:
         """The scopes this request needs, or ``None`` for a method the view does not cover."""
-        declared = getattr(view, "required_scopes", ())
-        if not isinstance(declared, Mapping):
-            return list(declared)
         method = request.method or "GET"  # pragma: no mutate (a request always has one)
-        for candidate in (method, "GET" if method == "HEAD" else None, "*"):
-            if candidate is not None and candidate in declared:
-                return list(declared[candidate])
-        return None
+        return scopes_required(getattr(view, "required_scopes", ()), method)
 
     def has_permission(self, request: Request, view: Any) -> bool:
         self.run_throttles(request, view)

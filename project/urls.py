@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.views import LoginView
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apiauth.login import limit_login_failures
 from apiauth.views import JWKSView, MetadataView
@@ -24,6 +25,8 @@ urlpatterns = [
         limit_login_failures(LoginView.as_view(template_name="apiauth/login.html")),
         name="login",
     ),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
 ]
 

@@ -196,6 +196,7 @@ def test_every_module_has_its_place() -> None:
         "apiauth.urls",
         "apiauth.forms",
         "apiauth.login",
+        "apiauth.openapi",
         "apiauth.admin",
         "apiauth.checks",
         "apiauth.management",

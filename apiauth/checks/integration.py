@@ -119,3 +119,23 @@ def check_drf_integration(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             )
         )
     return messages
+
+
+@register(Tags.compatibility)
+def check_schema_class(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """drf-spectacular's own AutoSchema describes our schemes (the extensions register with
+    it) but not what apiauth answers: 401 with its challenges, 403, 429, the limit headers."""
+    rest_framework = getattr(settings, "REST_FRAMEWORK", {}) or {}
+    configured = (
+        rest_framework.get("DEFAULT_SCHEMA_CLASS") if isinstance(rest_framework, dict) else None
+    )
+    if configured != "drf_spectacular.openapi.AutoSchema":
+        return []
+    return [
+        Warning(
+            "REST_FRAMEWORK['DEFAULT_SCHEMA_CLASS'] is drf-spectacular's AutoSchema: the schema "
+            "leaves out apiauth's 401, 403 and 429 answers and the rate-limit headers.",
+            hint="Set it to 'apiauth.openapi.AutoSchema' (drf-spectacular's, plus those).",
+            id="apiauth.W014",
+        )
+    ]

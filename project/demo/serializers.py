@@ -24,3 +24,17 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
                     {name: ["Unknown field."] for name in unknown}, code="unknown_field"
                 )
         return super().to_internal_value(data)
+
+
+class PingSerializer(serializers.Serializer[Any]):
+    """Who is calling (the schema of the ping's answer)."""
+
+    kind = serializers.CharField(help_text="api_key, hmac or jwt.")
+    id = serializers.CharField(help_text="The credential's public id (never a secret).")
+    scopes = serializers.ListField(child=serializers.CharField())
+    plan = serializers.CharField(allow_null=True)
+    owner = serializers.CharField(allow_null=True)
+
+
+class HealthSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=["ok"])

@@ -5,6 +5,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.views.generic import TemplateView
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
@@ -16,7 +17,7 @@ from rest_framework.views import APIView
 from apiauth.credentials import get_credential
 from apiauth.errors import method_not_allowed
 from project.demo.models import Order
-from project.demo.serializers import OrderSerializer
+from project.demo.serializers import HealthSerializer, OrderSerializer, PingSerializer
 
 
 class IndexView(TemplateView):
@@ -36,6 +37,7 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list[Any] = []
 
+    @extend_schema(responses=HealthSerializer)
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
@@ -43,6 +45,7 @@ class HealthView(APIView):
 class PingView(APIView):
     """Who is calling: the credential's kind and public id, never a secret."""
 
+    @extend_schema(responses=PingSerializer)
     def get(self, request: Request) -> Response:
         credential = get_credential(request)
         return Response(
