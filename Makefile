@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run manage test test-postgres lint typecheck migrations-check pytest bench bench-e2e redis wrk chromium clean mutation
+.PHONY: run manage test test-postgres lint typecheck migrations-check pytest bench bench-e2e redis wrk chromium clean mutation screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,10 @@ mutation: $(VENV)/.mutation-installed redis
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children $$(nproc)
 	$(BIN)/python -m tests.mutation_report --diff
+
+## make screenshots: the admin pages of docs/admin.md, saved again from their browser test.
+screenshots: $(VENV)/.test-installed redis chromium
+	APIAUTH_SCREENSHOTS=docs/images/admin $(BIN)/pytest tests/test_admin_browser.py -p no:randomly --no-cov
 
 bench: $(VENV)/.test-installed redis
 	$(BIN)/python -m bench

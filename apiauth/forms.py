@@ -343,13 +343,6 @@ class SigningKeyForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = SigningKey
         fields = ["algorithm", "key_size"]
-        help_texts = {
-            "algorithm": _(
-                "The new key starts as next: published in the key set, not yet signing. "
-                "Promote it on its page once every verifier has fetched the key set."
-            ),
-            "key_size": _("RSA keys only. Empty: the configured RSA key size."),
-        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -359,6 +352,12 @@ class SigningKeyForm(forms.ModelForm):  # type: ignore[type-arg]
         # Always one chosen (no "---------"): the configured one unless the operator picks.
         algorithm.choices = list(SigningKey._meta.get_field("algorithm").choices or ())
         algorithm.initial = conf.jwt.signing_algorithm
+        # On the add page only (a key's page shows these fields read-only, without help).
+        algorithm.help_text = _(
+            "The new key starts as next: published in the key set, not yet signing. "
+            "Promote it on its page once every verifier has fetched the key set."
+        )
+        self.fields["key_size"].help_text = _("RSA keys only. Empty: the configured RSA key size.")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

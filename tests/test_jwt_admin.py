@@ -290,7 +290,7 @@ def test_token_families_read_as_words_with_links(admin_client: Client, client: C
     assert f'<a href="{key_page}">{key.name}</a> (<code>{key.public_id}</code>)' in listing
     assert "orders:read orders:write" in listing and '["orders' not in listing
     assert f'<code title="{family.pk}">{str(family.pk)[:8]}</code>' in listing
-    assert ">live<" in listing
+    assert ">live<br><small>until " in listing
 
     page = admin_client.get(reverse("admin:apiauth_tokenfamily_change", args=[family.pk]))
     html = page.content.decode()
@@ -305,3 +305,8 @@ def test_token_families_read_as_words_with_links(admin_client: Client, client: C
     )
     listing = admin_client.get(reverse("admin:apiauth_tokenfamily_changelist")).content.decode()
     assert ">ended<" in listing
+
+
+def test_a_keys_page_shows_no_help_meant_for_the_add_page(admin_client: Client) -> None:
+    key = SigningKey.objects.generate("ES256")
+    assert "starts as next" not in page_of(admin_client, key)

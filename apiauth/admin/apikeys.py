@@ -26,8 +26,7 @@ class APIKeyAdmin(CredentialAdmin):
         "owner",
         "scope_list",
         "status_badge",
-        "last_used_at",
-        "expires_at",
+        "last_used",
     ]
     search_fields = ["name", "=public_id", f"owner__{get_user_model().USERNAME_FIELD}"]
     actions = ["revoke_selected", "roll_key", "reset_rate_limits"]

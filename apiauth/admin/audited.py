@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
@@ -9,6 +10,8 @@ from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from apiauth import audit
 from apiauth.net import get_client_ip
@@ -22,6 +25,9 @@ else:  # Django's classes are not subscriptable at run time.
 class AuditedAdmin(ModelAdmin):
     """Every operator action leaves an audit row naming the operator and their address;
     deletions too (the ``pre_delete`` receiver writes the row, this names who did it)."""
+
+    class Media:
+        css = {"all": ["apiauth/admin.css"]}
 
     def audit(self, request: HttpRequest, action: str, obj: Any, **details: Any) -> None:
         audit.record(action, obj, actor=request.user, client_ip=get_client_ip(request), **details)
@@ -56,3 +62,18 @@ class AuditedAdmin(ModelAdmin):
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, template, context)
+
+
+MOMENT_FORMATS = {"date": "%Y-%m-%d", "minutes": "%Y-%m-%d %H:%M", "seconds": "%Y-%m-%d %H:%M:%S"}
+
+
+def moment(value: datetime.datetime | None, precision: str = "minutes") -> str:
+    """A list's date (and time), compact (``2026-12-04 22:39``, local time) so that wide lists
+    fit a laptop; the full ISO 8601 moment is its ``title``."""
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    shown = local.strftime(MOMENT_FORMATS[precision])
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', local.isoformat(), local.isoformat(), shown
+    )

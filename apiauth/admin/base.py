@@ -23,7 +23,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from apiauth.admin.actions import CredentialActions
-from apiauth.admin.audited import AuditedAdmin
+from apiauth.admin.audited import AuditedAdmin, moment
 from apiauth.conf import conf
 from apiauth.forms import default_plan_label
 from apiauth.models import AbstractCredential, RevokedCredential, may_act_as
@@ -94,10 +94,20 @@ class CredentialAdmin(CredentialActions):
     def scope_list(self, obj: AbstractCredential) -> str:
         return " ".join(obj.scopes) or "—"
 
-    @admin.display(description=_("status"))
+    @admin.display(description=_("last used"), ordering="last_used_at")
+    def last_used(self, obj: AbstractCredential) -> str:
+        return moment(obj.last_used_at, "date")
+
+    @admin.display(description=_("status"), ordering="expires_at")
     def status_badge(self, obj: AbstractCredential) -> str:
+        """The status, and under it when an expiring credential ends (or ended)."""
         colours = {"active": "#2e7d32", "expired": "#8a6d00", "revoked": "#b71c1c"}
-        return format_html('<strong style="color:{}">{}</strong>', colours[obj.status], obj.status)
+        badge = format_html('<strong style="color:{}">{}</strong>', colours[obj.status], obj.status)
+        if obj.expires_at is None or obj.status == "revoked":
+            return badge
+        return format_html(
+            "{}<br><small>{} {}</small>", badge, _("until"), moment(obj.expires_at, "date")
+        )
 
     @admin.display(description=_("rate limits now"))
     def rate_limit_state(self, obj: AbstractCredential) -> str:

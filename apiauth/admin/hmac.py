@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from apiauth.admin.actions import RotatesSecret
@@ -20,12 +21,11 @@ class HMACCredentialAdmin(RotatesSecret, CredentialAdmin):
     form = HMACCredentialForm
     list_display = [
         "name",
-        "access_key_id",
+        "key_id",
         "owner",
         "scope_list",
         "status_badge",
-        "last_used_at",
-        "expires_at",
+        "last_used",
     ]
     search_fields = ["name", "=access_key_id", f"owner__{get_user_model().USERNAME_FIELD}"]
     actions = ["revoke_selected", "rotate_secret", "reset_rate_limits"]
@@ -48,3 +48,7 @@ class HMACCredentialAdmin(RotatesSecret, CredentialAdmin):
     renew_action = "rotate_secret"
     renew_label = _("Rotate secret…")
     rotated_title = _("HMAC credential secret rotated")
+
+    @admin.display(description=_("access key id"), ordering="access_key_id")
+    def key_id(self, obj: HMACCredential) -> str:
+        return format_html("<code>{}</code>", obj.access_key_id)

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apiauth import tokens
+from apiauth.admin.audited import moment
 from apiauth.admin.base import AuditedAdmin
 from apiauth.forms import RevokeForm, SigningKeyForm
 from apiauth.models import SigningKey, TokenFamily
@@ -40,7 +41,7 @@ class SigningKeyAdmin(AuditedAdmin):
     revoke_template = "admin/apiauth/signingkey/revoke_confirmation.html"
     steps = {"promote": "promote_key", "retire": "retire_keys", "revoke": "revoke_selected"}
     """The buttons of a key's page (``<id>/<step>/``) and the action each runs."""
-    list_display = ["kid", "algorithm", "key_size", "state", "created_at", "activated_at"]
+    list_display = ["short_kid", "algorithm", "key_size", "state", "created", "activated"]
     list_filter = ["state", "algorithm"]
     search_fields = ["=kid"]
     ordering = ["-created_at"]
@@ -58,6 +59,19 @@ class SigningKeyAdmin(AuditedAdmin):
         "revoked_at",
         "reason",
     )
+
+    @admin.display(description=_("key id"), ordering="kid")
+    def short_kid(self, obj: SigningKey) -> str:
+        """The RFC 7638 thumbprint's first characters (the whole one on the key's page)."""
+        return format_html('<code title="{}">{}…</code>', obj.kid, obj.kid[:12])
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, obj: SigningKey) -> str:
+        return moment(obj.created_at)
+
+    @admin.display(description=_("activated"), ordering="activated_at")
+    def activated(self, obj: SigningKey) -> str:
+        return moment(obj.activated_at)
 
     def get_fields(self, request: HttpRequest, obj: SigningKey | None = None) -> Any:
         return self.readonly_on_change if obj is not None else self.fields
@@ -181,16 +195,7 @@ class SigningKeyAdmin(AuditedAdmin):
 class TokenFamilyAdmin(AuditedAdmin):
     """Refresh-token families: read-only, revocable (with their access tokens)."""
 
-    list_display = [
-        "short_id",
-        "issued_to",
-        "person",
-        "scope_list",
-        "status",
-        "created_at",
-        "refreshed_at",
-        "expires_at",
-    ]
+    list_display = ["short_id", "issued_to", "person", "scope_list", "status", "created"]
     list_select_related = ["api_key", "application", "user"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["=api_key__public_id", "=application__client_id", "=id"]
@@ -224,6 +229,10 @@ class TokenFamilyAdmin(AuditedAdmin):
             '<a href="{}">{}</a> (<code>{}</code>)', url, client.name, client.public_id
         )
 
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, obj: TokenFamily) -> str:
+        return moment(obj.created_at)
+
     @admin.display(description=_("person"), ordering="user")
     def person(self, obj: TokenFamily) -> str:
         return str(obj.user) if obj.user_id is not None else "—"
@@ -232,13 +241,17 @@ class TokenFamilyAdmin(AuditedAdmin):
     def scope_list(self, obj: TokenFamily) -> str:
         return " ".join(obj.scopes) or "—"
 
-    @admin.display(description=_("status"))
+    @admin.display(description=_("status"), ordering="expires_at")
     def status(self, obj: TokenFamily) -> str:
-        """Live, revoked (the family itself), or ended (expired, or its client or person
-        revoked or deactivated)."""
+        """Live (until when), revoked (the family itself), or ended (expired, or its client or
+        person revoked or deactivated)."""
         if obj.revoked_at is not None:
             return str(_("revoked"))
-        return str(_("live")) if obj.is_live else str(_("ended"))
+        if not obj.is_live:
+            return str(_("ended"))
+        return format_html(
+            "{}<br><small>{} {}</small>", _("live"), _("until"), moment(obj.expires_at, "date")
+        )
 
     def change_view(
         self,

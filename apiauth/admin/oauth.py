@@ -29,7 +29,7 @@ class ApplicationAdmin(RotatesSecret, CredentialAdmin):
         "first_party",
         "owner",
         "status_badge",
-        "last_used_at",
+        "last_used",
     ]
     search_fields = ["name", "=client_id"]
     actions = ["revoke_selected", "rotate_secret", "reset_rate_limits"]
