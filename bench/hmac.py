@@ -1,5 +1,7 @@
-"""Per-request cost of HMAC (SigV4) verification, against the floor: hashing the body plus one
-HMAC with a derived key already in hand.
+"""Per-request cost of HMAC (SigV4) verification, against the floor (hashing the body plus one
+HMAC with a derived key already in hand) and against signing: botocore's ``SigV4Auth.add_auth``
+on the same requests, in the same sitting. Both build the same canonical request; verifying
+adds the comparison and the policy checks.
 
 Requests are WSGI environs signed beforehand; each call builds the request (the baseline,
 subtracted) and runs ``HMACAuthentication.authenticate`` on it, credential served from the
@@ -96,6 +98,20 @@ def run(n: int = 2000) -> list[Timing]:
     def ours_fresh() -> Any:
         return auth.authenticate(build(next(distinct)))
 
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    boto_signer = SigV4Auth(Credentials(obj.access_key_id, secret), "apiauth", "global")
+
+    def aws_request(method: str, query: str, body: bytes) -> Any:
+        url = f"http://bench.test/v1/orders{'?' + query if query else ''}"
+        headers = {"Content-Type": "application/json"} if body else {}
+        return lambda: AWSRequest(method=method, url=url, data=body, headers=headers)
+
+    def botocore(make: Any) -> Any:
+        return lambda: boto_signer.add_auth(make())
+
     logging.disable(logging.CRITICAL)
     rows_in: list[tuple[str, Any, Any, str]] = [
         ("build the request (baseline, subtracted)", lambda: build(get_env), None, ""),
@@ -103,6 +119,24 @@ def run(n: int = 2000) -> list[Timing]:
         ("apiauth HMACAuthentication, GET", ours(get_env), "GET", "floor: empty GET"),
         ("floor: 64 KB POST (SHA-256 of the body + 1 HMAC)", floor(BODY), None, ""),
         ("apiauth HMACAuthentication, 64 KB POST", ours(post_env), "POST", "floor: 64 KB POST"),
+        (
+            "build botocore's AWSRequest (baseline, subtracted)",
+            aws_request("GET", "page=2", b""),
+            None,
+            "",
+        ),
+        (
+            "botocore SigV4Auth.add_auth, GET (signing)",
+            botocore(aws_request("GET", "page=2", b"")),
+            None,
+            "",
+        ),
+        (
+            "botocore SigV4Auth.add_auth, 64 KB POST (signing)",
+            botocore(aws_request("POST", "", BODY)),
+            None,
+            "",
+        ),
     ]
     results: dict[str, tuple[Timing, int | str]] = {}
     with override_settings(APIAUTH={**_apiauth(), "HMAC": {"REPLAY_PROTECTION": False}}):
@@ -119,18 +153,29 @@ def run(n: int = 2000) -> list[Timing]:
     results[label] = (time_per_call(label, ours_fresh, n), len(captured))
 
     baseline = results[rows_in[0][0]][0].median_us
+    boto_baseline = results[rows_in[5][0]][0].median_us
     floors = {
         "GET": results[rows_in[1][0]][0].median_us,
         "POST": results[rows_in[3][0]][0].median_us,
     }
+    signing = {
+        "GET": results[rows_in[6][0]][0].median_us - boto_baseline,
+        "POST": results[rows_in[7][0]][0].median_us - boto_baseline,
+    }
     rows = []
     for label, (timing, queries) in results.items():
-        net = timing.median_us - (0 if label.startswith(("floor", "build")) else baseline)
+        base = baseline if label.startswith("apiauth") else boto_baseline
+        net = timing.median_us - (0 if label.startswith(("floor", "build")) else base)
         kind = "GET" if "GET" in label else "POST"
-        ratio = "" if label.startswith(("floor", "build")) else f"{net / floors[kind]:.2f}×"
-        rows.append([label, f"{timing.median_us:.1f}", f"{net:.1f}", ratio, str(queries)])
+        ours_row = label.startswith("apiauth")
+        ratio = f"{net / floors[kind]:.2f}×" if ours_row else ""
+        versus = f"{net / signing[kind]:.2f}×" if ours_row else ""
+        rows.append([label, f"{timing.median_us:.1f}", f"{net:.1f}", ratio, versus, str(queries)])
     print(f"\nHMAC (SigV4) verification, {n} requests × 5 rounds, median ({machine()})")
-    print_table(["case", "µs/call", "µs net", "ours / floor", "DB queries"], rows)
+    print_table(
+        ["case", "µs/call", "µs net", "ours / floor", "ours / botocore signing", "DB queries"],
+        rows,
+    )
     return [timing for timing, _ in results.values()]
 
 
