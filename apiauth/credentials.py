@@ -105,7 +105,8 @@ class MachinePrincipal:
 @runtime_checkable
 class Confirmable(Protocol):
     """What the throttle asks of the class that authenticated a request when its Redis round
-    trip finds the credential out of date (a worker's stale copy) or revoked (a mark): every
+    trip finds the credential out of date (a worker's stale copy), revoked (a mark) or the
+    request replayed (a signed write's claim made before): every
     :class:`~apiauth.authentication.base.CredentialAuthentication` is one."""
 
     def reauthenticate(self, request: Request) -> tuple[Any, Credential]:
@@ -114,6 +115,10 @@ class Confirmable(Protocol):
 
     def revoked(self, request: Request, credential: Credential) -> APIException:
         """The exception (recorded) for a credential a revocation mark covers."""
+        ...
+
+    def replayed(self, request: Request, credential: Credential) -> APIException:
+        """The exception (recorded) for a request whose replay claim was made before."""
         ...
 
 

@@ -18,7 +18,7 @@ from apiauth.models import HMACCredential
 from apiauth.store import RedisStore, get_store
 from tests.conftest import RedisServer
 from tests.factories import make_hmac, make_user
-from tests.utils import HOST, send
+from tests.utils import HOST, round_trips, send
 
 pytestmark = pytest.mark.django_db
 
@@ -164,12 +164,39 @@ class TestReplay:
         response = send(credential, "POST", "/v1/orders", ORDER)
         assert response.status_code == 201, response.content
 
+    def test_a_signed_write_is_one_round_trip(self, _redis: RedisServer) -> None:
+        """The claim rides in the throttle's script with the limits and the copy's version."""
+        credential = make_hmac(plan="pro")
+        assert send(credential).status_code == 200  # the worker's copy
+        client = _redis.client()
+        sent = round_trips(client, lambda: send(credential, "POST", "/v1/orders", ORDER))
+        assert sent == ["EVALSHA"]
+        # A replay is refused in that same round trip, and recorded as one.
+        when = timezone.now() + datetime.timedelta(seconds=2)  # another request than above
+        first = send(credential, "POST", "/v1/orders", ORDER, when=when)
+        replay = send(credential, "POST", "/v1/orders", ORDER, when=when)
+        assert first.status_code == 201 and replay.status_code == 401
+        assert replay.json()["code"] == "replayed"
+
+    def test_a_view_without_our_throttle_claims_on_its_own(self, _redis: RedisServer) -> None:
+        credential = make_hmac()
+        assert send(credential).status_code == 200
+        client, when = _redis.client(), timezone.now()
+        sent = round_trips(client, lambda: send(credential, "POST", "/v1/whoami", b"{}", when=when))
+        assert sent == ["EVALSHA", "SET"]  # the copy's confirmation, then the claim
+        again = send(credential, "POST", "/v1/whoami", b"{}", when=when)
+        assert again.status_code == 401 and again.json()["code"] == "replayed"
+
     def test_the_claim_lives_in_redis_for_twice_the_window(self, _redis: RedisServer) -> None:
         obj, _secret = credential = make_hmac()
         assert isinstance(get_store(), RedisStore)
         assert send(credential, "POST", "/v1/orders", ORDER).status_code == 201
         (key,) = _redis.client().keys("*replay*")
-        assert isinstance(key, bytes) and key.decode().startswith(f"rl:replay:{obj.access_key_id}:")
+        # In the credential's lineage slot, where the throttle's script makes it.
+        tag = "{k" + str(obj.lineage_id).replace("-", "") + "}"
+        assert isinstance(key, bytes) and key.decode().startswith(
+            f"rl:{tag}:replay:{obj.access_key_id}:"
+        )
         assert 2 * 300 * 1000 - 10_000 < _redis.client().pttl(key) <= 2 * 300 * 1000
 
 

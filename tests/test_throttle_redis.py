@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import multiprocessing
 import select
@@ -13,7 +14,16 @@ import pytest
 import redis
 from django.test import override_settings
 
-from apiauth.store import LocalStore, RedisStore, get_store, lua
+from apiauth.store import (
+    Check,
+    ClaimTaken,
+    LocalStore,
+    RedisStore,
+    StaleCredential,
+    TokenRevoked,
+    get_store,
+    lua,
+)
 from apiauth.throttling.rates import Limit
 from tests.conftest import RedisServer
 from tests.utils import top_level_commands
@@ -251,3 +261,56 @@ def _forked_worker(remote: RedisStore, queue: Any) -> None:
 @override_settings(APIAUTH={"RATELIMIT_BACKEND": "local"})
 def test_local_backend_is_chosen_by_setting() -> None:
     assert isinstance(get_store(), LocalStore)
+
+
+class TestClaims:
+    """A check's claim (a signed write's replay key): made once, after the version and before
+    the limits, in the decision's own round trip; on Redis and in the local store alike."""
+
+    @pytest.mark.parametrize("backend", ["redis", "local"])
+    def test_made_once_whatever_the_limits_decide(self, _redis: RedisServer, backend: str) -> None:
+        store = backend_for(_redis) if backend == "redis" else LocalStore()
+        tight = Limit("burst", "bucket", 1, interval_us=3600 * SECOND)
+        check = Check(key="rl:{c}:cred", token="", claim="rl:{c}:replay:a", claim_ttl_ms=60_000)
+        assert store.evaluate(["rl:{c}:b"], [tight], 1, check=check).allowed
+        with pytest.raises(ClaimTaken) as taken:
+            store.evaluate(["rl:{c}:b"], [tight], 1, check=check)
+        assert taken.value.key == "rl:{c}:replay:a"
+        # Refused by the limits, a new claim is still made (a 429 spends its signature too).
+        other = dataclasses.replace(check, claim="rl:{c}:replay:b")
+        assert not store.evaluate(["rl:{c}:b"], [tight], 1, check=other).allowed
+        with pytest.raises(ClaimTaken):
+            store.evaluate(["rl:{c}:b"], [tight], 1, check=other)
+
+    def test_not_made_for_a_stale_copy(self, _redis: RedisServer) -> None:
+        store, client = backend_for(_redis), _redis.client()
+        client.set("rl:{c}:cred", "v2")
+        stale = Check(key="rl:{c}:cred", token="v1", claim="rl:{c}:replay:x", claim_ttl_ms=60_000)
+        with pytest.raises(StaleCredential):
+            store.evaluate(["rl:{c}:b"], [SLOW], 1, check=stale)
+        assert client.get("rl:{c}:replay:x") is None  # authenticated again, it may claim
+        fresh = dataclasses.replace(stale, token="v2")
+        assert store.evaluate(["rl:{c}:b"], [SLOW], 1, check=fresh).allowed
+        assert 59_000 < client.pttl("rl:{c}:replay:x") <= 60_000
+
+    def test_with_revocation_marks_and_no_limits(self, _redis: RedisServer) -> None:
+        """The claim's key comes after the marks' hash; the epoch keeps its place."""
+        store, client = backend_for(_redis), _redis.client()
+        lineage = "0" * 32
+        assert store.load_marks(f"rl:{{k{lineage}}}:revoked", lambda: {"old": 1.0}, 60_000)
+        check = Check(
+            key=f"rl:{{k{lineage}}}:cred",
+            token="",
+            marks=("old",),
+            issued_at=2.0,
+            revocations=f"rl:{{k{lineage}}}:revoked",
+            lineage=lineage,
+            claim=f"rl:{{k{lineage}}}:replay:m",
+            claim_ttl_ms=5_000,
+        )
+        assert store.evaluate([], [], 1, check=check).allowed
+        assert client.exists(f"rl:{{k{lineage}}}:replay:m")
+        with pytest.raises(ClaimTaken):
+            store.evaluate([], [], 1, check=check)
+        with pytest.raises(TokenRevoked):  # a mark still wins over the claim
+            store.evaluate([], [], 1, check=dataclasses.replace(check, issued_at=0.5))

@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -194,6 +195,24 @@ def top_level_commands(client: Any, action: Any) -> dict[str, int]:
     after = command_calls(client)
     delta = {name: after[name] - before.get(name, 0) for name in after}
     return {name: calls for name, calls in delta.items() if calls and name not in INNER_COMMANDS}
+
+
+def round_trips(client: Any, action: Any) -> list[str]:
+    """The commands clients sent the server during ``action``, as ``MONITOR`` shows them: each
+    is one round trip (what a script runs inside it is left out, and our own marker)."""
+    marker = f"apiauth-end-{secrets.token_hex(4)}"
+    sent: list[str] = []
+    with client.monitor() as monitor:
+        action()
+        client.echo(marker)
+        while True:
+            command = monitor.next_command()
+            if marker in command["command"]:
+                return sent
+            name = command["command"].split(" ", 1)[0].strip('"').upper()
+            # A new connection's handshake (our own marker's) is not a request's round trip.
+            if command["client_type"] != "lua" and name not in {"HELLO", "CLIENT"}:
+                sent.append(name)
 
 
 # An HTTP client library's requests, answered by Django in this process -----------------------

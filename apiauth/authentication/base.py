@@ -242,6 +242,12 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
         throttle's round trip: see :class:`~apiauth.credentials.Confirmable`)."""
         return self.refuse(request, self.revoked_refusal(credential))
 
+    def replayed(self, request: Request, credential: Credential) -> exceptions.APIException:
+        """The exception for a request whose claim (:attr:`apiauth.store.Check.claim`) the
+        throttle's round trip found made before."""
+        detail = _("This request was already received; send each request anew.")
+        return self.refuse(request, Refused("replayed", detail, credential.id))
+
     def revoked_refusal(self, credential: Credential) -> Refused:
         """What a revocation mark covering ``credential`` is refused as."""
         return Refused("revoked", _("This credential has been revoked."), credential.id)

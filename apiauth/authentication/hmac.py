@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -102,9 +103,8 @@ class HMACAuthentication(CredentialAuthentication[sigv4.Presented]):
             if entry is None or not self.signature_matches(policy, presented, to_sign, entry.obj):
                 detail = _("The signature does not match the request.")
                 raise Refused("signature_mismatch", detail, akid)
-        result = self.accept(request, entry, akid)
-        self.check_replay(request, policy, presented, entry.obj.access_key_id)
-        return result
+        user, credential = self.accept(request, entry, akid)
+        return user, self.check_replay(request, policy, presented, entry.obj, credential)
 
     def get_presented(self, request: Request, policy: sigv4.Policy) -> sigv4.Presented | None:
         meta = request.META
@@ -203,25 +203,46 @@ class HMACAuthentication(CredentialAuthentication[sigv4.Presented]):
         return any(matched)
 
     def check_replay(
-        self, request: Request, policy: sigv4.Policy, presented: sigv4.Presented, akid: str
-    ) -> None:
-        """An unsafe request's signature is accepted once (``SET NX``, kept twice the clock
-        window, after which the date check refuses it anyway). Safe methods may be retried."""
+        self,
+        request: Request,
+        policy: sigv4.Policy,
+        presented: sigv4.Presented,
+        obj: HMACCredential,
+        credential: Credential,
+    ) -> Credential:
+        """An unsafe request's signature is accepted once (a claim kept twice the clock
+        window, after which the date check refuses it anyway). Safe methods may be retried.
+
+        The claim rides in the throttle's round trip when the view has our throttle and the
+        credential is confirmed there (its :class:`~apiauth.store.Check`); otherwise it is
+        made now, in a round trip of its own."""
         if request.method in SAFE_METHODS or not conf.hmac.replay_protection:
-            return
+            return credential
         if getattr(request._request, REPLAY_ATTR, False):
-            return  # authenticated again after a stale copy: this request claimed it already
-        setattr(request._request, REPLAY_ATTR, True)
+            return credential  # authenticated again after a stale copy: claimed already
         # The stored id, not the one sent: under a case-insensitive collation one signature
         # must not be claimable under two spellings of the id.
-        key = replay_key(akid, presented.signature)
+        key = replay_key(str(obj.lineage_id), obj.access_key_id, presented.signature)
+        ttl_ms = 2 * policy.max_skew * 1000
+        if credential.check is not None and self.check_is_deferred(request):
+            check = dataclasses.replace(credential.check, claim=key, claim_ttl_ms=ttl_ms)
+            return dataclasses.replace(credential, check=check)
+        setattr(request._request, REPLAY_ATTR, True)
         try:
-            first = get_store().claim(key, 2 * policy.max_skew * 1000)
+            first = get_store().claim(key, ttl_ms)
         except StoreUnavailable:
             raise ReplayCheckUnavailable() from None
         if not first:
-            raise Refused(
-                "replayed",
-                _("This signed request was already received; sign each request anew."),
-                presented.credential.access_key_id,
-            )
+            raise self.replayed_refusal(credential)
+        return credential
+
+    def replayed_refusal(self, credential: Credential) -> Refused:
+        return Refused(
+            "replayed",
+            _("This signed request was already received; sign each request anew."),
+            credential.id,
+        )
+
+    def replayed(self, request: Request, credential: Credential) -> exceptions.APIException:
+        """The throttle's round trip found the claim made before (:class:`Confirmable`)."""
+        return self.refuse(request, self.replayed_refusal(credential))

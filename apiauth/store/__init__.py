@@ -16,6 +16,7 @@ from apiauth.conf import conf
 from apiauth.store.base import (
     Check,
     CircuitBreaker,
+    ClaimTaken,
     MarkResult,
     MarksUnloaded,
     StaleCredential,
@@ -32,6 +33,7 @@ __all__ = [
     "CircuitBreaker",
     "LocalStore",
     "MarkResult",
+    "ClaimTaken",
     "MarksUnloaded",
     "RedisStore",
     "StaleCredential",

@@ -37,6 +37,14 @@ class TokenRevoked(Exception):
     """A revocation mark covers the token being checked (:mod:`apiauth.revocation`)."""
 
 
+class ClaimTaken(Exception):
+    """A check's :attr:`Check.claim` was made before: the request is a replay."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 class MarksUnloaded(Exception):
     """The lineage's revocation marks are not in the store (never loaded, evicted, flushed,
     or written by a server that has since been replaced): load them from the database."""
@@ -61,6 +69,11 @@ class Check:
     """The lineage's revocation hash (:func:`apiauth.store.keys.revocations_key`)."""
     lineage: str = ""
     """Whose marks these are: loaded from the database when the store has none."""
+    claim: str = ""
+    """A key (in the lineage's slot) to create if absent, once the version and the marks are
+    confirmed and before the limits are decided: a signed write's replay claim, in the same
+    round trip. :class:`ClaimTaken` when it exists already."""
+    claim_ttl_ms: int = 0
 
 
 class MarkResult:

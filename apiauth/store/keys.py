@@ -43,8 +43,10 @@ def _revocations_key(prefix: str, lineage: str) -> str:
     return f"{prefix}{{{lineage_identity(lineage)}}}:{REVOCATIONS}"
 
 
-def replay_key(access_key_id: str, signature: str) -> str:
-    return f"{conf.RATELIMIT_KEY_PREFIX}replay:{access_key_id}:{signature}"
+def replay_key(lineage: str, access_key_id: str, signature: str) -> str:
+    """A signed write's claim, in its credential's lineage slot: the throttle's one round trip
+    makes it with the limits (:class:`~apiauth.store.base.Check`)."""
+    return key_for(lineage_identity(lineage), f"replay:{access_key_id}:{signature}")
 
 
 def is_limit_name(name: str) -> bool:

@@ -16,6 +16,7 @@ from apiauth.store import keys as names
 from apiauth.store.base import (
     Check,
     CircuitBreaker,
+    ClaimTaken,
     MarkResult,
     MarksUnloaded,
 )
@@ -50,6 +51,8 @@ class LocalStore:
         # carries marks only, and the database answers them.
         if check is not None and check.revocations and check.marks:
             raise MarksUnloaded(check.lineage)
+        if check is not None and check.claim and not self.claim(check.claim, check.claim_ttl_ms):
+            raise ClaimTaken(check.claim)
         with self.lock:
             now = self.clock()
             current = {

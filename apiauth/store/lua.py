@@ -77,17 +77,22 @@ SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 CHECKED_SCRIPT = (
     """
 local marks = tonumber(ARGV[2])
+local claim_ttl = tonumber(ARGV[4])
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return '-1' end
-local skip_keys, skip_argv = 1, 3
+local skip_keys, skip_argv = 1, 4
 if marks > 0 then
   local issued = tonumber(ARGV[3])
-  local values = redis.call('HMGET', KEYS[2], 'e', unpack(ARGV, 5, 4 + marks))
-  if values[1] ~= ARGV[4] then return '-3' end
+  local values = redis.call('HMGET', KEYS[2], 'e', unpack(ARGV, 6, 5 + marks))
+  if values[1] ~= ARGV[5] then return '-3' end
   for i = 2, marks + 1 do
     local mark = tonumber(values[i])
     if mark and mark >= issued then return '-2' end
   end
-  skip_keys, skip_argv = 2, 4 + marks
+  skip_keys, skip_argv = 2, 5 + marks
+end
+if claim_ttl > 0 then
+  skip_keys = skip_keys + 1
+  if not redis.call('SET', KEYS[skip_keys], '1', 'NX', 'PX', claim_ttl) then return '-4' end
 end
 for i = 1, skip_keys do table.remove(KEYS, 1) end
 for i = 1, skip_argv do table.remove(ARGV, 1) end
@@ -97,10 +102,12 @@ for i = 1, skip_argv do table.remove(ARGV, 1) end
 """The same decision, made only if ``KEYS[1]`` still holds the token ``ARGV[1]`` (a cached
 credential's version, :mod:`apiauth.cache`; ``""`` not to look) and, when ``ARGV[2]`` names
 mark fields, the revocation hash ``KEYS[2]`` is loaded by this server (its ``e`` field holds
-the epoch ``ARGV[4]``) and none of the fields ``ARGV[5…]`` holds a time at or after
-``ARGV[3]`` (a token's ``iat``, :mod:`apiauth.revocation`). ``"-1"`` for a stale copy, ``"-2"``
-for a revoked token, ``"-3"`` for marks to load from the database, each without touching a
-bucket."""
+the epoch ``ARGV[5]``) and none of the fields ``ARGV[6…]`` holds a time at or after
+``ARGV[3]`` (a token's ``iat``, :mod:`apiauth.revocation`). When ``ARGV[4]`` is a positive
+number of ms, the next key (after the marks' hash, if any) is then created for that long if it
+does not exist (a signed write's replay claim). ``"-1"`` for a stale copy, ``"-2"`` for a
+revoked token, ``"-3"`` for marks to load from the database, ``"-4"`` for a claim made before,
+each without touching a bucket (a claim made is kept whatever the limits decide)."""
 
 CHECKED_SHA = hashlib.sha1(CHECKED_SCRIPT.encode()).hexdigest()
 

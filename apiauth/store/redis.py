@@ -37,6 +37,7 @@ from apiauth.store import keys as names
 from apiauth.store.base import (
     Check,
     CircuitBreaker,
+    ClaimTaken,
     MarkResult,
     MarksUnloaded,
     StaleCredential,
@@ -198,17 +199,20 @@ class RedisStore:
             raw = self._script(lua.SHA, lua.SCRIPT, keys, argv)
         else:
             marks = check.marks if check.revocations else ()
-            head: list[Any] = [check.token, len(marks), check.issued_at]
+            claim_ttl = check.claim_ttl_ms if check.claim else 0
+            head: list[Any] = [check.token, len(marks), check.issued_at, claim_ttl]
             script_keys = [check.key]
             if marks:
                 head += ["", *marks]  # the epoch, filled in on the way out
                 script_keys.append(check.revocations)
+            if claim_ttl:
+                script_keys.append(check.claim)
             raw = self._script(
                 lua.CHECKED_SHA,
                 lua.CHECKED_SCRIPT,
                 [*script_keys, *keys],
                 [*head, *argv],
-                epoch_at=3 if marks else -1,
+                epoch_at=4 if marks else -1,
             )
         result = [int(value) for value in raw.split()]
         if result[0] == -1:
@@ -217,6 +221,8 @@ class RedisStore:
             raise TokenRevoked(check.key if check else "")
         if result[0] == -3:
             raise MarksUnloaded(check.lineage if check else "")
+        if result[0] == -4:
+            raise ClaimTaken(check.claim if check else "")
         states = tuple(
             gcra.LimitState(limit, *result[1 + i * 3 : 4 + i * 3]) for i, limit in enumerate(limits)
         )

@@ -14,7 +14,7 @@ from apiauth.conf import conf
 from apiauth.credentials import Credential, authenticator_of
 from apiauth.errors import CostExceedsLimit, RateLimitServiceUnavailable
 from apiauth.net import get_client_ip
-from apiauth.store import MarksUnloaded, StaleCredential, TokenRevoked
+from apiauth.store import ClaimTaken, MarksUnloaded, StaleCredential, TokenRevoked
 from apiauth.throttling.limiter import (
     Outcome,
     RateLimitUnavailable,
@@ -84,6 +84,10 @@ class TokenBucketThrottle(BaseThrottle):
                 credential = request.auth
                 assert isinstance(credential, Credential)
                 raise authenticator_of(request).revoked(request, credential) from None
+            except ClaimTaken:
+                credential = request.auth
+                assert isinstance(credential, Credential)
+                raise authenticator_of(request).replayed(request, credential) from None
             setattr(request, MEMO_ATTR, memo)
             remember(request._request, memo)
         self.outcome = memo

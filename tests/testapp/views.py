@@ -46,6 +46,9 @@ class WhoAmIView(APIView):
         request.user.touched_by_view = True  # type: ignore[union-attr]
         return Response({"id": get_credential(request).id, "user": str(request.user)})
 
+    def post(self, request: Request) -> Response:
+        return self.get(request)
+
 
 class OrderSerializer(serializers.Serializer[dict[str, Any]]):
     sku = serializers.RegexField(r"^[A-Za-z0-9-]{3,64}\Z", max_length=64)
