@@ -157,6 +157,7 @@ def make_sites(workdir: Path, redis_url: str, same_middleware: bool = False) -> 
             "DATABASE_URL": database_url or f"sqlite:///{workdir / slug}.sqlite3",
             "DJANGO_DEBUG": "0",
             "SECRET_KEY": "bench-e2e-" + "s" * 40,
+            "PUBLIC_URL": "http://127.0.0.1:8000",
             "APIAUTH_ENCRYPTION_KEYS": "YmVuY2gtZTJlLWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
             "STATIC_ROOT": str(workdir / "static"),
             "SECURE_COOKIES": "0",

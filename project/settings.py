@@ -1,7 +1,7 @@
 """Settings for the apiauth demo project, configured from the environment.
 
 ``DATABASE_URL`` (``sqlite:///path`` or ``postgres://user:pass@host:port/name``), ``REDIS_URL``,
-``DJANGO_DEBUG``, ``SECRET_KEY``, ``APIAUTH_ENCRYPTION_KEYS``, ``ALLOWED_HOSTS`` and
+``DJANGO_DEBUG``, ``SECRET_KEY``, ``APIAUTH_ENCRYPTION_KEYS``, ``PUBLIC_URL``, ``ALLOWED_HOSTS`` and
 ``CORS_ALLOWED_ORIGINS`` (the last three comma separated).
 """
 
@@ -51,8 +51,11 @@ ENCRYPTION_KEYS = env_list("APIAUTH_ENCRYPTION_KEYS") or (
 if not ENCRYPTION_KEYS:
     raise RuntimeError("Set APIAUTH_ENCRYPTION_KEYS (or DJANGO_DEBUG=1 for a local demo).")
 
-# The demo's own URL, its tokens' issuer.
-PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The demo's own URL, its tokens' issuer and its OAuth metadata's: a production deployment
+# names it (a wrong issuer breaks every client's discovery and every verifier's check).
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+if not PUBLIC_URL:
+    raise RuntimeError("Set PUBLIC_URL, e.g. https://api.example.com (or DJANGO_DEBUG=1).")
 # An external identity provider to trust as well, e.g. Auth0 or Keycloak:
 # JWT_ISSUER=https://tenant.eu.auth0.com/ JWT_AUDIENCE=https://api.example.com
 # JWT_JWKS_URL=https://tenant.eu.auth0.com/.well-known/jwks.json

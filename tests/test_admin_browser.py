@@ -20,7 +20,7 @@ from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
-from apiauth.models import APIKey, AuditEvent, SigningKey, TokenFamily
+from apiauth.models import APIKey, Application, AuditEvent, SigningKey, TokenFamily
 from apiauth.throttling import lockout
 from tests.factories import make_hmac, make_key, make_user
 
@@ -172,7 +172,13 @@ def test_the_wide_lists_fit_a_laptop(server: str, operator: Any) -> None:
         name="a partner with a rather long name", scopes=["orders:read"], expires_at=soon
     )
     hmac, _secret = make_hmac(name="billing signer", expires_at=soon)
-    for used in (key, hmac):
+    app, _app_secret = Application.objects.create_application(
+        name="Partner portal",
+        client_type="confidential",
+        first_party=True,
+        redirect_uris=["https://portal.example/callback"],
+    )
+    for used in (key, hmac, app):
         type(used).objects.filter(pk=used.pk).update(last_used_at=timezone.now())
     for n in range(3):
         TokenFamily.objects.create(
@@ -186,11 +192,16 @@ def test_the_wide_lists_fit_a_laptop(server: str, operator: Any) -> None:
             credential_id=key.public_id,
             actor_repr="operator",
             client_ip="2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
-            reason="leaked in a public repository, found by the secret scanner, rotated",
+            reason=(
+                "leaked in a public repository, found by the secret scanner, rotated"
+                if n
+                else "apiauth_createhmac_and_its_rotation_by_the_nightly_job_of_the_partner"
+            ),
         )
     for name, path in [
         ("api-keys", "apikey"),
         ("hmac-credentials", "hmaccredential"),
+        ("applications", "application"),
         ("signing-keys", "signingkey"),
         ("token-families", "tokenfamily"),
         ("audit", "auditevent"),

@@ -97,11 +97,11 @@ def run(*args: str, cwd: Path, env: dict[str, str]) -> str:
 def test_the_snippets_make_a_working_project(tmp_path: Path, redis_server: RedisServer) -> None:
     env = {
         **os.environ,
-        "APIAUTH_ENCRYPTION_KEYS": "dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ=",
         "DJANGO_SETTINGS_MODULE": "site_one.settings",
         "PYTHONPATH": str(tmp_path),
     }
     env.pop("DATABASE_URL", None)
+    env.pop("APIAUTH_ENCRYPTION_KEYS", None)
     run("-m", "django", "startproject", "site_one", str(tmp_path), cwd=tmp_path, env=env)
     found = snippets()
     settings = tmp_path / "site_one" / "settings.py"
@@ -116,6 +116,14 @@ def test_the_snippets_make_a_working_project(tmp_path: Path, redis_server: Redis
     urls = tmp_path / "site_one" / "urls.py"
     urls.write_text(urls.read_text() + "".join("\n" + snippet for snippet in found["urls"]))
     manage = str(tmp_path / "manage.py")
+    # No encryption key yet: the checks say so, and the command that makes one runs.
+    unset = subprocess.run(
+        [sys.executable, manage, "check"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert unset.returncode != 0 and "apiauth.E025" in unset.stderr, unset.stderr[-2000:]
+    assert "Traceback" not in unset.stderr
+    made = run(manage, "apiauth_encryptionkey", cwd=tmp_path, env=env).strip().splitlines()[-1]
+    env["APIAUTH_ENCRYPTION_KEYS"] = made
     run(manage, "migrate", "--noinput", cwd=tmp_path, env=env)
     checked = run(manage, "check", cwd=tmp_path, env=env)
     assert "ERRORS" not in checked, checked

@@ -298,8 +298,11 @@ def test_token_families_read_as_words_with_links(admin_client: Client, client: C
     assert 'name="_save"' not in html and 'name="_continue"' not in html
 
     act(admin_client, "tokenfamily", "revoke_families", family.pk)
-    listing = admin_client.get(reverse("admin:apiauth_tokenfamily_changelist")).content.decode()
-    assert ">revoked<" in listing
+    families = reverse("admin:apiauth_tokenfamily_changelist")
+    listing = admin_client.get(families).content.decode()
+    assert ">revoked<" in listing and "Not revoked" in listing  # the filter's words
+    assert str(family.pk)[:8] not in admin_client.get(families + "?revoked=no").content.decode()
+    assert str(family.pk)[:8] in admin_client.get(families + "?revoked=yes").content.decode()
     TokenFamily.objects.filter(pk=family.pk).update(
         revoked_at=None, expires_at=timezone.now() - datetime.timedelta(seconds=1)
     )

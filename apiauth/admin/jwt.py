@@ -191,13 +191,27 @@ class SigningKeyAdmin(AuditedAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
+class FamilyRevokedFilter(admin.SimpleListFilter):
+    title = _("revoked")
+    parameter_name = "revoked"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("no", _("Not revoked")), ("yes", _("Revoked"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value in ("yes", "no"):
+            return queryset.filter(revoked_at__isnull=value == "no")
+        return queryset
+
+
 @admin.register(TokenFamily)
 class TokenFamilyAdmin(AuditedAdmin):
     """Refresh-token families: read-only, revocable (with their access tokens)."""
 
     list_display = ["short_id", "issued_to", "person", "scope_list", "status", "created"]
     list_select_related = ["api_key", "application", "user"]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = [FamilyRevokedFilter]
     search_fields = ["=api_key__public_id", "=application__client_id", "=id"]
     ordering = ["-created_at"]
     actions = ["revoke_families"]

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -24,9 +25,8 @@ class ApplicationAdmin(RotatesSecret, CredentialAdmin):
     form = ApplicationForm
     list_display = [
         "name",
-        "client_id",
-        "client_type",
-        "first_party",
+        "client",
+        "kind",
         "owner",
         "status_badge",
         "last_used",
@@ -62,6 +62,17 @@ class ApplicationAdmin(RotatesSecret, CredentialAdmin):
             (None, {"fields": [f for f in fields if f not in self.readonly_on_change]}),
             (_("Identity and lifecycle"), {"fields": self.readonly_on_change}),
         ]
+
+    @admin.display(description=_("client id"), ordering="client_id")
+    def client(self, obj: Application) -> str:
+        return format_html("<code>{}</code>", obj.client_id)
+
+    @admin.display(description=_("type"), ordering="client_type")
+    def kind(self, obj: Application) -> str:
+        """Public or confidential, and first party (no consent asked) when it is."""
+        if obj.first_party:
+            return format_html("{}<br><small>{}</small>", obj.client_type, _("first party"))
+        return obj.client_type
 
     def rotation_refused(self, obj: Application) -> str | None:
         return None if obj.confidential else str(_("A public client has no secret."))

@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-" + "k" * 50)
 os.environ.setdefault("APIAUTH_ENCRYPTION_KEYS", "dGVzdHMtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ=")
+os.environ.setdefault("PUBLIC_URL", "http://127.0.0.1:8000")
 os.environ.pop("REDIS_URL", None)  # the redis_server fixture points the caches at its own server
 
 from project.settings import *  # noqa: E402,F403

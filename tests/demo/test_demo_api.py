@@ -48,6 +48,9 @@ class TestPublic:
         # A command that works as printed from the checkout (not a bare `python manage.py`,
         # which needs the venv and SECRET_KEY).
         assert 'make manage ARGS="apiauth_createkey --name me' in page
+        # Its curl lines name the host and port it is served on.
+        other = APIClient().get("/", HTTP_HOST="localhost:8123").content.decode()
+        assert "http://localhost:8123/v1/ping" in other and "127.0.0.1:8000" not in other
 
 
 class TestScopes:

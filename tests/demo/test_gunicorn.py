@@ -40,6 +40,7 @@ class Demo:
             "DJANGO_SETTINGS_MODULE": "project.settings",
             "DJANGO_DEBUG": "0",
             "SECRET_KEY": "demo-test-" + "s" * 40,
+            "PUBLIC_URL": "http://127.0.0.1:8000",
             "APIAUTH_ENCRYPTION_KEYS": "ZGVtby10ZXN0LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATABASE_URL": database_url,
