@@ -170,6 +170,41 @@ class TestTheFlow:
         wider = authorize(browser, cli[0], challenge, scope="orders:read orders:write")
         assert wider.status_code == 200  # more than was allowed: asked
 
+    def test_allowing_more_widens_the_standing_consent(
+        self, browser: Client, cli: tuple[Application, str], person: Any
+    ) -> None:
+        signed_in(browser, cli[0], scope="orders:read")
+        before = Consent.objects.get()
+        _verifier, challenge = pkce()
+        allow(browser, authorize(browser, cli[0], challenge, scope="orders:write"))
+        after = Consent.objects.get()
+        assert after.scopes == ["orders:read", "orders:write"]
+        assert after.created_at == before.created_at and after.updated_at > before.updated_at
+        assert after.revoked_at is None
+
+    def test_allowing_again_after_ending_it_grants_anew(
+        self, browser: Client, cli: tuple[Application, str], person: Any
+    ) -> None:
+        signed_in(browser, cli[0], scope="orders:read orders:write")
+        before = Consent.objects.get()
+        authorization.end_authorization(cli[0], person, reason="test")
+        _verifier, challenge = pkce()
+        page = authorize(browser, cli[0], challenge, scope="orders:read")
+        assert page.status_code == 200  # an ended authorization is asked again
+        allow(browser, page)
+        after = Consent.objects.get()
+        assert after.scopes == ["orders:read"]  # nothing of the ended one stands
+        assert after.revoked_at is None and after.created_at > before.created_at
+
+    def test_a_consent_is_one_persons_for_one_app(
+        self, browser: Client, cli: tuple[Application, str], person: Any
+    ) -> None:
+        other_app, _ = make_app(name="Other app")
+        authorization.record_consent(cli[0], make_user("sam"), ["orders:read"])
+        authorization.record_consent(other_app, person, ["orders:read"])
+        _verifier, challenge = pkce()
+        assert authorize(browser, cli[0], challenge).status_code == 200  # asked
+
     def test_a_first_party_app_asks_nothing(self, browser: Client) -> None:
         app, _secret = make_app(first_party=True)
         _verifier, challenge = pkce()
@@ -313,18 +348,33 @@ class TestTheExchange:
         assert body["error"] == error, body
         return str(body["error_description"])
 
+    NO_MATCH = "The code_verifier does not match the challenge."
+    INVALID = "The authorization code is invalid."
+
     def test_a_wrong_verifier(self, browser: Client, cli: tuple[Application, str]) -> None:
         code, verifier = self.code(browser, cli[0])
         other, _ = pkce()
-        assert "code_verifier" in self.refused(exchange(cli[0], code, other))
+        assert self.refused(exchange(cli[0], code, other)) == self.NO_MATCH
 
     def test_no_verifier(self, browser: Client, cli: tuple[Application, str]) -> None:
         code, _verifier = self.code(browser, cli[0])
-        self.refused(exchange(cli[0], code, None))
+        assert self.refused(exchange(cli[0], code, None)) == self.NO_MATCH
 
     def test_a_verifier_out_of_spec(self, browser: Client, cli: tuple[Application, str]) -> None:
         code, _verifier = self.code(browser, cli[0])
-        self.refused(exchange(cli[0], code, "short"))
+        assert self.refused(exchange(cli[0], code, "short")) == self.NO_MATCH
+
+    @pytest.mark.parametrize("raw", ["x" * 201, "code-é", "c" * 200], ids=["long", "utf8", "200"])
+    def test_a_code_that_cannot_be_one(self, cli: tuple[Application, str], raw: str) -> None:
+        assert self.refused(exchange(cli[0], raw, "v" * 43)) == self.INVALID
+
+    def test_spending_one_code_leaves_the_others(
+        self, browser: Client, cli: tuple[Application, str]
+    ) -> None:
+        first, first_verifier = self.code(browser, cli[0])
+        second, second_verifier = self.code(browser, cli[0])
+        assert exchange(cli[0], first, first_verifier).status_code == 200
+        assert exchange(cli[0], second, second_verifier).status_code == 200
 
     def test_the_code_twice_revokes_what_it_issued(
         self, browser: Client, cli: tuple[Application, str]
@@ -332,7 +382,13 @@ class TestTheExchange:
         code, verifier = self.code(browser, cli[0])
         first = exchange(cli[0], code, verifier)
         assert first.status_code == 200
-        assert "already used" in self.refused(exchange(cli[0], code, verifier))
+        again = self.refused(exchange(cli[0], code, verifier))
+        assert again == "The authorization code was already used."
+        family = TokenFamily.objects.get()
+        assert family.revoked_reason == "authorization code reused"
+        reuse = AuditEvent.objects.get(action="reuse")
+        assert reuse.reason == "an authorization code was presented again"
+        assert reuse.credential_id == str(family.pk)
         assert call(Client(), first.json()["access_token"]).status_code == 401
         refresh = Client().post(
             "/auth/token",
@@ -350,7 +406,9 @@ class TestTheExchange:
     def test_an_expired_code(self, browser: Client, cli: tuple[Application, str]) -> None:
         code, verifier = self.code(browser, cli[0])
         AuthorizationCode.objects.update(expires_at=timezone.now())
-        assert "expired" in self.refused(exchange(cli[0], code, verifier))
+        assert self.refused(exchange(cli[0], code, verifier)) == (
+            "The authorization code has expired."
+        )
 
     def test_codes_live_a_minute(self, browser: Client, cli: tuple[Application, str]) -> None:
         self.code(browser, cli[0])
@@ -361,16 +419,18 @@ class TestTheExchange:
     def test_another_clients_code(self, browser: Client, cli: tuple[Application, str]) -> None:
         code, verifier = self.code(browser, cli[0])
         other, _ = make_app(name="Other")
-        self.refused(exchange(other, code, verifier))
+        assert self.refused(exchange(other, code, verifier)) == self.INVALID
         assert exchange(cli[0], code, verifier).status_code == 200  # not spent by the attempt
 
     def test_another_redirect_uri(self, browser: Client, cli: tuple[Application, str]) -> None:
         code, verifier = self.code(browser, cli[0])
         uri = "http://127.0.0.1:8080/callback"
-        assert "redirect_uri" in self.refused(exchange(cli[0], code, verifier, redirect_uri=uri))
+        assert self.refused(exchange(cli[0], code, verifier, redirect_uri=uri)) == (
+            "The redirect_uri differs from the authorization's."
+        )
 
     def test_an_unknown_code(self, cli: tuple[Application, str]) -> None:
-        self.refused(exchange(cli[0], "nope", "x" * 43))
+        assert self.refused(exchange(cli[0], "nope", "x" * 43)) == self.INVALID
 
     def test_an_api_key_has_no_authorizations(self, client_key: Any) -> None:
         response = Client().post(
@@ -387,7 +447,7 @@ class TestTheExchange:
         code, verifier = self.code(browser, cli[0])
         person.is_active = False
         person.save()
-        self.refused(exchange(cli[0], code, verifier))
+        assert self.refused(exchange(cli[0], code, verifier)) == "The user is inactive."
 
 
 class TestClientAuthentication:
