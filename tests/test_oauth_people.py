@@ -246,6 +246,9 @@ class TestShownNotRedirected:
             {"redirect_uri": "http://127.0.0.1.evil.example/callback"},
             {"redirect_uri": "http://localhost/callback"},
             {"redirect_uri": "HTTP://127.0.0.1/callback#frag"},
+            # Hosts Python's urlsplit itself refuses (they were a 500).
+            {"redirect_uri": "http://[zz]/callback"},
+            {"redirect_uri": "http://[::1/callback"},
         ],
     )
     def test_shown(

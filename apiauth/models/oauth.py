@@ -41,8 +41,9 @@ def secret_digest(secret: str) -> str:
 
 def is_loopback(uri: str) -> bool:
     """An ``http`` redirect to a loopback IP literal (RFC 8252 §7.3): any port matches."""
-    parts = urlsplit(uri)
     try:
+        # urlsplit too refuses some hosts (an unclosed "[", "[zz]"): no URI, no loopback.
+        parts = urlsplit(uri)
         return parts.scheme == "http" and ipaddress.ip_address(parts.hostname or "").is_loopback
     except ValueError:
         return False
@@ -54,9 +55,12 @@ def validate_redirect_uris(value: Any) -> None:
     if len(value) > MAX_REDIRECT_URIS:
         raise ValidationError(_("At most 20 redirect URIs."), code="invalid_uris")
     for uri in value:
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # a bracketed host that is no IPv6 address
+            parts = None
         problem = None
-        if len(uri) > 500 or not uri.isprintable() or " " in uri:
+        if parts is None or len(uri) > 500 or not uri.isprintable() or " " in uri:
             problem = _("it is not a URI")
         elif parts.fragment or "#" in uri:
             problem = _("a redirect URI has no fragment (RFC 6749 §3.1.2)")
