@@ -10,8 +10,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apiauth import authorization
 from apiauth.models import Application, AuditEvent, AuthorizationCode, Consent, TokenFamily
@@ -792,3 +795,39 @@ def test_an_applications_page_and_the_authorizations_list(
     assert admin_client.get(f"/admin/apiauth/consent/{consent.pk}/delete/").status_code == 403
     changelist = admin_client.get("/admin/apiauth/consent/").content.decode()
     assert "delete_selected" not in changelist
+
+
+FUZZ_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=80
+) | st.sampled_from(
+    ["REGISTERED", "http://[zz]/", "http://[::1", "%ZZ", "\x00", "https://a.example/cb#", CALLBACK]
+)
+AUTHORIZE_PARAMS = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "allow",
+    "deny",
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    params=st.dictionaries(st.sampled_from(AUTHORIZE_PARAMS), FUZZ_TEXT),
+    method=st.sampled_from(["get", "post"]),
+)
+def test_the_authorization_endpoint_survives_any_parameters(
+    params: dict[str, str], method: str
+) -> None:
+    """Whatever the query or the form a signed-in person sends (the registered client's id
+    among the noise): a page, a redirect, or a 4xx; never a 500."""
+    app = Application.objects.filter(name="Fuzz").first() or make_app(name="Fuzz")[0]
+    client = Client()
+    client.force_login(User.objects.get_or_create(username="fuzz")[0])
+    sent = {k: app.client_id if v == "REGISTERED" else v for k, v in params.items()}
+    response = getattr(client, method)("/auth/authorize", sent)
+    assert response.status_code in (200, 302, 400, 403, 405), response.status_code
