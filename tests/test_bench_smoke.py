@@ -54,13 +54,20 @@ def test_hmac_benchmark_runs(tmp_path: Path) -> None:
 
 
 def test_e2e_benchmark_runs(tmp_path: Path) -> None:
-    """Five gunicorn sites, wrk, /proc: one short round each (`make test` installs wrk)."""
+    """Six gunicorn sites, wrk, /proc (redis-server's CPU too): one short round each (`make
+    test` installs wrk)."""
     output = run_bench(tmp_path, "e2e", "--rounds", "1", "--seconds", "1", "--same-middleware")
-    for label in ("ours (apiauth demo)", "anchor", "floor", "anchor/ours", "floor/ours"):
+    for label in ("ours (apiauth demo)", "anchor", "DRF floor (APIView", "floor (plain view"):
         assert label in output
-    assert "floor, the demo's middleware" in output
+    assert "redis-server µs/req" in output and "server + store" in output
+    assert "DRF floor/ours" in output and "(goal ≥ 1.2)" in output and "anchor/ours" in output
+    assert "DRF floor, the demo's middleware" in output
     assert "with the demo's middleware on every contender: anchor/ours" in output
-    rows = [line for line in output.splitlines() if line.startswith(("ours", "anchor", "floor"))]
+    rows = [
+        line
+        for line in output.splitlines()
+        if line.startswith(("ours", "anchor", "floor", "DRF floor"))
+    ]
     assert all(row.split()[-1] == "0" for row in rows), output  # no non-2xx anywhere
 
 
