@@ -22,9 +22,14 @@ def test_change_page_shows_plan_and_bucket_state(admin_client: Client) -> None:
     assert "Plan <strong>free</strong>" in page
     assert "burst: 7 of 10 left" in page
     assert "day: 997 of 1000 left" in page
+    # The view scopes' limits too, which throttle the views that declare them (orders).
+    assert "orders: 20 of 20 left" in page
+    APIClient().get("/v1/orders", HTTP_X_API_KEY=raw)
+    page = admin_client.get(reverse("admin:apiauth_apikey_change", args=[key.pk])).content.decode()
+    assert "orders: 19 of 20 left" in page and "burst: 6 of 10 left" in page
     # Looking does not spend.
     page = admin_client.get(reverse("admin:apiauth_apikey_change", args=[key.pk])).content.decode()
-    assert "burst: 7 of 10 left" in page
+    assert "burst: 6 of 10 left" in page
 
 
 def test_reset_action(admin_client: Client) -> None:

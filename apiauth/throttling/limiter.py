@@ -169,11 +169,16 @@ def remember(request: HttpRequest, outcome: Outcome) -> None:
 
 
 def credential_state(credential: Credential) -> tuple[gcra.Decision | None, str | None]:
-    """A credential's plan limits as they stand now, without debiting (for the admin)."""
-    limits = plan_limits(credential)
+    """A credential's limits as they stand now, without debiting (for the admin): its plan's,
+    and each view scope's (``SCOPE_RATES``), which it meets on the views that declare one."""
+    limits = list(plan_limits(credential))
+    names = plan_key_names(limits)
+    for scope, spec in sorted(conf.SCOPE_RATES.items()):
+        for limit in parse_limits(spec, name=scope):
+            limits.append(limit)
+            names.append(f"s:{scope}:{limit.name}")
     if not limits:
         return None, None
-    names = plan_key_names(limits)
     ident = identity(credential, None, None)
     keys = [key_for(ident, name) for name in names]
     try:
