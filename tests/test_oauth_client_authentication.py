@@ -109,6 +109,7 @@ class TestRefused:
             "Basic %%%",  # not base64
             "Basic " + base64.b64encode(b"\xff\xfe:secret").decode(),  # not UTF-8
             "Basic " + base64.b64encode(b"app_nocolon").decode(),  # no colon
+            "Basic YXBw!!OmI=",  # base64 with characters outside its alphabet
             "Basic",  # no value
         ],
     )
@@ -178,6 +179,22 @@ class TestRefused:
         unknown = "app_" + "z" * 40
         self.refused(caplog, token(GRANT, basic(unknown, "s")), "unknown_client", "Unknown client.")
         assert audited(caplog, "unknown_client")[0]["credential_id"] == unknown[:32]
+
+    def test_a_colon_belongs_to_the_secret(
+        self, caplog: Any, batch: tuple[Application, str]
+    ) -> None:
+        """RFC 7617: the user id ends at the first colon; the rest, colons too, is the secret."""
+        app, secret = batch
+        response = token(GRANT, basic(app.client_id, secret + ":x"))
+        self.refused(caplog, response, "bad_secret", "Client authentication failed.")
+
+    def test_an_applications_allowlist(self, caplog: Any, batch: tuple[Application, str]) -> None:
+        app, secret = batch
+        Application.objects.filter(pk=app.pk).update(allowed_networks=["10.0.0.0/8"])
+        response = token(GRANT, basic(app.client_id, secret))
+        assert response.status_code in (401, 403)
+        (refusal,) = audited(caplog, "ip_not_allowed")
+        assert refusal["credential_id"] == app.client_id
 
     @pytest.mark.parametrize("how", ["basic", "post", "none", "long"])
     def test_a_confidential_client_without_its_secret(

@@ -28,8 +28,7 @@ MAX_CLIENT_SECRET = 200
 class ClientClaim:
     client_id: str
     secret: str | None
-    method: str
-    """``client_secret_basic``, ``client_secret_post`` or ``none``."""
+    """``None`` for a public client (``none``): it proves the grant with PKCE."""
 
 
 class OAuthClientAuthentication(CredentialAuthentication[ClientClaim]):
@@ -52,11 +51,11 @@ class OAuthClientAuthentication(CredentialAuthentication[ClientClaim]):
         if secrets:
             if not client_ids:
                 raise Refused("malformed", _("A client secret was sent without its client_id."))
-            found.append(ClientClaim(client_ids[0], secrets[0], "client_secret_post"))
+            found.append(ClientClaim(client_ids[0], secrets[0]))
         elif client_ids and not found:
             if not client_ids[0].startswith(CLIENT_ID_PREFIX):
                 return None  # an API key's client authenticates with its key
-            found.append(ClientClaim(client_ids[0], None, "none"))
+            found.append(ClientClaim(client_ids[0], None))
         if not found:
             return None
         if len(found) > 1:
@@ -75,7 +74,7 @@ class OAuthClientAuthentication(CredentialAuthentication[ClientClaim]):
         client_id, sep, secret = decoded.partition(":")
         if not sep:
             raise Refused("malformed", _("Malformed HTTP Basic credentials."))
-        return ClientClaim(unquote(client_id), unquote(secret), "client_secret_basic")
+        return ClientClaim(unquote(client_id), unquote(secret))
 
     def authenticate_claim(self, request: Request, claim: ClientClaim) -> tuple[Any, Credential]:
         client_id = claim.client_id
