@@ -100,6 +100,15 @@ def test_loopback(uri: str, loopback: bool) -> None:
             "invalid_uri",
         ),
         (["https:///cb"], "“https:///cb”: it names no host.", "invalid_uri"),
+        (["https://a.example/" + "x" * 483], None, "invalid_uri"),  # 501 characters
+        *(
+            (
+                [f"{scheme}:x"],
+                f"“{scheme}:x”: give an https URI, a loopback http URI or an app's own scheme.",
+                "invalid_uri",
+            )
+            for scheme in ["data", "file", "vbscript", "JavaScript"]
+        ),
     ],
 )
 def test_redirect_uris_refused(value: Any, message: str | None, code: str) -> None:
@@ -117,6 +126,7 @@ def test_redirect_uris_refused(value: Any, message: str | None, code: str) -> No
         [],
         [f"https://a.example/{n}" for n in range(20)],
         ["https://a.example/cb", "http://127.0.0.1/cb", "com.example.app:/oauth"],
+        ["https://a.example/" + "x" * 482],  # 500 characters
     ],
 )
 def test_redirect_uris_accepted(value: list[str]) -> None:
