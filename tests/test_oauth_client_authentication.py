@@ -220,6 +220,7 @@ class TestRefused:
         else:
             response = token({**GRANT, "client_id": spa.client_id, "client_secret": ""})
         self.refused(caplog, response, "public_client", "A public client has no secret to send.")
+        assert audited(caplog, "public_client")[0]["credential_id"] == spa.client_id
 
     def test_a_revoked_application(self, caplog: Any, batch: tuple[Application, str]) -> None:
         app, secret = batch
