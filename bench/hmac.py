@@ -5,7 +5,9 @@ adds the comparison and the policy checks.
 
 Requests are WSGI environs signed beforehand; each call builds the request (the baseline,
 subtracted) and runs ``HMACAuthentication.authenticate`` on it, credential served from the
-worker's copy. Rows with replay protection use a distinct signature per call (one ``SET NX``).
+worker's copy. The replay row uses a distinct signature per call on a view without our
+throttle: the copy is confirmed in a round trip, and the claim is a ``SET NX`` of its own
+(with our throttle both ride in the throttle's script).
 """
 
 from __future__ import annotations
@@ -69,12 +71,16 @@ def run(n: int = 2000) -> list[Timing]:
         # which belongs to the rate limiter's cost, not to verification.
         throttle_classes = [TokenBucketThrottle]
 
-    view = View()
+    class Unthrottled(APIView):
+        # Where the replay claim cannot ride in the throttle's script: its own SET NX.
+        throttle_classes: list[Any] = []
 
-    def build(env: dict[str, Any]) -> Request:
+    view, unthrottled = View(), Unthrottled()
+
+    def build(env: dict[str, Any], on: APIView = view) -> Request:
         wsgi = dict(env)
         wsgi["wsgi.input"] = io.BytesIO(wsgi.pop("__body"))
-        return Request(WSGIRequest(wsgi), parser_context={"view": view})
+        return Request(WSGIRequest(wsgi), parser_context={"view": on})
 
     get_env = environ("GET", "page=2", b"")
     post_env = environ("POST", "", BODY)
@@ -96,7 +102,7 @@ def run(n: int = 2000) -> list[Timing]:
         return lambda: auth.authenticate(build(env))
 
     def ours_fresh() -> Any:
-        return auth.authenticate(build(next(distinct)))
+        return auth.authenticate(build(next(distinct), unthrottled))
 
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -146,7 +152,9 @@ def run(n: int = 2000) -> list[Timing]:
             with CaptureQueriesContext(connection) as captured:
                 call()
             results[label] = (time_per_call(label, call, n), len(captured))
-    label = "apiauth, 64 KB POST + replay check (1 SET NX)"
+    # With our throttle the claim rides in its script (no round trip of its own): this row is
+    # a view without it.
+    label = "apiauth, 64 KB POST + its own replay claim (1 SET NX)"
     ours_fresh()
     with CaptureQueriesContext(connection) as captured:
         ours_fresh()
