@@ -7,7 +7,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -158,3 +158,51 @@ def admin_client() -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+# A real browser (Debian's Chromium, which `make test` installs) against the live server ------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"),
+    reason="Chromium is not installed (make test installs it)",
+)
+
+
+@pytest.fixture
+def live_site(live_server: Any) -> str:
+    """The live server's URL. An in-memory SQLite database is shared with its request
+    threads, as Django's own ``LiveServerTestCase`` allows."""
+    from django.db import connections
+
+    for connection in connections.all():
+        if connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
+            connection.inc_thread_sharing()
+    return str(live_server.url)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """Headless Chromium, driven by Playwright's sync API."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread: the test's own ORM calls are
+    # still synchronous ones.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
+            yield browser
+            browser.close()
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]

@@ -9,73 +9,42 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
 from apiauth.models import APIKey, Application, AuditEvent, SigningKey, TokenFamily
 from apiauth.throttling import lockout
+from tests.conftest import needs_chromium
 from tests.factories import make_hmac, make_key, make_user
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WIDTH, HEIGHT = 1280, 800
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("_redis"),
-    pytest.mark.skipif(
-        CHROMIUM is None and not os.environ.get("CI"),
-        reason="Chromium is not installed (make test installs it)",
-    ),
+    needs_chromium,
 ]
 
 
 @pytest.fixture
-def server(live_server: Any) -> str:
-    for connection in connections.all():
-        if connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
-            connection.inc_thread_sharing()
-    return str(live_server.url)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
-            )
-            yield chromium
-            chromium.close()
-    finally:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-
-
-@pytest.fixture
-def operator(server: str, browser: Any) -> Any:
+def operator(live_site: str, chromium: Any) -> Any:
     """A superuser's page, signed in through the login form as a person does."""
     user = make_user("operator", is_staff=True, is_superuser=True)
     user.set_password("correct horse battery")
     user.save()
-    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+    context = chromium.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = context.new_page()
-    page.goto(f"{server}/admin/login/")
+    page.goto(f"{live_site}/admin/login/")
     page.fill("#id_username", "operator")
     page.fill("#id_password", "correct horse battery")
     page.click("input[type=submit]")
-    page.wait_for_url(f"{server}/admin/")
+    page.wait_for_url(f"{live_site}/admin/")
     return page
 
 
@@ -98,9 +67,9 @@ def fits(page: Any) -> bool:
     )
 
 
-def test_issue_a_key_copy_it_and_back_then_save(server: str, operator: Any) -> None:
+def test_issue_a_key_copy_it_and_back_then_save(live_site: str, operator: Any) -> None:
     page = operator
-    page.goto(f"{server}/admin/apiauth/apikey/add/")
+    page.goto(f"{live_site}/admin/apiauth/apikey/add/")
     page.fill("#id_name", "partner")
     page.fill("#id_scopes", "orders:read")
     page.click("input[name=_save]")
@@ -122,9 +91,9 @@ def test_issue_a_key_copy_it_and_back_then_save(server: str, operator: Any) -> N
     shoot(page, "key-back-then-save")
 
 
-def test_hmac_credentials_show_both_values_with_copy_buttons(server: str, operator: Any) -> None:
+def test_hmac_credentials_show_both_values_with_copy_buttons(live_site: str, operator: Any) -> None:
     page = operator
-    page.goto(f"{server}/admin/apiauth/hmaccredential/add/")
+    page.goto(f"{live_site}/admin/apiauth/hmaccredential/add/")
     page.fill("#id_name", "billing signer")
     page.fill("#id_scopes", "orders:read")
     page.click("input[name=_save]")
@@ -136,9 +105,9 @@ def test_hmac_credentials_show_both_values_with_copy_buttons(server: str, operat
     shoot(page, "hmac-issued")
 
 
-def test_a_signing_key_from_its_add_page_to_its_buttons(server: str, operator: Any) -> None:
+def test_a_signing_key_from_its_add_page_to_its_buttons(live_site: str, operator: Any) -> None:
     page = operator
-    page.goto(f"{server}/admin/apiauth/signingkey/add/")
+    page.goto(f"{live_site}/admin/apiauth/signingkey/add/")
     assert page.input_value("#id_algorithm") == "ES256"
     assert not page.locator(".field-key_size").is_visible()
     page.select_option("#id_algorithm", "RS256")
@@ -148,7 +117,7 @@ def test_a_signing_key_from_its_add_page_to_its_buttons(server: str, operator: A
     shoot(page, "signing-key-add")
     page.click("input[name=_save]")
     key = SigningKey.objects.get()
-    page.goto(f"{server}/admin/apiauth/signingkey/{key.pk}/change/")
+    page.goto(f"{live_site}/admin/apiauth/signingkey/{key.pk}/change/")
     assert page.locator("input[name=_save]").count() == 0
     shoot(page, "signing-key-page")
     page.click("input[name=_promote]")
@@ -163,7 +132,7 @@ def test_a_signing_key_from_its_add_page_to_its_buttons(server: str, operator: A
     assert key.state == "revoked" and key.reason == "leaked"
 
 
-def test_the_wide_lists_fit_a_laptop(server: str, operator: Any) -> None:
+def test_the_wide_lists_fit_a_laptop(live_site: str, operator: Any) -> None:
     page = operator
     SigningKey.objects.generate("RS256", state="active")
     SigningKey.objects.generate("EdDSA")
@@ -206,20 +175,20 @@ def test_the_wide_lists_fit_a_laptop(server: str, operator: Any) -> None:
         ("token-families", "tokenfamily"),
         ("audit", "auditevent"),
     ]:
-        page.goto(f"{server}/admin/apiauth/{path}/")
+        page.goto(f"{live_site}/admin/apiauth/{path}/")
         shoot(page, f"list-{name}")
         assert fits(page), path
         shoot(page, f"list-{name}")
 
 
-def test_the_login_lock(server: str, browser: Any) -> None:
+def test_the_login_lock(live_site: str, chromium: Any) -> None:
     lockout.limiter.clear()
     make_user("operator", is_staff=True)
-    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    page = chromium.new_page(viewport={"width": WIDTH, "height": HEIGHT})
     limits = {"FAILED_AUTH_LIMITS": {"rate": "1/min", "burst": 2}}
     with override_settings(APIAUTH={**settings.APIAUTH, **limits}):
         for _ in range(2):
-            page.goto(f"{server}/admin/login/")
+            page.goto(f"{live_site}/admin/login/")
             page.fill("#id_username", "operator")
             page.fill("#id_password", "guess")
             with page.expect_navigation() as answered:

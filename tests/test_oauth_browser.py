@@ -4,67 +4,33 @@ application from their own page → 401."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-from django.db import connections
 
 from apiauth import authorization
 from apiauth.models import Application, SigningKey
+from tests.conftest import needs_chromium
 from tests.factories import make_user
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("_redis"),
-    pytest.mark.skipif(
-        CHROMIUM is None and not os.environ.get("CI"),
-        reason="Chromium is not installed (make test installs it)",
-    ),
+    needs_chromium,
 ]
 
 
 @pytest.fixture
-def server(live_server: Any) -> str:
-    """The live server. An in-memory SQLite database is shared with its request threads, as
-    Django's own ``LiveServerTestCase`` allows."""
-    for connection in connections.all():
-        if connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
-            connection.inc_thread_sharing()
+def server(live_site: str) -> str:
     SigningKey.objects.generate("ES256", state="active")
-    return str(live_server.url)
+    return live_site
 
 
 @pytest.fixture
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread: the test's own ORM calls are
-    # still synchronous ones.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                ],
-            )
-            yield browser.new_page()
-            browser.close()
-    finally:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+def page(chromium: Any) -> Any:
+    return chromium.new_page()
 
 
 def test_a_person_signs_in_allows_uses_and_revokes(server: str, page: Any) -> None:

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.contrib.admin import helpers
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib.admin.utils import unquote
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -41,6 +43,17 @@ class AuditedAdmin(ModelAdmin):
         with audit.acting(request.user, get_client_ip(request)):
             # Django's own reads only the queryset.
             super().delete_queryset(request, queryset)  # pragma: no mutate
+
+    def one(self, request: HttpRequest, object_id: str) -> QuerySet[Any]:
+        # get_object answers None for an id that is not one (``abc``, ``1.5``) as for a missing one.
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        return self.get_queryset(request).filter(pk=obj.pk)
+
+    def back_to(self, obj: Model) -> HttpResponse:
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return HttpResponseRedirect(reverse(name, args=[obj.pk], current_app=self.admin_site.name))
 
     def render_action_page(
         self,

@@ -15,10 +15,10 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -222,13 +222,6 @@ class CredentialAdmin(CredentialActions):
             *super().get_urls(),
         ]
 
-    def one(self, request: HttpRequest, object_id: str) -> QuerySet[Any]:
-        # get_object answers None for an id that is not one (``abc``, ``1.5``) as for a missing one.
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            raise Http404
-        return self.get_queryset(request).filter(pk=obj.pk)
-
     def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         queryset = self.one(request, object_id)
         if not self.has_revoke_permission(request, queryset[0]):
@@ -241,10 +234,6 @@ class CredentialAdmin(CredentialActions):
             raise PermissionDenied
         action = getattr(self, self.renew_action)
         return action(request, queryset) or self.back_to(queryset[0])
-
-    def back_to(self, obj: Model) -> HttpResponse:
-        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
-        return HttpResponseRedirect(reverse(name, args=[obj.pk], current_app=self.admin_site.name))
 
     def change_view(
         self,

@@ -12,11 +12,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import (
-    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseNotAllowed,
-    HttpResponseRedirect,
 )
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -158,19 +156,13 @@ class SigningKeyAdmin(AuditedAdmin):
     def step_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         """A button of the key's page: promote or retire it (POST), or revoke it (after a
         confirmation page asking why); then back to the page."""
-        key = self.get_object(request, unquote(object_id))
-        if key is None:
-            raise Http404
+        queryset = self.one(request, object_id)
+        key = queryset[0]
         if not self.has_change_permission(request, key):
             raise PermissionDenied
         if request.method != "POST" and action != "revoke_selected":
             return HttpResponseNotAllowed(["POST"])
-        queryset = self.get_queryset(request).filter(pk=key.pk)
-        response = getattr(self, action)(request, queryset)
-        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
-        return response or HttpResponseRedirect(
-            reverse(name, args=[key.pk], current_app=self.admin_site.name)
-        )
+        return getattr(self, action)(request, queryset) or self.back_to(key)
 
     def change_view(
         self,
