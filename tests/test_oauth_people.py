@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from apiauth import authorization
 from apiauth.models import Application, AuditEvent, AuthorizationCode, Consent, TokenFamily
+from apiauth.views.authorize import PARAMETERS
 from tests.factories import add_key, make_user
 from tests.utils import FORM, ISS, call
 
@@ -802,17 +803,7 @@ FUZZ_TEXT = st.text(
 ) | st.sampled_from(
     ["REGISTERED", "http://[zz]/", "http://[::1", "%ZZ", "\x00", "https://a.example/cb#", CALLBACK]
 )
-AUTHORIZE_PARAMS = [
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "scope",
-    "state",
-    "code_challenge",
-    "code_challenge_method",
-    "allow",
-    "deny",
-]
+AUTHORIZE_PARAMS = [*PARAMETERS, "allow", "deny"]  # the request's, and the consent's buttons
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))

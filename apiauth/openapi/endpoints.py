@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiViewExtension
@@ -84,59 +85,55 @@ INTROSPECTION = inline_serializer(
 FORM = "application/x-www-form-urlencoded"
 
 
-class TokenViewSchema(OpenApiViewExtension):
-    target_class = "apiauth.views.TokenView"
+def described(view: str, describe: Callable[[], dict[str, Any]]) -> type[OpenApiViewExtension]:
+    """An extension that replaces the OAuth endpoint ``view`` with itself under
+    ``extend_schema(**describe())``; ``describe`` is asked when the schema is generated, so
+    the settings it reads are those of that moment."""
 
-    def view_replacement(self) -> Any:
-        @extend_schema(
-            tags=["oauth"],
-            summary="Issue an access token (RFC 6749)",
-            description=(
-                "client_credentials (an API key or a confidential application), "
-                "authorization_code with PKCE (an application acting for a person) and "
-                "refresh_token. Never cached."
-            ),
-            request={FORM: TOKEN_REQUEST},
-            responses={200: TOKEN_RESPONSE},
-        )
+    def view_replacement(self: OpenApiViewExtension) -> Any:
+        @extend_schema(tags=["oauth"], **describe())
         class Fixed(self.target_class):  # type: ignore[name-defined,misc]
             pass
 
         return Fixed
 
-
-class RevokeViewSchema(OpenApiViewExtension):
-    target_class = "apiauth.views.RevokeView"
-
-    def view_replacement(self) -> Any:
-        @extend_schema(
-            tags=["oauth"],
-            summary="Revoke a token (RFC 7009)",
-            description="200 whether or not the token was known, as RFC 7009 says.",
-            request={FORM: TOKEN_ONLY},
-            responses={200: OpenApiResponse(description="Revoked, or unknown.")},
-        )
-        class Fixed(self.target_class):  # type: ignore[name-defined,misc]
-            pass
-
-        return Fixed
+    name = view.rsplit(".", 1)[1] + "Schema"
+    return type(
+        name, (OpenApiViewExtension,), {"target_class": view, "view_replacement": view_replacement}
+    )
 
 
-class IntrospectViewSchema(OpenApiViewExtension):
-    target_class = "apiauth.views.IntrospectView"
-
-    def view_replacement(self) -> Any:
-        @extend_schema(
-            tags=["oauth"],
-            summary="Introspect a token (RFC 7662)",
-            description=(
-                f"For clients holding the `{conf.jwt.introspection_scope}` scope. An "
-                'inactive token answers `{"active": false}` and nothing else.'
-            ),
-            request={FORM: TOKEN_ONLY},
-            responses={200: INTROSPECTION},
-        )
-        class Fixed(self.target_class):  # type: ignore[name-defined,misc]
-            pass
-
-        return Fixed
+TokenViewSchema = described(
+    "apiauth.views.TokenView",
+    lambda: {
+        "summary": "Issue an access token (RFC 6749)",
+        "description": (
+            "client_credentials (an API key or a confidential application), "
+            "authorization_code with PKCE (an application acting for a person) and "
+            "refresh_token. Never cached."
+        ),
+        "request": {FORM: TOKEN_REQUEST},
+        "responses": {200: TOKEN_RESPONSE},
+    },
+)
+RevokeViewSchema = described(
+    "apiauth.views.RevokeView",
+    lambda: {
+        "summary": "Revoke a token (RFC 7009)",
+        "description": "200 whether or not the token was known, as RFC 7009 says.",
+        "request": {FORM: TOKEN_ONLY},
+        "responses": {200: OpenApiResponse(description="Revoked, or unknown.")},
+    },
+)
+IntrospectViewSchema = described(
+    "apiauth.views.IntrospectView",
+    lambda: {
+        "summary": "Introspect a token (RFC 7662)",
+        "description": (
+            f"For clients holding the `{conf.jwt.introspection_scope}` scope. An "
+            'inactive token answers `{"active": false}` and nothing else.'
+        ),
+        "request": {FORM: TOKEN_ONLY},
+        "responses": {200: INTROSPECTION},
+    },
+)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from django.db import connection
 from django.urls import path
 from django_redis import get_redis_connection
 from rest_framework import exceptions
@@ -15,16 +13,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from bench.sites.floor_urls import BUCKET, INTERVAL_US, QUERY, SHA, SPAN_US, _now
+from bench.sites.floor_urls import BUCKET, INTERVAL_US, SHA, SPAN_US, find_key
 
 
 class KeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        raw = request.META.get("HTTP_X_API_KEY", "")
-        digest = hashlib.sha256(raw.encode()).hexdigest()
-        with connection.cursor() as cursor:
-            cursor.execute(QUERY, [digest, _now()])
-            row = cursor.fetchone()
+        row = find_key(request.META.get("HTTP_X_API_KEY", ""))
         if row is None:
             raise exceptions.AuthenticationFailed("invalid key")
         return None, row

@@ -30,12 +30,17 @@ QUERY = (
 )
 
 
-def ping(request: HttpRequest) -> HttpResponse:
-    raw = request.headers.get("X-API-Key", "")
+def find_key(raw: str) -> tuple[str, str] | None:
+    """The key's public id and lineage: one indexed lookup of its SHA-256 digest."""
     digest = hashlib.sha256(raw.encode()).hexdigest()
     with connection.cursor() as cursor:
         cursor.execute(QUERY, [digest, _now()])
         row = cursor.fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def ping(request: HttpRequest) -> HttpResponse:
+    row = find_key(request.headers.get("X-API-Key", ""))
     if row is None:
         return JsonResponse({"detail": "invalid key"}, status=401)
     client = get_redis_connection("default")
