@@ -143,26 +143,40 @@ class TestReplay:
         later = now + datetime.timedelta(seconds=1)
         assert send(credential, "POST", "/v1/orders", ORDER, when=later).status_code == 201
 
-    def test_replay_store_down_fails_closed(self, _redis: RedisServer) -> None:
+    # A view with our throttle claims in its round trip; one without, in the copy's confirmation.
+    WRITES = pytest.mark.parametrize(
+        ("path", "body", "created"), [("/v1/orders", ORDER, 201), ("/v1/whoami", b"{}", 200)]
+    )
+
+    @WRITES
+    def test_replay_store_down_fails_closed(
+        self, _redis: RedisServer, path: str, body: bytes, created: int
+    ) -> None:
         credential = make_hmac()
         assert send(credential).status_code == 200  # warm
         _redis.stop()
-        response = send(credential, "POST", "/v1/orders", ORDER)
+        response = send(credential, "POST", path, body)
         assert response.status_code == 503
         assert response.json()["code"] == "replay_check_unavailable"
         assert response["Retry-After"]
 
-    def test_a_stale_copy_does_not_make_a_post_its_own_replay(self, _redis: RedisServer) -> None:
-        """The throttle finds the worker's copy stale (a change elsewhere) and authenticates
-        again from the database: the request's claim was made already, and must not be made
-        twice, or the request would be refused as a replay of itself."""
+    @WRITES
+    def test_a_stale_copy_does_not_make_a_post_its_own_replay(
+        self, _redis: RedisServer, path: str, body: bytes, created: int
+    ) -> None:
+        """The store finds the worker's copy stale (a change elsewhere), before it makes the
+        claim, and the request is authenticated again from the database: the claim is made
+        then, once, or the request would be refused as a replay of itself."""
         from apiauth import cache
 
         obj, _secret = credential = make_hmac()
         assert send(credential).status_code == 200  # the worker's copy
         _redis.client().delete(cache.version_key(obj.lineage_id))
-        response = send(credential, "POST", "/v1/orders", ORDER)
-        assert response.status_code == 201, response.content
+        when = timezone.now()
+        response = send(credential, "POST", path, body, when=when)
+        assert response.status_code == created, response.content
+        assert len(_redis.client().keys("*replay*")) == 1
+        refused(send(credential, "POST", path, body, when=when), "replayed")
 
     def test_a_signed_write_is_one_round_trip(self, _redis: RedisServer) -> None:
         """The claim rides in the throttle's script with the limits and the copy's version."""
@@ -183,7 +197,7 @@ class TestReplay:
         assert send(credential).status_code == 200
         client, when = _redis.client(), timezone.now()
         sent = round_trips(client, lambda: send(credential, "POST", "/v1/whoami", b"{}", when=when))
-        assert sent == ["EVALSHA", "SET"]  # the copy's confirmation, then the claim
+        assert sent == ["EVALSHA"]  # the claim rides in the copy's confirmation
         again = send(credential, "POST", "/v1/whoami", b"{}", when=when)
         assert again.status_code == 401 and again.json()["code"] == "replayed"
 

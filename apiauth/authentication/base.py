@@ -20,14 +20,23 @@ from apiauth import audit, revocation
 from apiauth.cache import CredentialCache, Entry
 from apiauth.conf import conf
 from apiauth.credentials import Credential, MachinePrincipal
-from apiauth.errors import AuthenticationFailed, TooManyFailures
+from apiauth.errors import AuthenticationFailed, ReplayCheckUnavailable, TooManyFailures
 from apiauth.net import get_client_ip, in_networks
-from apiauth.store import Check, MarksUnloaded, StaleCredential, TokenRevoked
+from apiauth.store import (
+    Check,
+    ClaimTaken,
+    MarksUnloaded,
+    StaleCredential,
+    StoreUnavailable,
+    TokenRevoked,
+    get_store,
+)
 from apiauth.throttling import lockout
 from apiauth.throttling.limiter import Outcome, decide, remember
 from apiauth.throttling.throttle import TokenBucketThrottle
 
 REFRESH_ATTR = "_apiauth_refresh"
+CLAIMED_ATTR = "_apiauth_claimed"
 
 T = TypeVar("T")
 ClaimT = TypeVar("ClaimT")
@@ -187,19 +196,51 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
         return credential.owner if credential.owner is not None else MachinePrincipal(credential)
 
     def accept(
-        self, request: Request, entry: Entry[Any], credential_id: str
+        self,
+        request: Request,
+        entry: Entry[Any],
+        credential_id: str,
+        *,
+        claim: str = "",
+        claim_ttl_ms: int = 0,
     ) -> tuple[Any, Credential]:
         """Validate the (possibly cached) row, record its use, build the pair, and make sure
-        a cached copy is confirmed in Redis before the view runs."""
+        a cached copy is confirmed in Redis before the view runs.
+
+        ``claim``: a key the request must be the first to create in ``claim_ttl_ms`` (a signed
+        write's replay claim, in the credential's lineage slot): see :meth:`claim_once`."""
         if self.refused_copy_is_stale(request, entry):
             return self.reauthenticate(request)
         obj = entry.obj
         self.validate_credential(request, obj, credential_id)
         obj.touch(get_client_ip(request), defer=True)
         credential = obj.to_credential(check=entry.check)
+        if claim:
+            credential = self.claim_once(request, credential, claim, claim_ttl_ms)
         if credential.check is not None and not self.check_is_deferred(request):
             credential = self.confirm(request, credential)
         return self.get_user(obj, credential), credential
+
+    def claim_once(
+        self, request: Request, credential: Credential, key: str, ttl_ms: int
+    ) -> Credential:
+        """Make the request's claim once. With a copy to confirm, it rides in the round trip
+        that confirms it (the throttle's, else :meth:`confirm`'s); the script makes it only
+        after the copy stood, so a stale copy's authentication again claims anew. Without
+        one, it is its own round trip, remembered for an authentication again."""
+        if getattr(request._request, CLAIMED_ATTR, False):
+            return credential  # authenticated again after a stale copy: claimed already
+        if credential.check is not None:
+            check = dataclasses.replace(credential.check, claim=key, claim_ttl_ms=ttl_ms)
+            return dataclasses.replace(credential, check=check)
+        setattr(request._request, CLAIMED_ATTR, True)
+        try:
+            first = get_store().claim(key, ttl_ms)
+        except StoreUnavailable:
+            raise ReplayCheckUnavailable() from None
+        if not first:
+            raise self.replayed_refusal(credential)
+        return credential
 
     def check_is_deferred(self, request: Request) -> bool:
         """Whether the view's :class:`TokenBucketThrottle` will confirm a cached credential in
@@ -235,6 +276,8 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
             return self.reauthenticate(request)[1]
         except TokenRevoked:
             raise self.revoked_refusal(credential) from None
+        except ClaimTaken:
+            raise self.replayed_refusal(credential) from None
         return credential
 
     def revoked(self, request: Request, credential: Credential) -> exceptions.APIException:
@@ -245,8 +288,12 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
     def replayed(self, request: Request, credential: Credential) -> exceptions.APIException:
         """The exception for a request whose claim (:attr:`apiauth.store.Check.claim`) the
         throttle's round trip found made before."""
+        return self.refuse(request, self.replayed_refusal(credential))
+
+    def replayed_refusal(self, credential: Credential) -> Refused:
+        """What a request whose claim was made before is refused as."""
         detail = _("This request was already received; send each request anew.")
-        return self.refuse(request, Refused("replayed", detail, credential.id))
+        return Refused("replayed", detail, credential.id)
 
     def revoked_refusal(self, credential: Credential) -> Refused:
         """What a revocation mark covering ``credential`` is refused as."""

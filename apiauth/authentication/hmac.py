@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from typing import Any
 
@@ -24,12 +23,10 @@ from apiauth.authentication.signed_request import (
 from apiauth.cache import CredentialCache, hmac_cache
 from apiauth.conf import conf
 from apiauth.credentials import Credential
-from apiauth.errors import PayloadTooLarge, ReplayCheckUnavailable
+from apiauth.errors import PayloadTooLarge
 from apiauth.models import HMACCredential
-from apiauth.store import StoreUnavailable, get_store
 from apiauth.store.keys import replay_key
 
-REPLAY_ATTR = "_apiauth_replay_checked"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -103,8 +100,8 @@ class HMACAuthentication(CredentialAuthentication[sigv4.Presented]):
             if entry is None or not self.signature_matches(policy, presented, to_sign, entry.obj):
                 detail = _("The signature does not match the request.")
                 raise Refused("signature_mismatch", detail, akid)
-        user, credential = self.accept(request, entry, akid)
-        return user, self.check_replay(request, policy, presented, entry.obj, credential)
+        replay, ttl_ms = self.replay_claim(request, policy, presented, entry.obj)
+        return self.accept(request, entry, akid, claim=replay, claim_ttl_ms=ttl_ms)
 
     def get_presented(self, request: Request, policy: sigv4.Policy) -> sigv4.Presented | None:
         meta = request.META
@@ -202,39 +199,22 @@ class HMACAuthentication(CredentialAuthentication[sigv4.Presented]):
         matched = [policy.matches(presented, to_sign, key) for key in keys]
         return any(matched)
 
-    def check_replay(
+    def replay_claim(
         self,
         request: Request,
         policy: sigv4.Policy,
         presented: sigv4.Presented,
         obj: HMACCredential,
-        credential: Credential,
-    ) -> Credential:
-        """An unsafe request's signature is accepted once (a claim kept twice the clock
-        window, after which the date check refuses it anyway). Safe methods may be retried.
-
-        The claim rides in the throttle's round trip when the view has our throttle and the
-        credential is confirmed there (its :class:`~apiauth.store.Check`); otherwise it is
-        made now, in a round trip of its own."""
+    ) -> tuple[str, int]:
+        """An unsafe request's claim: its signature is accepted once (the claim is kept twice
+        the clock window, after which the date check refuses it anyway). Safe methods may be
+        retried: ``("", 0)``. :meth:`claim_once` makes it."""
         if request.method in SAFE_METHODS or not conf.hmac.replay_protection:
-            return credential
-        if getattr(request._request, REPLAY_ATTR, False):
-            return credential  # authenticated again after a stale copy: claimed already
+            return "", 0
         # The stored id, not the one sent: under a case-insensitive collation one signature
         # must not be claimable under two spellings of the id.
         key = replay_key(str(obj.lineage_id), obj.access_key_id, presented.signature)
-        ttl_ms = 2 * policy.max_skew * 1000
-        if credential.check is not None and self.check_is_deferred(request):
-            check = dataclasses.replace(credential.check, claim=key, claim_ttl_ms=ttl_ms)
-            return dataclasses.replace(credential, check=check)
-        setattr(request._request, REPLAY_ATTR, True)
-        try:
-            first = get_store().claim(key, ttl_ms)
-        except StoreUnavailable:
-            raise ReplayCheckUnavailable() from None
-        if not first:
-            raise self.replayed_refusal(credential)
-        return credential
+        return key, 2 * policy.max_skew * 1000
 
     def replayed_refusal(self, credential: Credential) -> Refused:
         return Refused(
@@ -242,7 +222,3 @@ class HMACAuthentication(CredentialAuthentication[sigv4.Presented]):
             _("This signed request was already received; sign each request anew."),
             credential.id,
         )
-
-    def replayed(self, request: Request, credential: Credential) -> exceptions.APIException:
-        """The throttle's round trip found the claim made before (:class:`Confirmable`)."""
-        return self.refuse(request, self.replayed_refusal(credential))
