@@ -12,7 +12,7 @@ class ApiAuthConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_login_failed
-        from django.core.signals import request_finished
+        from django.core.signals import request_finished, setting_changed
         from django.db.models.signals import post_delete, post_save, pre_delete
 
         from apiauth import audit, cache, checks, keyring, login, revocation, signals, usage  # noqa: F401
@@ -35,6 +35,7 @@ class ApiAuthConfig(AppConfig):
         post_save.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")
         post_delete.connect(cache.owner_changed, sender=user, dispatch_uid="apiauth-owner")
         request_finished.connect(usage.flush, dispatch_uid="apiauth-usage")
+        setting_changed.connect(cache.settings_changed, dispatch_uid="apiauth-cache")
         user_login_failed.connect(login.login_failed, dispatch_uid="apiauth-login")
         if apps.is_installed("django.contrib.admin"):
             login.limit_default_admin_site()

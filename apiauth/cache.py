@@ -38,6 +38,7 @@ from typing import Any, Generic, TypeVar
 from django.db import transaction
 
 from apiauth.conf import conf
+from apiauth.credentials import Credential
 from apiauth.models import APIKey, Application, HMACCredential
 from apiauth.store import Check, RedisStore, StoreUnavailable, get_store
 from apiauth.store.keys import VERSION as VERSION_NAME
@@ -66,6 +67,9 @@ class Entry(Generic[T]):
     obj: T
     check: Check | None
     expires: float
+    credential: Credential | None = None
+    """The request's :class:`~apiauth.credentials.Credential`, built once per copy when it
+    has no owner (an owner is copied for each request: ``private_copy``)."""
 
 
 def redis_backend() -> RedisStore | None:
@@ -164,6 +168,13 @@ def clear_all() -> None:
     """Drop every copy in this process (tests; after an outage of the token store)."""
     for cache in caches:
         cache.clear()
+
+
+def settings_changed(setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver: a copy's request credential was built under the old
+    ``APIAUTH`` (its default plan, say)."""
+    if setting == "APIAUTH":
+        clear_all()
 
 
 def invalidate(lineages: Iterable[str], using: str | None = None) -> None:

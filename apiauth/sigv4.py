@@ -63,14 +63,14 @@ class Scheme:
     secret_prefix: str = "AWS4"
     header_prefix: str = "X-Amz-"
     terminator: str = "aws4_request"
+    # Derived once: every request reads them.
+    date_header: str = field(init=False, repr=False, compare=False)
+    content_sha256_header: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def date_header(self) -> str:
-        return f"{self.header_prefix.lower()}date"
-
-    @property
-    def content_sha256_header(self) -> str:
-        return f"{self.header_prefix.lower()}content-sha256"
+    def __post_init__(self) -> None:
+        lower = self.header_prefix.lower()
+        object.__setattr__(self, "date_header", f"{lower}date")
+        object.__setattr__(self, "content_sha256_header", f"{lower}content-sha256")
 
     def param(self, name: str) -> str:
         """A presigned URL's query parameter: ``X-Amz-Credential`` and so on."""

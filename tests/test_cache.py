@@ -192,6 +192,30 @@ class TestTheCheck:
         entry = key_cache.entries[next(iter(key_cache.entries))]
         assert not hasattr(entry.obj.owner, "touched_by_view")
 
+    def test_a_machine_keys_credential_is_built_once_per_copy(self) -> None:
+        """Nothing in an owner-less credential is the request's own: each request of a copy
+        gets the same one; a key with an owner gets a new one, with its own user."""
+        _key, raw = make_key()
+        warm(raw)
+        (entry,) = key_cache.entries.values()
+        assert entry.credential is not None and entry.credential.owner is None
+        built = entry.credential
+        assert get(raw).status_code == 200
+        assert entry.credential is built
+        _owned, owned_raw = make_key(owner=make_user())
+        warm(owned_raw)
+        entry = key_cache.entries[next(reversed(key_cache.entries))]
+        assert entry.credential is None
+
+    def test_a_settings_change_drops_the_copies(self) -> None:
+        """A copy's credential was built under the settings of its day (the default plan)."""
+        _key, raw = make_key()
+        warm(raw)
+        assert len(key_cache.entries) == 1
+        with override_settings(APIAUTH={"DEFAULT_PLAN": None}):
+            assert not key_cache.entries
+        assert not key_cache.entries  # and back again
+
     def test_a_machine_key_is_cached_too(self, django_assert_num_queries: Any) -> None:
         _key, raw = make_key()
         warm(raw)

@@ -899,6 +899,22 @@ class TestHeadersCollected:
             "x-amz-date": ["20261204T000000Z"],
         }
 
+    def test_header_names_are_remembered_within_a_bound(self) -> None:
+        """Clients choose header names: the memo of META keys read as headers stays small,
+        and reads each key as it would unremembered."""
+        from apiauth.authentication import signed_request
+
+        signed_request._header_names.clear()
+        assert signed_request.header_name("HTTP_X_AMZ_DATE") == "x-amz-date"
+        assert signed_request.header_name("CONTENT_TYPE") == "content-type"
+        assert signed_request.header_name("CONTENT_LENGTH") == "content-length"
+        assert signed_request.header_name("REMOTE_ADDR") == ""
+        assert signed_request.header_name("HTTP_X_AMZ_DATE") == "x-amz-date"  # remembered
+        for i in range(3000):
+            assert signed_request.header_name(f"HTTP_X_{i}") == f"x-{i}"
+            assert len(signed_request._header_names) <= 1024
+        assert signed_request.meta_name("x-amz-content-sha256") == "HTTP_X_AMZ_CONTENT_SHA256"
+
     def test_a_signed_content_length(self) -> None:
         headers = {"Content-Length": str(len(ORDER))}
         response = send(make_hmac(), "POST", "/v1/orders", ORDER, headers=headers)

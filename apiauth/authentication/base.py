@@ -214,7 +214,11 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
         obj = entry.obj
         self.validate_credential(request, obj, credential_id)
         obj.touch(get_client_ip(request), defer=True)
-        credential = obj.to_credential(check=entry.check)
+        credential = entry.credential
+        if credential is None:
+            credential = obj.to_credential(check=entry.check)
+            if credential.owner is None:  # nothing in it is the request's own: kept
+                entry.credential = credential
         if claim:
             credential = self.claim_once(request, credential, claim, claim_ttl_ms)
         if credential.check is not None and not self.check_is_deferred(request):

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from apiauth import sigv4
 from apiauth.authentication.base import CredentialAuthentication, Refused
 from apiauth.authentication.signed_request import (
+    meta_name,
     repeated_in_order,
     request_headers,
     wire_path,
@@ -44,6 +45,9 @@ def build_policy() -> sigv4.Policy:
         max_skew=settings.max_clock_skew,
         max_expires=settings.presigned_max_expires,
         allow_unsigned_payload=settings.allow_unsigned_payload,
+        # A path that normalising would change is refused (get_signed_request): the
+        # canonical URI is the path as sent, without normalising it a second time.
+        normalize=False,
     )
 
 
@@ -119,7 +123,7 @@ class HMACAuthentication(CredentialAuthentication[sigv4.Presented]):
         try:
             if len(authorization or "") > limit or len(query) > 4 * limit:
                 raise sigv4.SignatureError("malformed", _("The signature is too large."))
-            amz_date = meta.get("HTTP_" + scheme.date_header.upper().replace("-", "_"))
+            amz_date = meta.get(meta_name(scheme.date_header))
             presented = policy.presented(
                 authorization if ours else None, amz_date, sigv4.parse_query(wire_query(request))
             )

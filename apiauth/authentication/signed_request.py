@@ -21,13 +21,13 @@ def repeated_in_order(pairs: list[tuple[bytes, bytes]]) -> bool:
     while ``request.GET[name]`` reads the last one: reordering them after signing would change
     what the view reads. Sending them sorted makes the order sent the order signed.
     """
-    seen: dict[bytes, str] = {}
+    seen: dict[bytes, bytes] = {}
     for name, value in pairs:
-        encoded = quote(value, safe="~")
         previous = seen.get(name)
-        if previous is not None and encoded < previous:
+        # Compared as signed (encoded); most queries repeat nothing and encode nothing here.
+        if previous is not None and quote(value, safe="~") < quote(previous, safe="~"):
             return False
-        seen[name] = encoded
+        seen[name] = value
     return True
 
 
@@ -73,27 +73,47 @@ def _scope_bytes(request: Request, name: str) -> bytes | None:
     return value if isinstance(value, bytes) else None
 
 
+def meta_name(header: str) -> str:
+    """Where WSGI puts a request header in ``request.META``."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+_header_names: dict[str, str] = {}
+
+
+def header_name(name: str) -> str:
+    """The lowercase header a ``request.META`` key holds (``""`` for one that is not a
+    header). Remembered: a worker sees the same few names on every request."""
+    header = _header_names.get(name)
+    if header is None:
+        if name.startswith("HTTP_"):
+            header = name[5:].lower().replace("_", "-")
+        elif name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            header = name.lower().replace("_", "-")
+        else:
+            header = ""
+        if len(_header_names) >= 1024:  # clients choose the names: bounded
+            _header_names.clear()
+        _header_names[name] = header
+    return header
+
+
 def request_headers(
     request: Request, presented: sigv4.Presented, scheme: sigv4.Scheme
 ) -> dict[str, list[str]]:
     """The headers the policy looks at (signed ones, the scheme's own, ``content-type``),
     lowercased. Repeated headers arrive joined with ``,``, as SigV4 joins them."""
     meta = request.META
+    if "HTTP_CONTENT_TYPE" in meta or "HTTP_CONTENT_LENGTH" in meta:
+        # A "Content_Type:" header, where the server passes underscores: never the
+        # Content-Type that Django parses the body with (CONTENT_TYPE).
+        raise _two_spellings()
     prefix = scheme.header_prefix.lower()
     wanted = set(presented.signed_headers) | {"content-type"}
     headers: dict[str, list[str]] = {}
     for name, value in meta.items():
-        if name.startswith("HTTP_"):
-            if name in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-                # A "Content_Type:" header, where the server passes underscores: never the
-                # Content-Type that Django parses the body with (CONTENT_TYPE).
-                raise _two_spellings()
-            header = name[5:].lower().replace("_", "-")
-        elif name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            header = name.lower().replace("_", "-")
-        else:
-            continue
-        if header == "authorization":
+        header = header_name(name)
+        if not header or header == "authorization":
             continue
         if header in wanted or header.startswith(prefix):
             if header in ("content-type", "content-length") and not value:
