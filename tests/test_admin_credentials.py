@@ -146,7 +146,8 @@ def test_renewing_needs_exactly_one_live_credential(kind: Kind) -> None:
     two, _ = kind.make()
     client = operator(kind, "view", "change")
     response = kind.action(client, kind.renew_action, [one, two])
-    assert f"Select exactly one {kind.noun} that is not revoked." in response.content.decode()
+    said = f'<li class="error">Select exactly one {kind.noun} that is not revoked.</li>'
+    assert said in response.content.decode()
     two.revoke()
     response = kind.action(client, kind.renew_action, [two])
     assert f"Select exactly one {kind.noun} that is not revoked." in response.content.decode()

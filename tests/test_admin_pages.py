@@ -150,3 +150,30 @@ def test_every_value_shown_once_has_its_copy_button(
     elif secret is not None:
         assert obj.check_secret(secret)
     assert "apiauth/copy.js" in html
+
+
+def test_a_public_client_has_no_secret_to_rotate(admin_client: Client) -> None:
+    app, _secret = Application.objects.create_application(
+        name="CLI", client_type="public", redirect_uris=["http://127.0.0.1/cb"]
+    )
+    rotate = reverse("admin:apiauth_application_rotate", args=[app.pk])
+    response = admin_client.post(rotate, follow=True)
+    assert '<li class="error">A public client has no secret.</li>' in response.content.decode()
+    app.refresh_from_db()
+    assert not app.secret_hash
+
+
+def test_a_moment_as_lists_show_it() -> None:
+    import datetime
+
+    from django.utils import timezone
+
+    from apiauth.admin.audited import moment
+
+    assert moment(None) == "—"
+    when = datetime.datetime(2026, 12, 4, 22, 39, 7, tzinfo=datetime.UTC)
+    local = timezone.localtime(when)
+    iso = local.isoformat()
+    assert moment(when) == (f'<time datetime="{iso}" title="{iso}">{local:%Y-%m-%d %H:%M}</time>')
+    assert moment(when, "date").endswith(f">{local:%Y-%m-%d}</time>")
+    assert moment(when, "seconds").endswith(f">{local:%Y-%m-%d %H:%M:%S}</time>")

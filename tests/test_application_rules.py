@@ -100,6 +100,14 @@ def test_loopback(uri: str, loopback: bool) -> None:
             "invalid_uri",
         ),
         (["https:///cb"], "“https:///cb”: it names no host.", "invalid_uri"),
+        *(
+            (
+                [uri],
+                f"“{uri}”: a redirect URI has no fragment (RFC 6749 §3.1.2).",
+                "invalid_uri",
+            )
+            for uri in ["https://a.example/cb#", "https://a.example/cb#x"]
+        ),
         (["https://a.example/" + "x" * 483], None, "invalid_uri"),  # 501 characters
         *(
             (
@@ -117,7 +125,7 @@ def test_redirect_uris_refused(value: Any, message: str | None, code: str) -> No
     if message is not None:
         assert said == message
     else:
-        assert said.endswith("”: it is not a URI.") and len(said) < 130  # the URI cut to 100
+        assert said == f"“{value[0][:100]}”: it is not a URI."  # the URI cut to 100
 
 
 @pytest.mark.parametrize(
@@ -146,3 +154,79 @@ def test_grant_types_accepted() -> None:
     validate_grant_types(["client_credentials"])
     assert default_grant_types() == ["authorization_code", "refresh_token"]
     assert default_grant_types() is not default_grant_types()  # a new list for each row
+
+
+@pytest.mark.django_db
+class TestAnApplicationsSecret:
+    def make(self, client_type: str = "confidential") -> Any:
+        from apiauth.models import Application
+
+        return Application.objects.create_application(
+            name="App", client_type=client_type, redirect_uris=["http://127.0.0.1/cb"]
+        )
+
+    def test_only_a_new_application_gets_one(self) -> None:
+        app, _secret = self.make()
+        with pytest.raises(ValueError) as caught:
+            app.assign_new_secret()
+        assert str(caught.value) == "Only a new application gets a secret; rotate an existing one."
+
+    def test_rotation_refused(self) -> None:
+        import datetime
+
+        from apiauth.models import Application
+        from apiauth.models.base import RevokedCredential
+
+        public, _none = self.make("public")
+        with pytest.raises(ValueError) as caught:
+            Application.objects.rotate_secret(public, datetime.timedelta(hours=1))
+        assert str(caught.value) == "A public client has no secret."
+        revoked, _secret = self.make()
+        revoked.revoke()
+        with pytest.raises(RevokedCredential) as refused:
+            Application.objects.rotate_secret(revoked, datetime.timedelta(hours=1))
+        assert str(refused.value) == "A revoked application cannot be rotated."
+
+    def test_rotation_keeps_the_previous_secret_for_its_grace(self) -> None:
+        import datetime
+
+        from apiauth.models import Application
+
+        app, old = self.make()
+        new = Application.objects.rotate_secret(app, datetime.timedelta(hours=1))
+        stored = Application.objects.get(pk=app.pk)
+        assert stored.check_secret(new) and stored.check_secret(old)
+        assert stored.previous_secret_expires_at is not None
+
+    def test_a_public_client_matches_no_secret(self) -> None:
+        public, _none = self.make("public")
+        assert not public.check_secret("")
+        assert not public.check_secret("anything")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("uri", "allowed"),
+    [
+        ("http://127.0.0.1/cb", True),
+        ("http://127.0.0.1:4567/cb", True),  # any port of a loopback redirect
+        ("http://user@127.0.0.1:4567/cb", False),
+        ("http://user:pw@127.0.0.1:4567/cb", False),
+        ("http://:pw@127.0.0.1:4567/cb", False),
+        ("http://127.0.0.1:4567/cb#", False),
+        ("http://127.0.0.1:4567/cb#x", False),
+        ("http://127.0.0.1:4567/other", False),
+        ("http://[::1]:4567/cb", True),  # the second registered loopback URI
+        ("https://a.example/cb", True),
+        ("https://a.example:8443/cb", False),  # only loopback ports may differ
+    ],
+)
+def test_which_redirect_uris_an_application_allows(uri: str, allowed: bool) -> None:
+    from apiauth.models import Application
+
+    app, _secret = Application.objects.create_application(
+        name="App",
+        client_type="public",
+        redirect_uris=["https://a.example/cb", "http://127.0.0.1/cb", "http://[::1]/cb"],
+    )
+    assert app.redirect_uri_allowed(uri) is allowed

