@@ -341,7 +341,7 @@ class TestThePagesBuiltAfresh:
             f"apiauth_signingkey_{step}": f"<path:object_id>/{step}/"
             for step in ("promote", "retire", "revoke")
         }
-        steps = {p.name.rsplit("_", 1)[1]: p.callback for p in patterns[:3]}
+        steps = {str(p.name).rsplit("_", 1)[1]: p.callback for p in patterns[:3]}
         key = SigningKey.objects.generate("ES256")
         response = steps["retire"](self.request(admin_user), object_id=str(key.pk))
         key.refresh_from_db()

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from apiauth import authorization
 from apiauth.models import Application, AuditEvent, AuthorizationCode, Consent, TokenFamily
+from apiauth.tokens import GrantError
 from apiauth.views.authorize import PARAMETERS
 from tests.factories import add_key, make_user
 from tests.utils import FORM, ISS, call
@@ -669,7 +670,7 @@ class TestTheExchangeAlone:
 
     def test_an_application_without_the_grant(self, django_assert_num_queries: Any) -> None:
         app, _secret = make_app(grant_types=["client_credentials"], client_type="confidential")
-        with django_assert_num_queries(0), pytest.raises(authorization.GrantError) as caught:
+        with django_assert_num_queries(0), pytest.raises(GrantError) as caught:
             authorization.exchange_code(app, "code", CALLBACK, "v" * 43)
         assert (caught.value.error, caught.value.description) == (
             "unauthorized_client",
@@ -680,7 +681,7 @@ class TestTheExchangeAlone:
     def test_codes_that_cannot_be_one(
         self, cli: tuple[Application, str], raw: str, django_assert_num_queries: Any
     ) -> None:
-        with django_assert_num_queries(0), pytest.raises(authorization.GrantError) as caught:
+        with django_assert_num_queries(0), pytest.raises(GrantError) as caught:
             authorization.exchange_code(cli[0], raw, CALLBACK, "v" * 43)
         assert (caught.value.error, caught.value.description) == (
             "invalid_grant",
@@ -693,7 +694,7 @@ class TestTheExchangeAlone:
 
         with (
             CaptureQueriesContext(connection) as queries,
-            pytest.raises(authorization.GrantError, match="code is invalid"),
+            pytest.raises(GrantError, match="code is invalid"),
         ):
             authorization.exchange_code(cli[0], "c" * 200, CALLBACK, "v" * 43)
         assert any("code_hash" in query["sql"] for query in queries)
