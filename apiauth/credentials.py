@@ -128,3 +128,20 @@ def authenticator_of(request: Request) -> Confirmable:
     if not isinstance(authenticator, Confirmable):  # pragma: no cover (only ours set a check)
         raise TypeError(f"{type(authenticator).__name__} cannot confirm its credential")
     return authenticator
+
+
+CLAIMED_ATTR = "_apiauth_claimed"
+
+
+def claim_made(request: Request, credential: Credential) -> None:
+    """Remember, on the Django request, that the store made ``credential``'s claim (its
+    :attr:`~apiauth.store.Check.claim`): a view that hands the request on to another
+    authenticates it again, and must not find its own claim taken."""
+    check = credential.check
+    if check is not None and check.claim:
+        setattr(request._request, CLAIMED_ATTR, True)
+
+
+def claimed(request: Request) -> bool:
+    """Whether this request's claim was made already (:func:`claim_made`)."""
+    return bool(getattr(request._request, CLAIMED_ATTR, False))

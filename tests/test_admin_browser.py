@@ -67,6 +67,17 @@ def fits(page: Any) -> bool:
     )
 
 
+def copy(page: Any, target: str) -> str:
+    """Click a copy button; the clipboard once the button says the copy is done (the write
+    is asynchronous: reading at once may find it empty on a busy machine)."""
+    button = f"[data-apiauth-copy={target}]"
+    page.click(button)
+    page.wait_for_function(
+        "(selector) => document.querySelector(selector).textContent === 'Copied'", arg=button
+    )
+    return str(page.evaluate("navigator.clipboard.readText()"))
+
+
 def test_issue_a_key_copy_it_and_back_then_save(live_site: str, operator: Any) -> None:
     page = operator
     page.goto(f"{live_site}/admin/apiauth/apikey/add/")
@@ -75,9 +86,7 @@ def test_issue_a_key_copy_it_and_back_then_save(live_site: str, operator: Any) -
     page.click("input[name=_save]")
     raw = page.input_value("#apiauth-raw-key")
     assert raw.startswith("apk_")
-    page.click("[data-apiauth-copy=apiauth-raw-key]")
-    assert page.evaluate("navigator.clipboard.readText()") == raw
-    assert page.text_content("[data-apiauth-copy=apiauth-raw-key]") == "Copied"
+    assert copy(page, "apiauth-raw-key") == raw
     shoot(page, "key-issued")
     # Back, then Save: the page is fetched anew; the operator (or the browser) fills it again.
     page.go_back()
@@ -98,10 +107,8 @@ def test_hmac_credentials_show_both_values_with_copy_buttons(live_site: str, ope
     page.fill("#id_scopes", "orders:read")
     page.click("input[name=_save]")
     access_key_id = page.input_value("#apiauth-access-key-id")
-    page.click("[data-apiauth-copy=apiauth-access-key-id]")
-    assert page.evaluate("navigator.clipboard.readText()") == access_key_id
-    page.click("[data-apiauth-copy=apiauth-raw-key]")
-    assert page.evaluate("navigator.clipboard.readText()") == page.input_value("#apiauth-raw-key")
+    assert copy(page, "apiauth-access-key-id") == access_key_id
+    assert copy(page, "apiauth-raw-key") == page.input_value("#apiauth-raw-key")
     shoot(page, "hmac-issued")
 
 

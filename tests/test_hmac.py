@@ -201,6 +201,20 @@ class TestReplay:
         again = send(credential, "POST", "/v1/whoami", b"{}", when=when)
         assert again.status_code == 401 and again.json()["code"] == "replayed"
 
+    @pytest.mark.parametrize("relay", ["relay", "throttled-relay"])
+    @pytest.mark.parametrize(("to", "answered"), [("whoami", 200), ("orders", 201)])
+    def test_a_request_handed_on_to_another_view_is_not_its_own_replay(
+        self, relay: str, to: str, answered: int
+    ) -> None:
+        """The second view authenticates the request again: its claim, made by the first
+        (in the copy's confirmation or the throttle's script), is not taken anew."""
+        credential = make_hmac(plan="pro")
+        assert send(credential).status_code == 200  # the worker's copy
+        when = timezone.now()
+        response = send(credential, "POST", f"/v1/{relay}/{to}", ORDER, when=when)
+        assert response.status_code == answered, response.content
+        refused(send(credential, "POST", f"/v1/{relay}/{to}", ORDER, when=when), "replayed")
+
     def test_the_claim_lives_in_redis_for_twice_the_window(self, _redis: RedisServer) -> None:
         obj, _secret = credential = make_hmac()
         assert isinstance(get_store(), RedisStore)

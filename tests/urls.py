@@ -10,6 +10,8 @@ v1 = [
     path("ping", views.PingView.as_view(), name="ping"),
     path("orders", views.OrderListView.as_view(), name="order-list"),
     path("whoami", views.WhoAmIView.as_view(), name="whoami"),
+    path("relay/<str:to>", views.RelayView.as_view(), name="relay"),
+    path("throttled-relay/<str:to>", views.ThrottledRelayView.as_view(), name="throttled-relay"),
 ]
 
 urlpatterns = [

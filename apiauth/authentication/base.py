@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from apiauth import audit, revocation
 from apiauth.cache import CredentialCache, Entry
 from apiauth.conf import conf
-from apiauth.credentials import Credential, MachinePrincipal
+from apiauth.credentials import CLAIMED_ATTR, Credential, MachinePrincipal, claim_made, claimed
 from apiauth.errors import AuthenticationFailed, ReplayCheckUnavailable, TooManyFailures
 from apiauth.net import get_client_ip, in_networks
 from apiauth.store import (
@@ -36,7 +36,6 @@ from apiauth.throttling.limiter import Outcome, decide, remember
 from apiauth.throttling.throttle import TokenBucketThrottle
 
 REFRESH_ATTR = "_apiauth_refresh"
-CLAIMED_ATTR = "_apiauth_claimed"
 
 T = TypeVar("T")
 ClaimT = TypeVar("ClaimT")
@@ -231,9 +230,11 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
         """Make the request's claim once. With a copy to confirm, it rides in the round trip
         that confirms it (the throttle's, else :meth:`confirm`'s); the script makes it only
         after the copy stood, so a stale copy's authentication again claims anew. Without
-        one, it is its own round trip, remembered for an authentication again."""
-        if getattr(request._request, CLAIMED_ATTR, False):
-            return credential  # authenticated again after a stale copy: claimed already
+        one, it is its own round trip. Either way, once made, it is remembered on the request
+        (:func:`~apiauth.credentials.claim_made`): a request authenticated again (after a
+        stale copy, or handed on to another view) is not its own replay."""
+        if claimed(request):
+            return credential
         if credential.check is not None:
             check = dataclasses.replace(credential.check, claim=key, claim_ttl_ms=ttl_ms)
             return dataclasses.replace(credential, check=check)
@@ -282,6 +283,7 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
             raise self.revoked_refusal(credential) from None
         except ClaimTaken:
             raise self.replayed_refusal(credential) from None
+        claim_made(request, credential)
         return credential
 
     def revoked(self, request: Request, credential: Credential) -> exceptions.APIException:

@@ -11,7 +11,7 @@ from rest_framework.throttling import BaseThrottle
 
 from apiauth import revocation
 from apiauth.conf import conf
-from apiauth.credentials import Credential, authenticator_of
+from apiauth.credentials import Credential, authenticator_of, claim_made
 from apiauth.errors import CostExceedsLimit, RateLimitServiceUnavailable
 from apiauth.net import get_client_ip
 from apiauth.store import ClaimTaken, MarksUnloaded, StaleCredential, TokenRevoked
@@ -88,6 +88,8 @@ class TokenBucketThrottle(BaseThrottle):
                 credential = request.auth
                 assert isinstance(credential, Credential)
                 raise authenticator_of(request).replayed(request, credential) from None
+            if isinstance(request.auth, Credential):
+                claim_made(request, request.auth)  # made whatever the limits decided
             setattr(request, MEMO_ATTR, memo)
             remember(request._request, memo)
         self.outcome = memo
