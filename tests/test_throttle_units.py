@@ -336,6 +336,22 @@ def test_failing_open_is_reported_once_per_interval(
     ]
 
 
+def test_deciding_locally_is_reported_as_such(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``RATELIMIT_FAILURE_MODE = "local"`` still limits: its warning says so."""
+    now = [1000.0]
+    monkeypatch.setattr(limiter, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    limiter.count_failure("connection refused", "local")
+    now[0] += limiter.WARNING_INTERVAL
+    limiter.count_failure("timed out", "open")
+    assert caplog.messages == [
+        "rate limits decided in this process for 1 request(s), store unavailable: "
+        "connection refused",
+        "rate limiting skipped for 1 request(s), store unavailable: timed out",
+    ]
+
+
 class TestCredentialState:
     """What the admin shows of a credential's limits: a look, never a debit."""
 
