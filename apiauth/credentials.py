@@ -139,7 +139,12 @@ def claim_made(request: Request, credential: Credential) -> None:
     authenticates it again, and must not find its own claim taken."""
     check = credential.check
     if check is not None and check.claim:
-        setattr(request._request, CLAIMED_ATTR, True)
+        remember_claim(request)
+
+
+def remember_claim(request: Request) -> None:
+    """Mark this request's claim as made (by a confirmation, a script or a ``SET NX``)."""
+    setattr(request._request, CLAIMED_ATTR, True)
 
 
 def claimed(request: Request) -> bool:

@@ -19,7 +19,13 @@ from rest_framework.request import Request
 from apiauth import audit, revocation
 from apiauth.cache import CredentialCache, Entry
 from apiauth.conf import conf
-from apiauth.credentials import CLAIMED_ATTR, Credential, MachinePrincipal, claim_made, claimed
+from apiauth.credentials import (
+    Credential,
+    MachinePrincipal,
+    claim_made,
+    claimed,
+    remember_claim,
+)
 from apiauth.errors import AuthenticationFailed, ReplayCheckUnavailable, TooManyFailures
 from apiauth.net import get_client_ip, in_networks
 from apiauth.store import (
@@ -238,7 +244,7 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
         if credential.check is not None:
             check = dataclasses.replace(credential.check, claim=key, claim_ttl_ms=ttl_ms)
             return dataclasses.replace(credential, check=check)
-        setattr(request._request, CLAIMED_ATTR, True)
+        remember_claim(request)
         try:
             first = get_store().claim(key, ttl_ms)
         except StoreUnavailable:
