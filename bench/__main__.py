@@ -1,6 +1,8 @@
 """``python -m bench [NAME ...] [--n N]``: run the in-process benchmarks (``auth``,
-``throttle`` and ``hmac``) by default; ``python -m bench e2e [--rounds R] [--seconds S]
-[--same-middleware]`` serves the demo and its rivals under gunicorn and drives them with wrk."""
+``throttle``, ``hmac`` and ``jwt``) by default; ``python -m bench e2e [--rounds R]
+[--seconds S] [--same-middleware]`` serves the demo and its rivals under gunicorn and drives
+them with wrk; ``python -m bench breakdown [--n N] [--rounds R]`` times each step of the demo's
+request in process, against the DRF floor."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bench import auth, e2e, hmac, jwt, throttle
+from bench import auth, breakdown, e2e, hmac, jwt, throttle
 from bench.redis_server import temporary_redis
 
 BENCHMARKS: dict[str, Callable[..., Any]] = {
@@ -18,6 +20,7 @@ BENCHMARKS: dict[str, Callable[..., Any]] = {
     "hmac": hmac.run,
     "jwt": jwt.run,
     "e2e": e2e.run,
+    "breakdown": breakdown.run,
 }
 DEFAULT = ["auth", "throttle", "hmac", "jwt"]
 
@@ -26,7 +29,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME")
     parser.add_argument("--n", type=int, default=None, help="Requests per round (in-process).")
-    parser.add_argument("--rounds", type=int, default=5, help="Interleaved rounds (e2e).")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="Interleaved rounds (e2e: 5, breakdown: 7)."
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="Seconds per round (e2e).")
     parser.add_argument(
         "--same-middleware",
@@ -45,7 +50,11 @@ def main() -> None:
 def run_all(args: argparse.Namespace) -> None:
     for name in args.names or DEFAULT:
         if name == "e2e":
-            e2e.run(rounds=args.rounds, seconds=args.seconds, same_middleware=args.same_middleware)
+            e2e.run(
+                rounds=args.rounds or 5, seconds=args.seconds, same_middleware=args.same_middleware
+            )
+        elif name == "breakdown":
+            breakdown.run(n=args.n or 1000, rounds=args.rounds or 7)
         else:
             BENCHMARKS[name](**({"n": args.n} if args.n else {}))
 

@@ -79,3 +79,11 @@ def test_jwt_benchmark_runs(tmp_path: Path) -> None:
     # No query per request for a token we issued.
     rows = [line for line in output.splitlines() if line.lstrip().startswith(("apiauth", "of"))]
     assert len(rows) == 9 and all(line.rstrip().endswith(" 0") for line in rows)
+
+
+def test_breakdown_benchmark_runs(tmp_path: Path) -> None:
+    """Every step of the demo's request answers 200 (the run stops on anything else)."""
+    output = run_bench(tmp_path, "breakdown", "--n", "20", "--rounds", "1")
+    for step in ("bare:", "round trip:", "DRF floor:", "key:", "scoped:", "ours:"):
+        assert step in output
+    assert "What each adds" in output and "Were nothing of ours left" in output

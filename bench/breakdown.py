@@ -1,0 +1,193 @@
+"""Where the demo's ``GET /v1/ping`` spends its CPU, step by step, against the DRF floor.
+
+One process, the demo's own settings (``bench/sites/breakdown.py``), every request handed to
+Django's WSGI handler; each step of the demo's request is a view of its own
+(``bench/sites/breakdown_urls.py``): a bare DRF view, the same with one ``EVALSHA``, the DRF
+floor, our API key alone, with the demo's permissions, and the whole demo view. Rounds are
+interleaved, so the machine's drift hurts every step alike; the figure is the median over
+rounds of CPU per request, this process's plus redis-server's (read from ``/proc``).
+
+The steps bound what any change in apiauth can reach: a request of ours makes at least the
+bare view's work and one round trip, so the DRF floor's cost over that sum is the best
+floor/ours the benchmark could show with nothing else of ours left. ``python -m bench
+breakdown`` runs it on SQLite, or on the database ``DATABASE_URL`` names.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import print_table
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = 64
+STEPS = [
+    ("bare", "demo", "/bare/v1/ping", "a bare DRF view: no authentication, permission, throttle"),
+    ("round trip", "demo", "/round-trip/v1/ping", "the bare view and one EVALSHA (django-redis)"),
+    ("DRF floor", "demo", "/drf-floor/v1/ping", "the DRF floor: one SQL lookup, one EVALSHA"),
+    ("key", "demo", "/key/v1/ping", "APIKeyAuthentication alone (its copy confirmed: 1 trip)"),
+    ("scoped", "demo", "/scoped/v1/ping", "... and HasScopes, IsAuthenticated"),
+    ("ours", "demo", "/v1/ping", "the demo's /v1/ping: ... and TokenBucketThrottle"),
+    ("bare", "standard", "/bare/v1/ping", "a bare DRF view"),
+    ("DRF floor", "standard", "/drf-floor/v1/ping", "the DRF floor"),
+    ("ours", "standard", "/v1/ping", "the demo's /v1/ping"),
+]
+
+
+def run(n: int = 1000, rounds: int = 7) -> None:
+    """Measure in a process of its own: the demo's settings, not the other benchmarks'."""
+    with tempfile.TemporaryDirectory(prefix="apiauth-breakdown-") as tmp:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.sites.breakdown",
+            "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/db.sqlite3",
+            "DJANGO_DEBUG": "0",
+            "SECRET_KEY": "bench-breakdown-" + "s" * 40,
+            "PUBLIC_URL": "http://127.0.0.1:8000",
+            "APIAUTH_ENCRYPTION_KEYS": "YmVuY2gtZTJlLWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
+            "STATIC_ROOT": tmp,
+            "SECURE_COOKIES": "0",
+        }
+        subprocess.run(
+            [sys.executable, "-W", "ignore", "-m", "bench.breakdown", str(n), str(rounds)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+
+
+def measure(n: int, rounds: int) -> None:
+    import django
+
+    django.setup()
+    import redis
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import override_settings
+
+    from apiauth.models import APIKey
+    from bench.sites.base import MIDDLEWARE as STANDARD
+
+    call_command("migrate", verbosity=0, interactive=False)
+    owner, _ = get_user_model()._default_manager.get_or_create(username="breakdown")
+    keys = [
+        APIKey.objects.create_key(name=f"breakdown-{i}", owner=owner, plan="enterprise")[1]
+        for i in range(KEYS)
+    ]
+    handlers = {"demo": WSGIHandler()}
+    with override_settings(MIDDLEWARE=STANDARD):
+        handlers["standard"] = WSGIHandler()
+    store = redis.Redis.from_url(settings.REDIS_URL)
+    store_stat = Path(f"/proc/{store.info('server')['process_id']}/stat")
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def store_cpu() -> float:
+        if not store_stat.exists():  # a remote server: its CPU cannot be read
+            return 0.0
+        fields = store_stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def requests(middleware: str, path: str, count: int) -> None:
+        handler = handlers[middleware]
+        status: list[str] = []
+
+        def start_response(code: str, headers: Any, exc_info: Any = None) -> Any:
+            status.append(code)
+
+        for i in range(count):
+            body = handler(_environ(path, keys[i % KEYS]), start_response)
+            b"".join(body)
+            body.close()
+            if not status.pop().startswith("200"):
+                raise SystemExit(f"{path}: not answered 200")
+
+    for middleware, path in {(m, p) for _, m, p, _ in STEPS}:
+        requests(middleware, path, 200)  # imports, connections, compiled lookups
+    server: dict[int, list[float]] = {i: [] for i in range(len(STEPS))}
+    store_us: dict[int, list[float]] = {i: [] for i in range(len(STEPS))}
+    for _ in range(rounds):
+        for i, (_, middleware, path, _) in enumerate(STEPS):
+            cpu, at_store = time.process_time(), store_cpu()
+            requests(middleware, path, n)
+            server[i].append((time.process_time() - cpu) / n * 1e6)
+            store_us[i].append((store_cpu() - at_store) / n * 1e6)
+    total = {
+        (name, middleware): statistics.median(
+            a + b for a, b in zip(server[i], store_us[i], strict=True)
+        )
+        for i, (name, middleware, _, _) in enumerate(STEPS)
+    }
+    print(
+        f"\nIn process: each step of GET /v1/ping, {rounds} interleaved rounds × {n} requests, "
+        f"{KEYS} keys, {connection.vendor}, {_machine()}"
+    )
+    print_table(
+        ["step", "middleware", "server CPU µs/req", "redis-server µs/req", "server + store"],
+        [
+            [
+                f"{name}: {what}",
+                middleware,
+                f"{statistics.median(server[i]):.0f}",
+                f"{statistics.median(store_us[i]):.0f}",
+                f"{total[name, middleware]:.0f}",
+            ]
+            for i, (name, middleware, _, what) in enumerate(STEPS)
+        ],
+    )
+    bare, trip = total["bare", "demo"], total["round trip", "demo"] - total["bare", "demo"]
+    print(
+        "\nWhat each adds (µs, demo's middleware): one EVALSHA round trip "
+        f"{trip:.0f}; the floor's lookup {total['DRF floor', 'demo'] - bare - trip:.0f}; "
+        f"our key, confirmed {total['key', 'demo'] - bare:.0f}; "
+        f"the permissions {total['scoped', 'demo'] - total['key', 'demo']:.0f}; "
+        f"the throttle and the view {total['ours', 'demo'] - total['scoped', 'demo']:.0f}; "
+        f"the demo's four middleware (ours) "
+        f"{total['ours', 'demo'] - total['ours', 'standard']:.0f}"
+    )
+    least = bare + trip
+    print(
+        f"DRF floor/ours: {total['DRF floor', 'standard'] / total['ours', 'demo']:.2f} "
+        f"(the floor on Django's middleware, as in bench e2e), "
+        f"{total['DRF floor', 'demo'] / total['ours', 'demo']:.2f} (both on the demo's). "
+        "Were nothing of ours left but the bare view and one round trip "
+        f"({least:.0f} µs): {total['DRF floor', 'standard'] / least:.2f} and "
+        f"{total['DRF floor', 'demo'] / least:.2f}."
+    )
+
+
+def _environ(path: str, key: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_X_API_KEY": key,
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+    }
+
+
+def _machine() -> str:
+    from bench.e2e import _machine
+
+    return _machine()
+
+
+if __name__ == "__main__":
+    measure(int(sys.argv[1]), int(sys.argv[2]))

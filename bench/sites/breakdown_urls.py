@@ -1,0 +1,68 @@
+"""The demo's ``/v1/ping`` taken apart, one step per view, under the demo's own settings: what a
+bare DRF view costs, what one ``EVALSHA`` adds, what the DRF floor's lookup adds, and what each
+of our classes adds (``python -m bench breakdown``)."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from django_redis import get_redis_connection
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apiauth.authentication import APIKeyAuthentication
+from apiauth.permissions import HasScopes
+from bench.sites import drf_floor_urls as drf_floor
+from bench.sites.floor_urls import BUCKET, INTERVAL_US, SHA, SPAN_US
+
+
+class BareView(APIView):
+    """DRF with nothing to do: no authentication, permission or throttle."""
+
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = []
+
+    def get(self, request: Request) -> Response:
+        return Response({"kind": "api_key", "id": "bare"})
+
+
+class RoundTripView(BareView):
+    """The bare view and the DRF floor's one ``EVALSHA``, through django-redis."""
+
+    def get(self, request: Request) -> Response:
+        client = get_redis_connection("default")
+        try:
+            client.evalsha(SHA, 1, "breakdown:bare", INTERVAL_US, SPAN_US)
+        except Exception:  # NoScriptError after a restart: load it once.
+            client.eval(BUCKET, 1, "breakdown:bare", INTERVAL_US, SPAN_US)
+        return super().get(request)
+
+
+class FloorView(drf_floor.PingView):
+    """The DRF floor's view as its own site serves it (the demo's permissions are not its)."""
+
+    permission_classes = []
+
+
+class KeyView(BareView):
+    """Our API key alone: the worker's copy, confirmed in Redis (no throttle to ride in)."""
+
+    authentication_classes = [APIKeyAuthentication]
+
+
+class ScopedView(KeyView):
+    """The key, then ``HasScopes`` and ``IsAuthenticated`` (the demo's permissions)."""
+
+    permission_classes = [HasScopes, IsAuthenticated]
+
+
+urlpatterns = [
+    path("bare/v1/ping", BareView.as_view()),
+    path("round-trip/v1/ping", RoundTripView.as_view()),
+    path("drf-floor/v1/ping", FloorView.as_view()),
+    path("key/v1/ping", KeyView.as_view()),
+    path("scoped/v1/ping", ScopedView.as_view()),
+    path("", include("project.urls")),
+]
