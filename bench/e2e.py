@@ -22,7 +22,10 @@ with the server for the same cores.
 
 The redis-server's own CPU (from ``/proc``, read around each round and charged to the round's
 contender) is added to the server's: work moved into a Lua script still costs the machine.
-The ratios are of server + store CPU per request.
+The ratios are of server + store CPU per request. On a PostgreSQL server running on this
+machine, its CPU (the postmaster and its backends, from ``/proc``) is read the same way and
+printed in a column of its own, with the ratios counting it too: the others query it on every
+request, we do not, and its work costs the machine as redis-server's does.
 
 With ``--same-middleware`` the anchor and the floor run a second time with the demo's whole
 middleware list (``BENCH_MIDDLEWARE=demo``: request ids and security headers, rate-limit
@@ -79,6 +82,7 @@ class Site:
     rps: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
     store_us: list[float] = field(default_factory=list)
+    database_us: list[float] = field(default_factory=list)
     errors: int = 0
 
     def start(self) -> None:
@@ -214,6 +218,7 @@ def run(
         raise SystemExit("wrk is needed: `make bench-e2e` installs it (apt-get install wrk).")
     redis_url = os.environ["REDIS_URL"]
     store_pid = _redis_pid(redis_url)
+    database_pid = _postgres_pid(os.environ.get("DATABASE_URL", ""))
     with tempfile.TemporaryDirectory(prefix="apiauth-e2e-") as tmp:
         workdir = Path(tmp)
         sites = make_sites(workdir, redis_url, same_middleware)
@@ -244,22 +249,27 @@ def run(
                 for site in sites:
                     script = workdir / f"{site.slug}.lua"
                     before, store_before = site.cpu_seconds(), _cpu_of(store_pid)
+                    database_before = _tree_cpu(database_pid)
                     rps, requests, bad = wrk(site, seconds, script, connections, warmup=round_ == 0)
                     spent = site.cpu_seconds() - before
                     store = _cpu_of(store_pid) - store_before
+                    database = _tree_cpu(database_pid) - database_before
                     if round_ == 0:
                         continue  # warm-up: imports, connections, compiled lookups
                     site.rps.append(rps)
                     site.cpu_us.append(spent / max(requests, 1) * 1e6)
                     site.store_us.append(store / max(requests, 1) * 1e6)
+                    site.database_us.append(database / max(requests, 1) * 1e6)
                     site.errors += bad
         finally:
             for site in sites:
                 site.stop()
-    return report(sites, rounds, seconds, connections)
+    return report(sites, rounds, seconds, connections, database=database_pid is not None)
 
 
-def report(sites: list[Site], rounds: int, seconds: float, connections: int) -> dict[str, float]:
+def report(
+    sites: list[Site], rounds: int, seconds: float, connections: int, *, database: bool = False
+) -> dict[str, float]:
     total = [
         statistics.median(c + r for c, r in zip(site.cpu_us, site.store_us, strict=True))
         for site in sites
@@ -275,6 +285,7 @@ def report(sites: list[Site], rounds: int, seconds: float, connections: int) -> 
                 f"{statistics.median(site.store_us):.0f}",
                 f"{both:.0f}",
                 f"{min(site.cpu_us):.0f}–{max(site.cpu_us):.0f}",
+                *([f"{statistics.median(site.database_us):.0f}"] if database else []),
                 str(site.errors),
             ]
         )
@@ -291,6 +302,7 @@ def report(sites: list[Site], rounds: int, seconds: float, connections: int) -> 
             "redis-server µs/req",
             "server + store",
             "server range",
+            *(["postgres µs/req"] if database else []),
             "non-2xx",
         ],
         rows,
@@ -319,6 +331,28 @@ def report(sites: list[Site], rounds: int, seconds: float, connections: int) -> 
         )
     else:
         print("the goals' DRF floor runs with the demo's middleware: add --same-middleware")
+    if database:
+        # The floors and the anchor query the database on every request, we do not: its
+        # server's CPU is the machine's as much as redis-server's is.
+        everything = [
+            statistics.median(
+                c + r + d
+                for c, r, d in zip(site.cpu_us, site.store_us, site.database_us, strict=True)
+            )
+            for site in sites
+        ]
+        mine, anchor_all, drf_floor_all, floor_all, *same_all = everything
+        line = (
+            "counting PostgreSQL's own CPU too (server + store + database): "
+            f"DRF floor/ours {drf_floor_all / mine:.2f}, anchor/ours {anchor_all / mine:.2f}, "
+            f"plain floor/ours {floor_all / mine:.2f}"
+        )
+        if same_all:
+            line += (
+                f"; with the demo's middleware: DRF floor/ours {same_all[1] / mine:.2f}, "
+                f"anchor/ours {same_all[0] / mine:.2f}"
+            )
+        print(line)
     if any(site.errors for site in sites):
         print("warning: some responses were not 2xx; the figures include them", file=sys.stderr)
     return ratios
@@ -328,6 +362,38 @@ def _redis_pid(url: str) -> int:
     import redis
 
     return int(redis.Redis.from_url(url).info("server")["process_id"])
+
+
+def _postgres_pid(url: str) -> int | None:
+    """The PostgreSQL server's postmaster, when ``url`` names one running on this machine (the
+    data directory's ``postmaster.pid`` says which process it is); ``None`` otherwise."""
+    if not url.startswith(("postgres://", "postgresql://")):
+        return None
+    try:
+        import psycopg
+
+        with psycopg.connect(url) as connection:
+            row = connection.execute("SHOW data_directory").fetchone()
+        pid = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])  # type: ignore[index]
+    except Exception as exc:  # another machine, a role without the setting: not counted
+        print(f"  PostgreSQL's CPU is not counted: {exc}", file=sys.stderr)
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def _tree_cpu(pid: int | None) -> float:
+    """CPU seconds of ``pid`` and its children (a postmaster's backends), with what its
+    children that ended have handed on to it (``cutime``, ``cstime``)."""
+    if pid is None:
+        return 0.0
+    ticks = 0
+    for each in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # ended since it was listed: its parent counts it now
+            continue
+        ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / CLOCK_TICKS
 
 
 def _cpu_of(pid: int) -> float:

@@ -87,3 +87,18 @@ def test_breakdown_benchmark_runs(tmp_path: Path) -> None:
     for step in ("bare:", "round trip:", "DRF floor:", "key:", "scoped:", "ours:"):
         assert step in output
     assert "What each adds" in output and "Were nothing of ours left" in output
+
+
+def test_e2e_counts_a_local_postgres_server(tmp_path: Path) -> None:
+    """The database's CPU is read from /proc for a PostgreSQL server on this machine, and
+    from nothing otherwise (SQLite runs in the server's own process)."""
+    from bench import e2e
+
+    assert e2e._postgres_pid("sqlite:///db.sqlite3") is None
+    assert e2e._tree_cpu(None) == 0.0
+    assert e2e._tree_cpu(os.getpid()) > 0.0
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        pid = e2e._postgres_pid(url)
+        assert pid is not None and Path(f"/proc/{pid}/stat").exists()
+        assert e2e._tree_cpu(pid) > 0.0
