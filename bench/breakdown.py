@@ -1,9 +1,10 @@
 """Where the demo's ``GET /v1/ping`` spends its CPU, step by step, against the DRF floor.
 
 One process, the demo's own settings (``bench/sites/breakdown.py``), every request handed to
-Django's WSGI handler; each step of the demo's request is a view of its own
-(``bench/sites/breakdown_urls.py``): a bare DRF view, the same with one ``EVALSHA``, the DRF
-floor, our API key alone, with the demo's permissions, and the whole demo view. Rounds are
+Django's WSGI handler; each step of the demo's request is a view of its own, served at
+``/v1/ping`` from its own URLconf (``bench/sites/breakdown_urls.py``): a bare DRF view, the
+same with one ``EVALSHA``, the DRF floor, our API key alone, with the demo's permissions, and
+the whole demo view. Rounds are
 interleaved, so the machine's drift hurts every step alike; the figure is the median over
 rounds of CPU per request, this process's plus redis-server's (read from ``/proc``).
 
@@ -30,15 +31,15 @@ from bench.common import print_table
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = 64
 STEPS = [
-    ("bare", "demo", "/bare/v1/ping", "a bare DRF view: no authentication, permission, throttle"),
-    ("round trip", "demo", "/round-trip/v1/ping", "the bare view and one EVALSHA (django-redis)"),
-    ("DRF floor", "demo", "/drf-floor/v1/ping", "the DRF floor: one SQL lookup, one EVALSHA"),
-    ("key", "demo", "/key/v1/ping", "APIKeyAuthentication alone (its copy confirmed: 1 trip)"),
-    ("scoped", "demo", "/scoped/v1/ping", "... and HasScopes, IsAuthenticated"),
-    ("ours", "demo", "/v1/ping", "the demo's /v1/ping: ... and TokenBucketThrottle"),
-    ("bare", "standard", "/bare/v1/ping", "a bare DRF view"),
-    ("DRF floor", "standard", "/drf-floor/v1/ping", "the DRF floor"),
-    ("ours", "standard", "/v1/ping", "the demo's /v1/ping"),
+    ("bare", "demo", "a bare DRF view: no authentication, permission, throttle"),
+    ("round trip", "demo", "the bare view and one EVALSHA (django-redis)"),
+    ("DRF floor", "demo", "the DRF floor: one SQL lookup, one EVALSHA"),
+    ("key", "demo", "APIKeyAuthentication alone (its copy confirmed: 1 trip)"),
+    ("scoped", "demo", "... and HasScopes, IsAuthenticated"),
+    ("ours", "demo", "the demo's /v1/ping: ... and TokenBucketThrottle"),
+    ("bare", "standard", "a bare DRF view"),
+    ("DRF floor", "standard", "the DRF floor"),
+    ("ours", "standard", "the demo's /v1/ping"),
 ]
 
 
@@ -86,7 +87,8 @@ def measure(n: int, rounds: int) -> None:
         for i in range(KEYS)
     ]
     handlers = {"demo": WSGIHandler()}
-    with override_settings(MIDDLEWARE=STANDARD):
+    # Django's standard list, after the middleware that picks each step's URLconf (first).
+    with override_settings(MIDDLEWARE=[settings.MIDDLEWARE[0], *STANDARD]):
         handlers["standard"] = WSGIHandler()
     store = redis.Redis.from_url(settings.REDIS_URL)
     store_stat = Path(f"/proc/{store.info('server')['process_id']}/stat")
@@ -98,7 +100,7 @@ def measure(n: int, rounds: int) -> None:
         fields = store_stat.read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / ticks
 
-    def requests(middleware: str, path: str, count: int) -> None:
+    def requests(middleware: str, step: str, count: int) -> None:
         handler = handlers[middleware]
         status: list[str] = []
 
@@ -106,27 +108,27 @@ def measure(n: int, rounds: int) -> None:
             status.append(code)
 
         for i in range(count):
-            body = handler(_environ(path, keys[i % KEYS]), start_response)
+            body = handler(_environ(step, keys[i % KEYS]), start_response)
             b"".join(body)
             body.close()
             if not status.pop().startswith("200"):
-                raise SystemExit(f"{path}: not answered 200")
+                raise SystemExit(f"{step}: not answered 200")
 
-    for middleware, path in {(m, p) for _, m, p, _ in STEPS}:
-        requests(middleware, path, 200)  # imports, connections, compiled lookups
+    for name, middleware, _ in STEPS:
+        requests(middleware, name, 200)  # imports, connections, compiled lookups
     server: dict[int, list[float]] = {i: [] for i in range(len(STEPS))}
     store_us: dict[int, list[float]] = {i: [] for i in range(len(STEPS))}
     for _ in range(rounds):
-        for i, (_, middleware, path, _) in enumerate(STEPS):
+        for i, (name, middleware, _) in enumerate(STEPS):
             cpu, at_store = time.process_time(), store_cpu()
-            requests(middleware, path, n)
+            requests(middleware, name, n)
             server[i].append((time.process_time() - cpu) / n * 1e6)
             store_us[i].append((store_cpu() - at_store) / n * 1e6)
     total = {
         (name, middleware): statistics.median(
             a + b for a, b in zip(server[i], store_us[i], strict=True)
         )
-        for i, (name, middleware, _, _) in enumerate(STEPS)
+        for i, (name, middleware, _) in enumerate(STEPS)
     }
     print(
         f"\nIn process: each step of GET /v1/ping, {rounds} interleaved rounds × {n} requests, "
@@ -142,7 +144,7 @@ def measure(n: int, rounds: int) -> None:
                 f"{statistics.median(store_us[i]):.0f}",
                 f"{total[name, middleware]:.0f}",
             ]
-            for i, (name, middleware, _, what) in enumerate(STEPS)
+            for i, (name, middleware, what) in enumerate(STEPS)
         ],
     )
     bare, trip = total["bare", "demo"], total["round trip", "demo"] - total["bare", "demo"]
@@ -166,10 +168,13 @@ def measure(n: int, rounds: int) -> None:
     )
 
 
-def _environ(path: str, key: str) -> dict[str, Any]:
+def _environ(step: str, key: str) -> dict[str, Any]:
+    from bench.sites.breakdown_urls import STEP_KEY
+
     return {
+        STEP_KEY: step,
         "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
+        "PATH_INFO": "/v1/ping",
         "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",

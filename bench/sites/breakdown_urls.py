@@ -1,10 +1,18 @@
 """The demo's ``/v1/ping`` taken apart, one step per view, under the demo's own settings: what a
 bare DRF view costs, what one ``EVALSHA`` adds, what the DRF floor's lookup adds, and what each
-of our classes adds (``python -m bench breakdown``)."""
+of our classes adds (``python -m bench breakdown``).
+
+Every step answers at ``/v1/ping`` itself, each from a URLconf of its own that
+:class:`StepURLconf` picks (``ours`` from the demo's), so routing, CORS and every path rule
+treat the steps alike."""
 
 from __future__ import annotations
 
-from django.urls import include, path
+import types
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
 from django_redis import get_redis_connection
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -58,11 +66,30 @@ class ScopedView(KeyView):
     permission_classes = [HasScopes, IsAuthenticated]
 
 
-urlpatterns = [
-    path("bare/v1/ping", BareView.as_view()),
-    path("round-trip/v1/ping", RoundTripView.as_view()),
-    path("drf-floor/v1/ping", FloorView.as_view()),
-    path("key/v1/ping", KeyView.as_view()),
-    path("scoped/v1/ping", ScopedView.as_view()),
-    path("", include("project.urls")),
-]
+def _urlconf(view: type[APIView]) -> types.ModuleType:
+    module = types.ModuleType(f"breakdown.{view.__name__}")
+    module.__dict__["urlpatterns"] = [path("v1/ping", view.as_view())]
+    return module
+
+
+URLCONFS: dict[str, types.ModuleType | str] = {
+    "bare": _urlconf(BareView),
+    "round trip": _urlconf(RoundTripView),
+    "DRF floor": _urlconf(FloorView),
+    "key": _urlconf(KeyView),
+    "scoped": _urlconf(ScopedView),
+    "ours": "project.urls",
+}
+STEP_KEY = "bench.step"
+"""The WSGI environ key naming a request's step."""
+
+
+class StepURLconf:
+    """First in the middleware: the URLconf of the request's step."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.urlconf = URLCONFS[request.META[STEP_KEY]]  # type: ignore[assignment]
+        return self.get_response(request)
