@@ -374,7 +374,8 @@ def _postgres_pid(url: str) -> int | None:
 
         with psycopg.connect(url) as connection:
             row = connection.execute("SHOW data_directory").fetchone()
-        pid = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])  # type: ignore[index]
+        directory = Path(str(row[0] if row else ""))
+        pid = int((directory / "postmaster.pid").read_text().split()[0])
     except Exception as exc:  # another machine, a role without the setting: not counted
         print(f"  PostgreSQL's CPU is not counted: {exc}", file=sys.stderr)
         return None
