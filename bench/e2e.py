@@ -3,12 +3,13 @@
 Each contender is served by gunicorn (3 workers × 8 gthread threads, no access log) with Django's
 standard middleware, persistent database connections and one shared redis-server, and driven by
 wrk over 64 API keys in turn (many clients, each well within its 6000/min, so every contender
-does its admitting work). Rounds are interleaved so a noisy neighbour hurts all three alike.
+does its admitting work). Rounds are interleaved so a noisy neighbour hurts every contender
+alike.
 
-The figure that counts is **server CPU per request**: user + system time of the gunicorn master
-and its workers, read from ``/proc`` before and after each round and divided by the requests
-wrk completed. It is steadier than requests/s on a shared machine, where wrk and Redis compete
-with the server for the same cores.
+The figure that counts is **server + store CPU per request**: user + system time of the
+gunicorn master and its workers, read from ``/proc`` before and after each round and divided
+by the requests wrk completed, plus redis-server's (below). It is steadier than requests/s on
+a shared machine, where wrk and Redis compete with the server for the same cores.
 
 * ``ours``: the demo itself (``project.settings``, DEBUG off): ``APIKeyAuthentication``,
   ``HasScopes``, ``IsAuthenticated``, ``TokenBucketThrottle``, the enterprise plan (a bucket and
