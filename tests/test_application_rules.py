@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 
+from apiauth.models import Application
 from apiauth.models.oauth import (
     CLIENT_ID_ALPHABET,
+    CLIENT_ID_RE,
     default_grant_types,
     generate_client_id,
     generate_client_secret,
@@ -34,6 +36,38 @@ def test_a_client_id() -> None:
     assert len(ids) == 50
     for client_id in ids:
         assert re.fullmatch(f"app_[{CLIENT_ID_ALPHABET}]{{20}}", client_id), client_id
+        assert CLIENT_ID_RE.fullmatch(client_id)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "\x00",
+        "app_" + "a" * 19 + "\x00",
+        "app_" + "a" * 19,
+        "app_" + "a" * 21,
+        "app_" + "A" * 20,
+    ],
+    ids=["empty", "nul", "nul-tail", "short", "long", "uppercase"],
+)
+def test_what_no_client_id_can_be_costs_no_query(
+    value: str, django_assert_num_queries: Any
+) -> None:
+    """Whatever a client sends as its id reaches this lookup: a NUL would make PostgreSQL
+    raise (a 500), anything else not generated cannot match."""
+    with django_assert_num_queries(0):
+        assert Application.objects.get_by_client_id(value) is None
+
+
+@pytest.mark.django_db
+def test_a_client_id_is_found_in_one_query(django_assert_num_queries: Any) -> None:
+    app, _secret = Application.objects.create_application(
+        name="Found", client_type="public", redirect_uris=["http://127.0.0.1/cb"]
+    )
+    with django_assert_num_queries(1):
+        assert Application.objects.get_by_client_id(app.client_id) == app
 
 
 def test_a_client_secret() -> None:

@@ -175,6 +175,13 @@ class TestRefused:
             caplog, token(GRANT, basic("app_" + "x" * 60, "s")), "unknown_client", "Unknown client."
         )
 
+    @pytest.mark.parametrize("client_id", ["\x00", "app_" + "a" * 19 + "\x00"], ids=["nul", "tail"])
+    def test_a_nul_in_the_client_id(self, caplog: Any, client_id: str) -> None:
+        """Never sent to the database: PostgreSQL refuses a NUL in a parameter (a 500)."""
+        self.refused(
+            caplog, token(GRANT, basic(client_id, "s")), "unknown_client", "Unknown client."
+        )
+
     def test_an_unknown_client(self, caplog: Any) -> None:
         unknown = "app_" + "z" * 40
         self.refused(caplog, token(GRANT, basic(unknown, "s")), "unknown_client", "Unknown client.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,8 +27,15 @@ GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 MAX_REDIRECT_URIS = 20
 
 
+CLIENT_ID_LENGTH = 20
+CLIENT_ID_RE = re.compile(rf"{CLIENT_ID_PREFIX}[{CLIENT_ID_ALPHABET}]{{{CLIENT_ID_LENGTH}}}")
+"""What :func:`generate_client_id` makes: anything else names no application."""
+
+
 def generate_client_id() -> str:
-    return CLIENT_ID_PREFIX + "".join(secrets.choice(CLIENT_ID_ALPHABET) for _ in range(20))
+    return CLIENT_ID_PREFIX + "".join(
+        secrets.choice(CLIENT_ID_ALPHABET) for _ in range(CLIENT_ID_LENGTH)
+    )
 
 
 def generate_client_secret() -> str:
@@ -101,7 +109,13 @@ class ApplicationManager(CredentialManager["Application"]):
         return self.create_with_secret(**fields)
 
     def get_by_client_id(self, client_id: str) -> Application | None:
-        """The application, its owner joined, in one query compiled once per thread."""
+        """The application, its owner joined, in one query compiled once per thread.
+
+        ``None`` without a query for what no client id can be: whatever a client sends ends
+        here, and PostgreSQL refuses a parameter with a NUL byte outright (an error, not a
+        miss)."""
+        if not CLIENT_ID_RE.fullmatch(client_id):
+            return None
         return _client_id_lookup.get(client_id, using=router.db_for_read(self.model))
 
     def rotate_secret(self, app: Application, grace: Any, *, by: Any = None) -> str:
