@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import schemathesis
 from django.conf import settings as django_settings
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.test import Client, override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -131,9 +133,20 @@ CHECKS = [
 
 
 @pytest.fixture
-def demo_schema(db: Any, signing_key: SigningKey) -> Any:
-    """The schema as the demo serves it, calling the demo in process (every middleware)."""
-    return schemathesis.openapi.from_wsgi(SCHEMA, get_wsgi_application())
+def demo_schema(db: Any, signing_key: SigningKey) -> Iterator[Any]:
+    """The schema as the demo serves it, calling the demo in process (every middleware).
+
+    Django's test client keeps the test's database connection across its requests; this WSGI
+    client does not, and the request signals would close it inside the test's transaction
+    (on PostgreSQL: "the connection is closed"). So, as Django's client does, they leave it be.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi(SCHEMA, get_wsgi_application())
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
