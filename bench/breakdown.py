@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import print_table
+from bench.e2e import DEMO_ENV, _cpu_of, _machine, _redis_pid
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = 64
@@ -51,12 +52,8 @@ def run(n: int = 1000, rounds: int = 7) -> None:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "bench.sites.breakdown",
             "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/db.sqlite3",
-            "DJANGO_DEBUG": "0",
-            "SECRET_KEY": "bench-breakdown-" + "s" * 40,
-            "PUBLIC_URL": "http://127.0.0.1:8000",
-            "APIAUTH_ENCRYPTION_KEYS": "YmVuY2gtZTJlLWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
+            **DEMO_ENV,
             "STATIC_ROOT": tmp,
-            "SECURE_COOKIES": "0",
         }
         subprocess.run(
             [sys.executable, "-W", "ignore", "-m", "bench.breakdown", str(n), str(rounds)],
@@ -70,7 +67,6 @@ def measure(n: int, rounds: int) -> None:
     import django
 
     django.setup()
-    import redis
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.handlers.wsgi import WSGIHandler
@@ -91,18 +87,7 @@ def measure(n: int, rounds: int) -> None:
     # Django's standard list, after the middleware that picks each step's URLconf (first).
     with override_settings(MIDDLEWARE=[settings.MIDDLEWARE[0], *STANDARD]):
         handlers["standard"] = WSGIHandler()
-    store = redis.Redis.from_url(settings.REDIS_URL)
-    store_proc = Path(f"/proc/{store.info('server')['process_id']}")
-    store_stat = store_proc / "stat"
-    # A remote server (or one in another PID namespace): its CPU cannot be read here.
-    local = (store_proc / "comm").exists() and "redis" in (store_proc / "comm").read_text()
-    ticks = os.sysconf("SC_CLK_TCK")
-
-    def store_cpu() -> float:
-        if not local:
-            return 0.0
-        fields = store_stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / ticks
+    store_pid = _redis_pid(settings.REDIS_URL)  # None elsewhere: its CPU is not counted
 
     def requests(middleware: str, step: str, count: int) -> None:
         handler = handlers[middleware]
@@ -124,10 +109,10 @@ def measure(n: int, rounds: int) -> None:
     store_us: dict[int, list[float]] = {i: [] for i in range(len(STEPS))}
     for _ in range(rounds):
         for i, (name, middleware, _) in enumerate(STEPS):
-            cpu, at_store = time.process_time(), store_cpu()
+            cpu, at_store = time.process_time(), _cpu_of(store_pid)
             requests(middleware, name, n)
             server[i].append((time.process_time() - cpu) / n * 1e6)
-            store_us[i].append((store_cpu() - at_store) / n * 1e6)
+            store_us[i].append((_cpu_of(store_pid) - at_store) / n * 1e6)
     total = {
         (name, middleware): statistics.median(
             a + b for a, b in zip(server[i], store_us[i], strict=True)
@@ -193,12 +178,6 @@ def _environ(step: str, key: str) -> dict[str, Any]:
         "wsgi.url_scheme": "http",
         "wsgi.errors": sys.stderr,
     }
-
-
-def _machine() -> str:
-    from bench.e2e import _machine
-
-    return _machine()
 
 
 if __name__ == "__main__":

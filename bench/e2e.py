@@ -60,6 +60,14 @@ KEYS = 64
 ANCHOR = "bench.sites.anchor"
 FLOOR = "bench.sites.floor"
 DRF_FLOOR = "bench.sites.drf_floor"
+DEMO_ENV = {
+    "DJANGO_DEBUG": "0",
+    "SECRET_KEY": "bench-e2e-" + "s" * 40,
+    "PUBLIC_URL": "http://127.0.0.1:8000",
+    "APIAUTH_ENCRYPTION_KEYS": "YmVuY2gtZTJlLWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
+    "SECURE_COOKIES": "0",
+}
+"""What the demo's settings read from the environment, for a benchmark run (``breakdown`` too)."""
 WRK_SCRIPT = """
 local keys = {%s}
 local i = 0
@@ -171,12 +179,8 @@ def make_sites(workdir: Path, redis_url: str, same_middleware: bool = False) -> 
             "DJANGO_SETTINGS_MODULE": settings,
             "BENCH_MIDDLEWARE": middleware or "standard",
             "DATABASE_URL": database_url or f"sqlite:///{workdir / slug}.sqlite3",
-            "DJANGO_DEBUG": "0",
-            "SECRET_KEY": "bench-e2e-" + "s" * 40,
-            "PUBLIC_URL": "http://127.0.0.1:8000",
-            "APIAUTH_ENCRYPTION_KEYS": "YmVuY2gtZTJlLWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
+            **DEMO_ENV,
             "STATIC_ROOT": str(workdir / "static"),
-            "SECURE_COOKIES": "0",
         }
         header = ("Authorization", "Api-Key ") if settings == ANCHOR else ("X-API-Key", "")
         sites.append(Site(name, slug, wsgi, env, header=header))
@@ -359,10 +363,19 @@ def report(
     return ratios
 
 
-def _redis_pid(url: str) -> int:
+def _redis_pid(url: str) -> int | None:
+    """redis-server's pid, when it runs on this machine (else its CPU cannot be read)."""
     import redis
 
-    return int(redis.Redis.from_url(url).info("server")["process_id"])
+    pid = int(redis.Redis.from_url(url).info("server")["process_id"])
+    return pid if _is_process(pid, "redis-server") else None
+
+
+def _is_process(pid: int, name: str) -> bool:
+    """Whether ``pid`` is ``name`` here: a server elsewhere, or in another PID namespace,
+    reports a pid that is someone else's (or no one's) on this machine."""
+    comm = Path(f"/proc/{pid}/comm")
+    return comm.exists() and comm.read_text().strip() == name
 
 
 def _postgres_pid(url: str) -> int | None:
@@ -380,8 +393,7 @@ def _postgres_pid(url: str) -> int | None:
     except Exception as exc:  # another machine, a role without the setting: not counted
         print(f"  PostgreSQL's CPU is not counted: {exc}", file=sys.stderr)
         return None
-    comm = Path(f"/proc/{pid}/comm")  # in another PID namespace, the pid is someone else's
-    return pid if comm.exists() and comm.read_text().strip() == "postgres" else None
+    return pid if _is_process(pid, "postgres") else None
 
 
 def _tree_cpu(pid: int | None) -> float:
@@ -399,8 +411,10 @@ def _tree_cpu(pid: int | None) -> float:
     return ticks / CLOCK_TICKS
 
 
-def _cpu_of(pid: int) -> float:
-    """User + system CPU seconds of one process (its threads included)."""
+def _cpu_of(pid: int | None) -> float:
+    """User + system CPU seconds of one process (its threads included); 0 for none."""
+    if pid is None:
+        return 0.0
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 

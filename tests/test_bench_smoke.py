@@ -95,7 +95,7 @@ def test_e2e_reads_cpu_from_proc() -> None:
     from bench import e2e
 
     assert e2e._postgres_pid("sqlite:///db.sqlite3") is None  # SQLite runs in the server
-    assert e2e._tree_cpu(None) == 0.0
+    assert e2e._tree_cpu(None) == 0.0 and e2e._cpu_of(None) == 0.0
     assert e2e._tree_cpu(os.getpid()) > 0.0
 
 
