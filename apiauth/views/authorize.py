@@ -129,12 +129,7 @@ class AuthorizeView(View):
         client_ids, uris = params.getlist("client_id"), params.getlist("redirect_uri")
         if len(client_ids) != 1 or len(uris) > 1:
             raise Shown(_("The request names no application, or more than one."))
-        client_id = client_ids[0]
-        app = (
-            Application.objects.get_by_client_id(client_id)
-            if len(client_id) <= 64 and client_id.isascii()
-            else None
-        )
+        app = Application.objects.get_by_client_id(client_ids[0])
         if app is None or app.status != "active":
             raise Shown(_("This application is unknown or no longer authorized."))
         if not uris:
