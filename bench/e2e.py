@@ -129,14 +129,12 @@ class Site:
     def cpu_seconds(self) -> float:
         """User + system CPU of the gunicorn master and its workers so far."""
         assert self.process is not None
-        pids = [self.process.pid, *_children(self.process.pid)]
         ticks = 0
-        for pid in pids:
+        for pid in [self.process.pid, *_children(self.process.pid)]:
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += sum(_stat_ticks(pid)[:2])  # utime, stime
             except FileNotFoundError:
                 continue
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
         return ticks / CLOCK_TICKS
 
 
@@ -404,10 +402,9 @@ def _tree_cpu(pid: int | None) -> float:
     ticks = 0
     for each in [pid, *_children(pid)]:
         try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += sum(_stat_ticks(each))  # utime, stime, cutime, cstime
         except FileNotFoundError:  # ended since it was listed: its parent counts it now
             continue
-        ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / CLOCK_TICKS
 
 
@@ -415,8 +412,14 @@ def _cpu_of(pid: int | None) -> float:
     """User + system CPU seconds of one process (its threads included); 0 for none."""
     if pid is None:
         return 0.0
+    return sum(_stat_ticks(pid)[:2]) / CLOCK_TICKS
+
+
+def _stat_ticks(pid: int) -> list[int]:
+    """``utime``, ``stime``, ``cutime`` and ``cstime`` of ``pid``, in clock ticks (after the
+    command name, which may hold spaces and parentheses)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return [int(value) for value in fields[11:15]]
 
 
 def _machine() -> str:
