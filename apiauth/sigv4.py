@@ -66,11 +66,21 @@ class Scheme:
     # Derived once: every request reads them.
     date_header: str = field(init=False, repr=False, compare=False)
     content_sha256_header: str = field(init=False, repr=False, compare=False)
+    signature_param: bytes = field(init=False, repr=False, compare=False)
+    authorization_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    """The ``Authorization`` header as signers write it; others take the general parser."""
 
     def __post_init__(self) -> None:
         lower = self.header_prefix.lower()
         object.__setattr__(self, "date_header", f"{lower}date")
         object.__setattr__(self, "content_sha256_header", f"{lower}content-sha256")
+        object.__setattr__(self, "signature_param", self.param("Signature").encode())
+        authorization = re.compile(
+            re.escape(self.algorithm)
+            + r" Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([^,\s]+)",
+            re.ASCII,
+        )
+        object.__setattr__(self, "authorization_re", authorization)
 
     def param(self, name: str) -> str:
         """A presigned URL's query parameter: ``X-Amz-Credential`` and so on."""
@@ -102,12 +112,31 @@ def normalize_path(path: str | bytes) -> str | bytes:
     return first + sep.join(out) + last  # type: ignore[operator]
 
 
+def is_normal_path(path: bytes) -> bool:
+    """Whether :func:`normalize_path` leaves ``path`` as it is. Most paths are told apart by
+    three substring tests: no dot segment, no empty segment, a leading slash."""
+    if path[:1] == b"/" and b"//" not in path and b"/." not in path:
+        return True
+    return normalize_path(path) == path
+
+
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+_UNRESERVED_AND_SLASH = _UNRESERVED + b"/"
+
+
+def _encode(value: bytes | str, safe: bytes) -> str:
+    """``quote(value, safe)``, answering most values (nothing to encode) without it."""
+    if isinstance(value, bytes) and not value.rstrip(safe):
+        return value.decode("ascii")
+    return quote(value, safe=safe)
+
+
 def canonical_uri(wire_path: str | bytes, *, normalize: bool = True) -> str:
     """The path as the client sent it (bytes, or text to be UTF-8 encoded), encoded again."""
     path = wire_path or "/"
     if normalize:
         path = normalize_path(path)
-    return quote(path, safe="/~")
+    return _encode(path, _UNRESERVED_AND_SLASH)
 
 
 def parse_query(query: str | bytes) -> list[tuple[bytes, bytes]]:
@@ -124,8 +153,10 @@ def parse_query(query: str | bytes) -> list[tuple[bytes, bytes]]:
 
 
 def canonical_query(pairs: Iterable[tuple[bytes | str, bytes | str]]) -> str:
-    encoded = sorted((quote(name, safe="~"), quote(value, safe="~")) for name, value in pairs)
-    return "&".join(f"{name}={value}" for name, value in encoded)
+    encoded = sorted(
+        (_encode(name, _UNRESERVED), _encode(value, _UNRESERVED)) for name, value in pairs
+    )
+    return "&".join([f"{name}={value}" for name, value in encoded])
 
 
 def trim(value: str) -> str:
@@ -134,7 +165,7 @@ def trim(value: str) -> str:
 
 def canonical_headers(headers: Mapping[str, Sequence[str]], signed: Sequence[str]) -> str:
     """One ``name:value`` line per signed header (each name must be in ``headers``)."""
-    return "".join(f"{name}:{','.join(trim(v) for v in headers[name])}\n" for name in signed)
+    return "".join([f"{name}:{','.join([trim(v) for v in headers[name]])}\n" for name in signed])
 
 
 def canonical_request(
@@ -206,6 +237,15 @@ class Credential:
 
     @classmethod
     def parse(cls, value: str, scheme: Scheme) -> Credential:
+        key = (value, scheme.terminator)
+        parsed = _credentials.get(key)
+        if parsed is None:
+            parsed = cls._parse(value, scheme)
+            _remember(_credentials, key, parsed)
+        return parsed
+
+    @classmethod
+    def _parse(cls, value: str, scheme: Scheme) -> Credential:
         parts = value.split("/")
         if len(parts) != 5 or parts[4] != scheme.terminator:
             raise SignatureError(
@@ -237,7 +277,28 @@ class Presented:
     """The query pairs that are signed (a presigned URL's own signature left out)."""
 
 
+# A client sends the same credential scope and signed headers all day: each is validated once
+# and remembered. Clients choose them, so the memos are bounded.
+_credentials: dict[tuple[str, str], Credential] = {}
+_signed_headers: dict[str, tuple[str, ...]] = {}
+MEMO_SIZE = 1024
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+
+
 def parse_signed_headers(value: str) -> tuple[str, ...]:
+    names = _signed_headers.get(value)
+    if names is None:
+        names = _parse_signed_headers(value)
+        _remember(_signed_headers, value, names)
+    return names
+
+
+def _parse_signed_headers(value: str) -> tuple[str, ...]:
     names = tuple(value.split(";"))
     if (
         not value
@@ -256,6 +317,18 @@ def parse_authorization(
     value: str, scheme: Scheme, amz_date: str | None, query: list[tuple[bytes, bytes]]
 ) -> Presented:
     """``<algorithm> Credential=..., SignedHeaders=..., Signature=...`` (any order)."""
+    if amz_date is not None:
+        written = scheme.authorization_re.fullmatch(value)
+        if written is not None:
+            # As signers write it: what the general parser below would find.
+            credential, signed_headers, signature = written.groups()
+            return Presented(
+                credential=Credential.parse(credential, scheme),
+                signed_headers=parse_signed_headers(signed_headers),
+                signature=_signature(signature),
+                amz_date=amz_date,
+                query=query,
+            )
     algorithm, _sep, rest = value.strip().partition(" ")
     if algorithm != scheme.algorithm:
         raise SignatureError("unsupported_algorithm", f"Sign requests with {scheme.algorithm}.")
@@ -477,7 +550,8 @@ class Policy:
     ) -> Presented | None:
         """The signature the request carries, or ``None`` when it carries none of this scheme."""
         if authorization is not None and authorization.partition(" ")[0] == self.scheme.algorithm:
-            if any(name == self.scheme.param("Signature").encode() for name, _v in query):
+            signature_param = self.scheme.signature_param
+            if any(name == signature_param for name, _v in query):
                 raise SignatureError(
                     "ambiguous", "Sign in the Authorization header or in the URL, not both."
                 )

@@ -94,6 +94,56 @@ class TestAccepted:
         result = HMACAuthentication().authenticate(Request(request))
         assert result is not None and result[1].id == obj.access_key_id
 
+    @pytest.mark.parametrize(("signed_body", "accepted"), [(b"", True), (ORDER, False)])
+    def test_the_body_hashed_is_the_one_django_reads(
+        self, signed_body: bytes, accepted: bool
+    ) -> None:
+        """A WSGI request that announces no body (no ``Content-Length``, as when chunked)
+        has none for Django, whatever the stream holds: the view reads ``b""``, so that is
+        what the signature must cover."""
+        from django.test import RequestFactory
+        from rest_framework import exceptions
+        from rest_framework.request import Request
+
+        from apiauth.authentication import HMACAuthentication
+
+        obj, secret = make_hmac()
+        headers = {"Host": HOST, "Content-Type": "application/json"}
+        headers.update(
+            sigv4.Signer(obj.access_key_id, secret).sign(
+                "POST", f"http://{HOST}/v1/orders", headers, signed_body
+            )
+        )
+        content_type = headers.pop("Content-Type")
+        request = RequestFactory().generic(
+            "POST", "/v1/orders", ORDER, content_type, headers=headers, CONTENT_LENGTH=""
+        )
+        assert request.body == b""
+        if accepted:
+            result = HMACAuthentication().authenticate(Request(request))
+            assert result is not None and result[1].id == obj.access_key_id
+        else:
+            with pytest.raises(exceptions.AuthenticationFailed) as refusal:
+                HMACAuthentication().authenticate(Request(request))
+            assert refusal.value.get_codes() == "content_sha256_mismatch"
+
+    def test_a_body_read_before_is_the_one_hashed(self) -> None:
+        """Middleware that replaced the body (decompressed it, say) hands the view that body:
+        the signature covers it, not the stream's bytes."""
+        from django.test import RequestFactory
+        from rest_framework.request import Request
+
+        from apiauth.authentication import HMACAuthentication
+
+        obj, secret = make_hmac()
+        headers = {"Host": HOST}
+        signer = sigv4.Signer(obj.access_key_id, secret)
+        headers.update(signer.sign("POST", f"http://{HOST}/v1/orders", headers, ORDER))
+        request = RequestFactory().generic("POST", "/v1/orders", b"", headers=headers)
+        request._body = ORDER
+        result = HMACAuthentication().authenticate(Request(request))
+        assert result is not None and result[1].id == obj.access_key_id
+
     def test_get_may_be_retried(self) -> None:
         credential = make_hmac()
         assert send(credential).status_code == 200
@@ -734,17 +784,21 @@ class TestWirePath:
     server ran the app; re-encoding the decoded path is only the last resort."""
 
     def path(self, uri: str | None = None, *, scope: Any = None, **meta: str) -> bytes:
-        from django.test import RequestFactory
+        from django.test import AsyncRequestFactory, RequestFactory
         from rest_framework.request import Request
 
         from apiauth.authentication import wire_path
 
-        django_request = RequestFactory().get("/ignored")
+        # An ASGI request where a scope is given, as only ASGI requests have one.
+        django_request: Any
+        if scope is None:
+            django_request = RequestFactory().get("/ignored")
+        else:
+            django_request = AsyncRequestFactory().get("/ignored")
+            django_request.scope = scope
         django_request.META.update(meta)
         if uri is not None:
             django_request.META["RAW_URI"] = uri
-        if scope is not None:
-            django_request.scope = scope  # type: ignore[attr-defined]
         return wire_path(Request(django_request))
 
     def test_gunicorn_raw_uri(self) -> None:
@@ -766,7 +820,7 @@ class TestWirePath:
         assert self.path(scope={"raw_path": "/v1/not-bytes"}) == b"/ignored"
 
     def test_the_query_as_sent(self) -> None:
-        from django.test import RequestFactory
+        from django.test import AsyncRequestFactory, RequestFactory
         from rest_framework.request import Request
 
         from apiauth.authentication import wire_query
@@ -774,9 +828,14 @@ class TestWirePath:
         request = RequestFactory().get("/", QUERY_STRING="q=\xe2\x82\xac")  # WSGI: latin-1
         assert wire_query(Request(request)) == b"q=\xe2\x82\xac"
         request.scope = {"query_string": b"q=\xe2\x82\xac&r"}  # type: ignore[attr-defined]
-        assert wire_query(Request(request)) == b"q=\xe2\x82\xac&r"
-        del request.META["QUERY_STRING"], request.scope  # type: ignore[attr-defined]
+        assert wire_query(Request(request)) == b"q=\xe2\x82\xac", "WSGI has no scope"
+        del request.META["QUERY_STRING"]
         assert wire_query(Request(request)) == b""
+        asgi = AsyncRequestFactory().get("/", QUERY_STRING="q=%E2%82%AC")
+        asgi.scope = {"query_string": b"q=\xe2\x82\xac&r"}
+        assert wire_query(Request(asgi)) == b"q=\xe2\x82\xac&r"
+        del asgi.scope
+        assert wire_query(Request(asgi)) == b"q=%E2%82%AC", "no scope: the query as decoded"
 
     @pytest.mark.parametrize("query", ["q=\u20ac", "q=%E2%82%AC", "q=\xe9&r=1"])
     def test_under_asgi(self, query: str) -> None:

@@ -220,6 +220,14 @@ class TestHMACSecrets:
         assert len(obj.__dict__["_signing_keys"]) == 1
         obj.signing_keys(sigv4.AWS, "20261203", "global", "apiauth")
         assert len(calls) == 20
+        # Kept by what the derivation reads: a scheme's other names share the key.
+        obj.signing_keys(sigv4.Scheme(header_prefix="X-Acme-"), "20261203", "global", "apiauth")
+        assert len(calls) == 20
+        acme = sigv4.Scheme(secret_prefix="ACME1")
+        assert obj.signing_keys(acme, "20261203", "global", "apiauth") != obj.signing_keys(
+            sigv4.AWS, "20261203", "global", "apiauth"
+        )
+        assert len(calls) == 21
 
     def test_a_rotation_is_seen_by_the_instance_in_hand(self) -> None:
         obj, old = make_hmac()

@@ -10,6 +10,7 @@ import hmac
 import time
 from typing import Any
 
+import hypothesis
 import pytest
 
 from apiauth import sigv4
@@ -84,6 +85,37 @@ class TestCanonicalParts:
     )
     def test_normalize_path(self, path: str | bytes, expected: str | bytes) -> None:
         assert sigv4.normalize_path(path) == expected
+
+    @pytest.mark.parametrize(
+        ("path", "normal"),
+        [
+            (b"/", True),
+            (b"/v1/orders", True),
+            (b"/v1/orders/", True),
+            (b"/v1/.well-known", True),
+            (b"/v1/..", False),
+            (b"/v1//orders", False),
+            (b"//", False),
+            (b"", False),
+            (b"relative/x", True),
+            (b"./x", False),
+            (b"../x", False),
+            (b"...", True),
+        ],
+    )
+    def test_is_normal_path(self, path: bytes, normal: bool) -> None:
+        assert sigv4.is_normal_path(path) is normal
+        assert normal is (sigv4.normalize_path(path) == path)
+
+    @hypothesis.given(
+        hypothesis.strategies.lists(
+            hypothesis.strategies.sampled_from([b"/", b".", b"..", b"a", b"%2F", b"~"]),
+            max_size=12,
+        ).map(b"".join)
+    )
+    def test_is_normal_path_agrees_with_normalizing(self, path: bytes) -> None:
+        """The quick substring tests never call a path normal that normalising changes."""
+        assert sigv4.is_normal_path(path) is (sigv4.normalize_path(path) == path)
 
     def test_canonical_uri_encodes_again_and_keeps_slash_and_tilde(self) -> None:
         assert sigv4.canonical_uri("/a~b/c%20d/é") == "/a~b/c%2520d/%C3%A9"
@@ -252,6 +284,48 @@ class TestAuthorizationHeader:
             Credential.parse(CREDENTIAL, AWS), ("host",), SIG, AMZ_DATE, query=[(b"q", b"1")]
         )
         assert not parsed.presigned and parsed.expires is None
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            f"AWS4-HMAC-SHA256 Credential={CREDENTIAL}, SignedHeaders=host, Signature={SIG}",
+            f"AWS4-HMAC-SHA256 Credential={CREDENTIAL},SignedHeaders=host,Signature={SIG}",
+            f"AWS4-HMAC-SHA256  Credential={CREDENTIAL}, SignedHeaders=host, Signature={SIG}",
+            f" AWS4-HMAC-SHA256 Credential={CREDENTIAL} , SignedHeaders=host, Signature={SIG} ",
+            f"AWS4-HMAC-SHA256 SignedHeaders=host, Credential={CREDENTIAL}, Signature={SIG}",
+        ],
+    )
+    def test_as_signers_write_it_or_not(self, value: str) -> None:
+        """Headers as signers write them take a precompiled match, the rest the general
+        parser: both read the same fields."""
+        parsed = sigv4.parse_authorization(value, AWS, AMZ_DATE, [])
+        assert parsed == Presented(Credential.parse(CREDENTIAL, AWS), ("host",), SIG, AMZ_DATE)
+
+    def test_validated_once_each(self) -> None:
+        """A client's credential scope and signed headers are validated on first sight and
+        remembered; a refusal is not, and the memory stays bounded."""
+        assert Credential.parse(CREDENTIAL, AWS) is Credential.parse(CREDENTIAL, AWS)
+        assert sigv4.parse_signed_headers("host;x-amz-date") is sigv4.parse_signed_headers(
+            "host;x-amz-date"
+        )
+        for _ in range(2):
+            assert refusal(Credential.parse, "AK-ID/20261123/global/apiauth/aws4_request", AWS)
+        for i in range(sigv4.MEMO_SIZE + 10):
+            Credential.parse(f"AKID{i}/20261123/global/apiauth/aws4_request", AWS)
+            sigv4.parse_signed_headers(f"host;x-{i}")
+        assert len(sigv4._credentials) <= sigv4.MEMO_SIZE
+        assert len(sigv4._signed_headers) <= sigv4.MEMO_SIZE
+
+    def test_a_branded_scheme_is_parsed_by_its_own_names(self) -> None:
+        acme = Scheme(algorithm="ACME1-HMAC-SHA256", secret_prefix="ACME1", terminator="acme")
+        credential = "AKID/20261123/global/apiauth/acme"
+        value = f"ACME1-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature={SIG}"
+        parsed = sigv4.parse_authorization(value, acme, AMZ_DATE, [])
+        assert parsed.credential == Credential("AKID", "20261123", "global", "apiauth")
+        assert refusal(sigv4.parse_authorization, value, AWS, AMZ_DATE, [])[0] == (
+            "unsupported_algorithm"
+        )
+        assert refusal(Credential.parse, credential, AWS)[0] == "malformed_credential"
 
     def test_algorithm(self) -> None:
         value = authorization().replace("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA512")

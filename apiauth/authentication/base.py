@@ -9,6 +9,7 @@ debiting the client address's failed-authentication bucket exactly once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Generic, TypeVar
 
 from django.utils.translation import gettext as _
@@ -52,6 +53,14 @@ def confirm_only(check: Check | None) -> None:
     debited. Raises ``StaleCredential``, ``TokenRevoked`` or ``MarksUnloaded``."""
     # No limits: the identity and the cost are never read.
     decide("", (), (), 1, check=check)  # pragma: no mutate
+
+
+@functools.cache
+def _drf_get_throttles() -> Any:
+    """``APIView.get_throttles``, imported on first use: DRF's settings import us."""
+    from rest_framework.views import APIView
+
+    return APIView.get_throttles
 
 
 class Refused(Exception):
@@ -261,14 +270,12 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
         get_throttles = getattr(view, "get_throttles", None)
         if get_throttles is None:
             return False
-        from rest_framework.views import APIView  # not at import: DRF's settings import us
-
-        if getattr(type(view), "get_throttles", None) is APIView.get_throttles:
+        if getattr(type(view), "get_throttles", None) is _drf_get_throttles():
             # DRF's own: the classes tell, without building the throttles twice.
-            return any(
-                isinstance(cls, type) and issubclass(cls, TokenBucketThrottle)
-                for cls in getattr(view, "throttle_classes", ())
-            )
+            for cls in getattr(view, "throttle_classes", ()):
+                if isinstance(cls, type) and issubclass(cls, TokenBucketThrottle):
+                    return True
+            return False
         return any(isinstance(throttle, TokenBucketThrottle) for throttle in get_throttles())
 
     def confirm(self, request: Request, credential: Credential) -> Credential:

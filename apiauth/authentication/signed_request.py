@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
+from django.core.handlers.wsgi import WSGIRequest
 from django.utils.translation import gettext as _
 from rest_framework.request import Request
 
@@ -43,7 +44,7 @@ def _wsgi_bytes(value: str) -> bytes:
 def wire_path(request: Request) -> bytes:
     """The path as the client sent it, still percent-encoded: gunicorn's ``RAW_URI``,
     uwsgi's ``REQUEST_URI``, ASGI's ``raw_path``; else the decoded path encoded again."""
-    meta = request.META
+    meta = request._request.META
     raw = meta.get("RAW_URI") or meta.get("REQUEST_URI")
     if raw:
         path = raw.split("?", 1)[0]
@@ -63,12 +64,15 @@ def wire_query(request: Request) -> bytes:
     query = _scope_bytes(request, "query_string")
     if query is not None:
         return query
-    return _wsgi_bytes(request.META.get("QUERY_STRING", ""))
+    return _wsgi_bytes(request._request.META.get("QUERY_STRING", ""))
 
 
 def _scope_bytes(request: Request, name: str) -> bytes | None:
     """A raw value of the request's ASGI scope, when the app runs under ASGI."""
-    scope = getattr(request._request, "scope", None)
+    http = request._request
+    if isinstance(http, WSGIRequest):
+        return None
+    scope = getattr(http, "scope", None)
     value = scope.get(name) if isinstance(scope, dict) else None
     return value if isinstance(value, bytes) else None
 
@@ -103,19 +107,23 @@ def request_headers(
 ) -> dict[str, list[str]]:
     """The headers the policy looks at (signed ones, the scheme's own, ``content-type``),
     lowercased. Repeated headers arrive joined with ``,``, as SigV4 joins them."""
-    meta = request.META
+    meta = request._request.META
     if "HTTP_CONTENT_TYPE" in meta or "HTTP_CONTENT_LENGTH" in meta:
         # A "Content_Type:" header, where the server passes underscores: never the
         # Content-Type that Django parses the body with (CONTENT_TYPE).
         raise _two_spellings()
     prefix = scheme.header_prefix.lower()
-    wanted = set(presented.signed_headers) | {"content-type"}
+    signed = set(presented.signed_headers)
+    names = _header_names
     headers: dict[str, list[str]] = {}
     for name, value in meta.items():
-        header = header_name(name)
+        # header_name()'s memo read in place: a function call per META entry adds up.
+        header = names.get(name)
+        if header is None:
+            header = header_name(name)
         if not header or header == "authorization":
             continue
-        if header in wanted or header.startswith(prefix):
+        if header in signed or header == "content-type" or header.startswith(prefix):
             if header in ("content-type", "content-length") and not value:
                 continue  # WSGI servers set these empty when the client sent none
             if header in headers:

@@ -125,17 +125,21 @@ class HMACCredential(AbstractCredential):
     def signing_keys(self, scheme: Any, date: str, region: str, service: str) -> list[bytes]:
         """The derived SigV4 keys to try, current secret first: decrypted once per copy and
         derived once per day, region and service (a worker's copy serves many requests)."""
-        now = timezone.now()
-        cache_key = (scheme, date, region, service)
-        memo: dict[Any, list[bytes]] = self.__dict__.setdefault("_signing_keys", {})
+        # The names the derivation reads, not the scheme: a dataclass hashes in Python.
+        cache_key = (scheme.secret_prefix, scheme.terminator, date, region, service)
+        memo: dict[Any, list[bytes]] | None = self.__dict__.get("_signing_keys")
+        if memo is None:
+            memo = self.__dict__["_signing_keys"] = {}
         keys = memo.get(cache_key)
         if keys is None:
             keys = [sigv4.signing_key(scheme, s, date, region, service) for s in self.secrets()]
             if len(memo) > 16:
                 memo.clear()
             memo[cache_key] = keys
+        if len(keys) == 1:
+            return list(keys)
         expires = self.previous_secret_expires_at
-        if len(keys) > 1 and (expires is None or expires <= now):
+        if expires is None or expires <= timezone.now():
             return keys[:1]
         return list(keys)
 
