@@ -30,7 +30,10 @@ def main() -> None:
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME")
     parser.add_argument("--n", type=int, default=None, help="Requests per round (in-process).")
     parser.add_argument(
-        "--rounds", type=int, default=None, help="Interleaved rounds (e2e: 5, breakdown: 7)."
+        "--rounds",
+        type=int,
+        default=None,
+        help="Interleaved rounds (e2e: 5, breakdown: 7, hmac: 15).",
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="Seconds per round (e2e).")
     parser.add_argument(
@@ -55,6 +58,8 @@ def run_all(args: argparse.Namespace) -> None:
             )
         elif name == "breakdown":
             breakdown.run(n=args.n or 1000, rounds=args.rounds or 7)
+        elif name == "hmac":
+            hmac.run(n=args.n or 500, rounds=args.rounds or 15)
         else:
             BENCHMARKS[name](**({"n": args.n} if args.n else {}))
 

@@ -48,6 +48,28 @@ def time_per_call(label: str, call: Callable[[], object], n: int, rounds: int = 
     return Timing(label, statistics.median(samples), max(samples) - min(samples))
 
 
+def time_interleaved(
+    calls: dict[str, Callable[[], object]], n: int, rounds: int
+) -> dict[str, Timing]:
+    """Per label, the median over ``rounds`` of the mean time per call across ``n`` calls, the
+    labels taking turns within each round: a machine whose speed drifts during the sitting
+    slows every label alike instead of whichever ran last."""
+    for call in calls.values():
+        for _ in range(max(50, n // 10)):
+            call()
+    samples: dict[str, list[float]] = {label: [] for label in calls}
+    for _ in range(rounds):
+        for label, call in calls.items():
+            start = time.perf_counter_ns()
+            for _ in range(n):
+                call()
+            samples[label].append((time.perf_counter_ns() - start) / n / 1000)
+    return {
+        label: Timing(label, statistics.median(times), max(times) - min(times))
+        for label, times in samples.items()
+    }
+
+
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
