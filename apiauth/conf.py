@@ -190,6 +190,7 @@ def _typed(annotation: Any, value: Any) -> Any:
     return _CONVERTERS[str(annotation)](value)
 
 
+_MISSING = object()
 _building = threading.RLock()  # reentrant: a build may derive what it needs
 
 
@@ -224,10 +225,11 @@ class Settings:
         """``build()``, computed once until ``APIAUTH`` changes (``key`` defaults to
         ``build`` itself)."""
         name = build if key is None else key
-        try:
-            return self.derived[name]  # type: ignore[no-any-return]
-        except KeyError:
-            pass
+        derived = self._derived
+        if derived is not None:  # read on every request: no property, no exception
+            value = derived.get(name, _MISSING)
+            if value is not _MISSING:
+                return value  # type: ignore[no-any-return]
         with _building:  # one build at a time: two threads must not fetch one JWKS twice
             derived = self.derived
             if name not in derived:

@@ -66,7 +66,8 @@ class Scheme:
     # Derived once: every request reads them.
     date_header: str = field(init=False, repr=False, compare=False)
     content_sha256_header: str = field(init=False, repr=False, compare=False)
-    signature_param: bytes = field(init=False, repr=False, compare=False)
+    signature_param: str = field(init=False, repr=False, compare=False)
+    credential_param: str = field(init=False, repr=False, compare=False)
     authorization_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
     """The ``Authorization`` header as signers write it; others take the general parser."""
 
@@ -74,7 +75,8 @@ class Scheme:
         lower = self.header_prefix.lower()
         object.__setattr__(self, "date_header", f"{lower}date")
         object.__setattr__(self, "content_sha256_header", f"{lower}content-sha256")
-        object.__setattr__(self, "signature_param", self.param("Signature").encode())
+        object.__setattr__(self, "signature_param", self.param("Signature"))
+        object.__setattr__(self, "credential_param", self.param("Credential"))
         authorization = re.compile(
             re.escape(self.algorithm)
             + r" Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([^,\s]+)",
@@ -550,7 +552,7 @@ class Policy:
     ) -> Presented | None:
         """The signature the request carries, or ``None`` when it carries none of this scheme."""
         if authorization is not None and authorization.partition(" ")[0] == self.scheme.algorithm:
-            signature_param = self.scheme.signature_param
+            signature_param = self.scheme.signature_param.encode()
             if any(name == signature_param for name, _v in query):
                 raise SignatureError(
                     "ambiguous", "Sign in the Authorization header or in the URL, not both."
@@ -592,24 +594,30 @@ class Policy:
         return self.payload_hash(request)
 
     def check_signed_headers(self, presented: Presented, request: SignedRequest) -> None:
+        """``host``, the date (unless presigned), the scheme's own headers and a body's
+        ``content-type`` must be signed; every signed header must be sent."""
         signed = set(presented.signed_headers)
-        required = {"host"}
-        if not presented.presigned:
-            required.add(self.scheme.date_header)
-        if request.has_body and "content-type" in request.headers:
-            required.add("content-type")
+        headers = request.headers
         prefix = self.scheme.header_prefix.lower()
-        required.update(name for name in request.headers if name.startswith(prefix))
-        unsigned = sorted(required - signed)
+        unsigned = {
+            name
+            for name in headers
+            if name not in signed
+            and (name.startswith(prefix) or (name == "content-type" and request.has_body))
+        }
+        if "host" not in signed:
+            unsigned.add("host")
+        if not presented.presigned and self.scheme.date_header not in signed:
+            unsigned.add(self.scheme.date_header)
         if unsigned:
             raise SignatureError(
-                "unsigned_header", f"These headers must be signed: {', '.join(unsigned)}."
+                "unsigned_header", f"These headers must be signed: {', '.join(sorted(unsigned))}."
             )
-        absent = sorted(name for name in signed if name not in request.headers)
-        if absent:
-            raise SignatureError(
-                "missing_signed_header", f"Signed headers missing from the request: {absent[0]}."
-            )
+        for name in presented.signed_headers:  # sorted: the first absent is named
+            if name not in headers:
+                raise SignatureError(
+                    "missing_signed_header", f"Signed headers missing from the request: {name}."
+                )
 
     def payload_hash(self, request: SignedRequest) -> str:
         claimed = request.headers.get(self.scheme.content_sha256_header)

@@ -14,7 +14,8 @@ import redis
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
-from apiauth import cache, keyring, net, revocation
+from apiauth import cache, keyring, net, revocation, sigv4
+from apiauth.authentication import signed_request
 from apiauth.conf import conf
 from apiauth.store import reset_stores
 from apiauth.throttling import limiter, local, lockout, rates
@@ -125,6 +126,11 @@ def _redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     net.parse_address.cache_clear()
     net._peer.cache_clear()
     revocation._marks.cache_clear()
+    sigv4._credentials.clear()
+    sigv4._signed_headers.clear()
+    signed_request._header_names.clear()
+    signed_request._layouts.clear()
+    signed_request.meta_name.cache_clear()
     from apiauth.authentication import JWTAuthentication
 
     JWTAuthentication.verifier.clear()  # remembered tokens, like every other worker copy

@@ -988,6 +988,37 @@ class TestHeadersCollected:
             assert len(signed_request._header_names) <= 1024
         assert signed_request.meta_name("x-amz-content-sha256") == "HTTP_X_AMZ_CONTENT_SHA256"
 
+    def test_where_headers_are_is_remembered_per_set_of_names(self) -> None:
+        """Which ``META`` entries hold the headers is worked out once per set of names (and
+        signed headers): a request with one more name is read afresh, values are read from
+        each request, and the memo stays small."""
+        from django.test import RequestFactory
+        from rest_framework.request import Request
+
+        from apiauth.authentication import request_headers, signed_request
+
+        def read(**meta: str) -> dict[str, list[str]]:
+            request = Request(RequestFactory().get("/"))
+            request._request.META = {"REMOTE_ADDR": "127.0.0.1", **meta}
+            presented = sigv4.Presented(
+                credential=sigv4.Credential("AK", "20261204", "global", "apiauth"),
+                signed_headers=("host", "x-amz-date"),
+                signature="0" * 64,
+                amz_date="20261204T000000Z",
+            )
+            return request_headers(request, presented, sigv4.AWS)
+
+        signed_request._layouts.clear()
+        base = {"HTTP_HOST": "h", "HTTP_X_AMZ_DATE": "d1", "HTTP_ACCEPT": "*/*"}
+        assert read(**base) == {"host": ["h"], "x-amz-date": ["d1"]}
+        assert read(**{**base, "HTTP_X_AMZ_DATE": "d2"}) == {"host": ["h"], "x-amz-date": ["d2"]}
+        assert len(signed_request._layouts) == 1
+        assert read(**base, HTTP_X_AMZ_TARGET="t")["x-amz-target"] == ["t"]
+        assert len(signed_request._layouts) == 2
+        for i in range(1100):
+            read(**base, **{f"HTTP_X_{i}": "v"})
+            assert len(signed_request._layouts) <= 1024
+
     def test_a_signed_content_length(self) -> None:
         headers = {"Content-Length": str(len(ORDER))}
         response = send(make_hmac(), "POST", "/v1/orders", ORDER, headers=headers)

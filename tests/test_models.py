@@ -394,6 +394,37 @@ def test_last_used_is_written_once_the_interval_has_passed(
     assert (stored.last_used_at, stored.last_used_ip) == (now, "192.0.2.1")
 
 
+def test_a_use_is_due_once_the_interval_has_passed() -> None:
+    key, _raw = make_key()
+    now = timezone.now()
+    assert key.touch_is_due(now)  # never used
+    key.last_used_at = now - datetime.timedelta(seconds=59.999)
+    assert not key.touch_is_due(now) and not key.touch_is_due()
+    key.last_used_at = now - datetime.timedelta(seconds=60)  # LAST_USED_INTERVAL
+    assert key.touch_is_due(now)
+
+
+@pytest.mark.django_db
+def test_the_client_address_is_worked_out_only_when_a_use_is_recorded() -> None:
+    """A warm request of a key without an allowlist needs no client address: it is resolved
+    only for the use recorded once a minute (and, without a credential, the throttle's
+    identity)."""
+    from django.test import RequestFactory
+    from rest_framework.request import Request
+
+    from apiauth.authentication import APIKeyAuthentication
+
+    _key, raw = make_key()
+
+    def resolved() -> bool:
+        request = RequestFactory().get("/", headers={"X-API-Key": raw})
+        assert APIKeyAuthentication().authenticate(Request(request)) is not None
+        return "_apiauth_client_ip" in request.__dict__
+
+    assert resolved()  # the first use is recorded
+    assert not resolved() and not resolved()
+
+
 def test_a_private_copy_caches_its_own_relations() -> None:
     user = make_user()
     copy = private_copy(user)

@@ -227,7 +227,8 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
             return self.reauthenticate(request)
         obj = entry.obj
         self.validate_credential(request, obj, credential_id)
-        obj.touch(get_client_ip(request), defer=True)
+        if obj.touch_is_due():
+            obj.touch(get_client_ip(request), defer=True)
         credential = entry.credential
         if credential is None:
             credential = obj.to_credential(check=entry.check)

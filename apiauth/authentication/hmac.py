@@ -118,8 +118,8 @@ class HMACAuthentication(CredentialAuthentication[sigv4.Presented]):
         ours = authorization is not None and authorization.partition(" ")[0] == scheme.algorithm
         if (
             not ours
-            and scheme.param("Signature") not in query
-            and (scheme.param("Credential") not in query)
+            and scheme.signature_param not in query
+            and scheme.credential_param not in query
         ):
             return None
         limit = conf.hmac.max_header_size

@@ -137,7 +137,8 @@ class JWTAuthentication(CredentialAuthentication[str]):
         if person:
             user = self.get_person(claims)
             changes = {"owner": user, "partition": str(user.pk)}
-        client.touch(get_client_ip(request), defer=True)
+        if client.touch_is_due():
+            client.touch(get_client_ip(request), defer=True)
         lineage = client.lineage_id
         check = entry.check
         # The client's own credential (owner, plan, limits, lineage), as a token of it.

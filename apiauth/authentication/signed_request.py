@@ -6,6 +6,7 @@ hands them over decoded (and WSGI as latin-1 text). These functions recover what
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote, urlsplit
 
 from django.core.handlers.wsgi import WSGIRequest
@@ -77,6 +78,7 @@ def _scope_bytes(request: Request, name: str) -> bytes | None:
     return value if isinstance(value, bytes) else None
 
 
+@functools.lru_cache(maxsize=64)
 def meta_name(header: str) -> str:
     """Where WSGI puts a request header in ``request.META``."""
     return "HTTP_" + header.upper().replace("-", "_")
@@ -112,22 +114,40 @@ def request_headers(
         # A "Content_Type:" header, where the server passes underscores: never the
         # Content-Type that Django parses the body with (CONTENT_TYPE).
         raise _two_spellings()
-    prefix = scheme.header_prefix.lower()
-    signed = set(presented.signed_headers)
-    names = _header_names
     headers: dict[str, list[str]] = {}
-    for name, value in meta.items():
-        # header_name()'s memo read in place: a function call per META entry adds up.
-        header = names.get(name)
-        if header is None:
-            header = header_name(name)
-        if not header or header == "authorization":
-            continue
-        if header in signed or header == "content-type" or header.startswith(prefix):
-            if header in ("content-type", "content-length") and not value:
-                continue  # WSGI servers set these empty when the client sent none
-            if header in headers:
-                # Two spellings of one header (X-Amz-Date, X_Amz_Date) cannot both be signed.
-                raise _two_spellings()
-            headers[header] = [_wsgi_bytes(value).decode("utf-8")]
+    for name, header in _layout(meta, presented.signed_headers, scheme.header_prefix.lower()):
+        value = meta[name]
+        if header in ("content-type", "content-length") and not value:
+            continue  # WSGI servers set these empty when the client sent none
+        if header in headers:
+            # Two spellings of one header (X-Amz-Date, X_Amz_Date) cannot both be signed.
+            raise _two_spellings()
+        headers[header] = [_wsgi_bytes(value).decode("utf-8")]
     return headers
+
+
+_layouts: dict[tuple[frozenset[str], tuple[str, ...], str], tuple[tuple[str, str], ...]] = {}
+
+
+def _layout(
+    meta: dict[str, str], signed: tuple[str, ...], prefix: str
+) -> tuple[tuple[str, str], ...]:
+    """The ``(META key, header)`` pairs holding the headers the policy looks at. A server and
+    its clients send the same few sets of names: each set is read once and remembered, and a
+    request's ``META`` is hashed as a set of names instead of walked entry by entry."""
+    key = (frozenset(meta), signed, prefix)
+    layout = _layouts.get(key)
+    if layout is None:
+        wanted = set(signed)
+        pairs = []
+        for name in meta:
+            header = header_name(name)
+            if not header or header == "authorization":
+                continue
+            if header in wanted or header == "content-type" or header.startswith(prefix):
+                pairs.append((name, header))
+        layout = tuple(pairs)
+        if len(_layouts) >= 1024:  # clients choose the names: bounded
+            _layouts.clear()
+        _layouts[key] = layout
+    return layout

@@ -290,8 +290,7 @@ class AbstractCredential(models.Model):
         With ``defer``, the write waits until the response has been sent (``usage``).
         """
         now = timezone.now()
-        interval = datetime.timedelta(seconds=conf.LAST_USED_INTERVAL)
-        if self.last_used_at is not None and now - self.last_used_at < interval:
+        if not self.touch_is_due(now):
             return
         # This copy may be shared by a worker's threads: the first one due writes.
         self.last_used_at, self.last_used_ip = now, ip
@@ -299,6 +298,15 @@ class AbstractCredential(models.Model):
             usage.defer(self, now, ip)
         else:
             self.write_last_used(now, ip)
+
+    def touch_is_due(self, now: datetime.datetime | None = None) -> bool:
+        """Whether :meth:`touch` would record a use now: callers can skip working out what it
+        records (the client's address) on the other requests of the interval."""
+        last = self.last_used_at
+        if last is None:
+            return True
+        elapsed = (timezone.now() if now is None else now) - last
+        return elapsed.total_seconds() >= conf.LAST_USED_INTERVAL
 
     def write_last_used(self, now: datetime.datetime, ip: str | None) -> None:
         interval = datetime.timedelta(seconds=conf.LAST_USED_INTERVAL)

@@ -115,7 +115,9 @@ class TokenBucketThrottle(BaseThrottle):
         """One round trip: every limit of the request and, for a cached credential, its
         version (:mod:`apiauth.cache`)."""
         credential = request.auth if isinstance(request.auth, Credential) else None
-        ident = identity(credential, request.user, get_client_ip(request))
+        # A credential is its own identity: the client's address is worked out only without.
+        client_ip = get_client_ip(request) if credential is None else None
+        ident = identity(credential, request.user, client_ip)
         limits, names = self.get_limits(request, view)
         cost = self.get_cost(request, view)
         for limit in limits:
