@@ -17,6 +17,7 @@ from apiauth.authentication import (
     HMACAuthentication,
     JWTAuthentication,
 )
+from apiauth.authentication.base import Refused
 from apiauth.cache import CredentialCache
 from apiauth.credentials import Confirmable
 from apiauth.models import APIKey
@@ -118,6 +119,40 @@ def test_the_endpoints_share_the_default_verifier(
     assert len(verification.verifier.verified) == 1  # remembered by introspection...
     assert call(client, token).status_code == 200
     assert len(verification.verifier.verified) == 1  # ...and served to the API from memory
+
+
+class BusinessHoursKeyAuthentication(APIKeyAuthentication):
+    """A project's own rule beside the lifecycle and network ones."""
+
+    open = True
+    rules_run = 0
+
+    def validate_credential(self, request: Any, obj: Any, credential_id: str) -> None:
+        BusinessHoursKeyAuthentication.rules_run += 1
+        super().validate_credential(request, obj, credential_id)
+        if not self.open:
+            raise Refused("closed", "Come back tomorrow.", credential_id, forbidden=True)
+
+
+def test_a_rule_of_the_projects_own_judges_every_request() -> None:
+    """``validate_credential`` runs once per request, on the worker's copy too, and its own
+    refusal is not taken for a refused copy to confirm."""
+    from rest_framework import exceptions
+
+    _key, raw = make_key()
+    auth = BusinessHoursKeyAuthentication()
+
+    def authenticate() -> Any:
+        return auth.authenticate(Request(RequestFactory().get("/v1/ping", HTTP_X_API_KEY=raw)))
+
+    BusinessHoursKeyAuthentication.rules_run = 0
+    assert authenticate() is not None and authenticate() is not None  # a fill, then the copy
+    assert BusinessHoursKeyAuthentication.rules_run == 2
+    auth.open = False
+    with pytest.raises(exceptions.PermissionDenied) as refusal:
+        authenticate()
+    assert refusal.value.get_codes() == "closed"
+    assert BusinessHoursKeyAuthentication.rules_run == 3
 
 
 @pytest.mark.parametrize("scheme", [APIKeyAuthentication, HMACAuthentication, JWTAuthentication])

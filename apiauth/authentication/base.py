@@ -192,6 +192,18 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
             detail = _("This credential may not be used from your address.")
             raise Refused("ip_not_allowed", detail, credential_id, forbidden=True)
 
+    def validate_copy(self, request: Request, entry: Entry[Any], credential_id: str) -> bool:
+        """:meth:`validate_credential` on a (possibly cached) copy; ``False`` when the copy
+        was refused but turned out stale (:meth:`refused_copy_is_stale`): authenticate again
+        from the database. Accepted copies, nearly all, pay for the rules once."""
+        try:
+            self.validate_credential(request, entry.obj, credential_id)
+        except Refused:
+            if self.refused_copy_is_stale(request, entry):
+                return False
+            raise
+        return True
+
     def refused_copy_is_stale(self, request: Request, entry: Entry[Any]) -> bool:
         """Whether a worker's copy that would be refused is out of date (one round trip): a
         refusal must not outlive the change that undid it (an owner reactivated, an expiry
@@ -223,10 +235,9 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
 
         ``claim``: a key the request must be the first to create in ``claim_ttl_ms`` (a signed
         write's replay claim, in the credential's lineage slot): see :meth:`claim_once`."""
-        if self.refused_copy_is_stale(request, entry):
+        if not self.validate_copy(request, entry, credential_id):
             return self.reauthenticate(request)
         obj = entry.obj
-        self.validate_credential(request, obj, credential_id)
         if obj.touch_is_due():
             obj.touch(get_client_ip(request), defer=True)
         credential = entry.credential

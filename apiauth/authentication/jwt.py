@@ -127,12 +127,11 @@ class JWTAuthentication(CredentialAuthentication[str]):
         entry = self.cached(request, cache, client_id)
         if entry is None:
             raise Refused("unknown_client", _("The token's client is unknown."), client_id)
-        if self.refused_copy_is_stale(request, entry):
-            return self.reauthenticate(request)
-        client = entry.obj
         # The client's state decides: revoking it, rolling it past its grace or its expiry
         # ends every token obtained with it, as does its owner's deactivation.
-        self.validate_credential(request, client, client_id)
+        if not self.validate_copy(request, entry, client_id):
+            return self.reauthenticate(request)
+        client = entry.obj
         changes: dict[str, Any] = {}
         if person:
             user = self.get_person(claims)
