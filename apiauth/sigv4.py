@@ -207,16 +207,8 @@ def format_date(moment: datetime.datetime) -> str:
 def parse_date(value: str) -> datetime.datetime:
     if not AMZ_DATE_RE.fullmatch(value):
         raise SignatureError("malformed_date", "The request date must read YYYYMMDDTHHMMSSZ.")
-    try:  # by hand: strptime costs more than the rest of the date checks together
-        return datetime.datetime(
-            int(value[0:4]),
-            int(value[4:6]),
-            int(value[6:8]),
-            int(value[9:11]),
-            int(value[11:13]),
-            int(value[13:15]),
-            tzinfo=datetime.UTC,
-        )
+    try:  # ISO 8601's basic format, read in C (strptime costs five times as much)
+        return datetime.datetime.fromisoformat(value)
     except ValueError:
         raise SignatureError("malformed_date", "The request date is not a valid date.") from None
 

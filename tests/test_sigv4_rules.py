@@ -193,7 +193,17 @@ class TestDates:
             "The request date must read YYYYMMDDTHHMMSSZ.",
         )
 
-    @pytest.mark.parametrize("value", ["20261323T123456Z", "20261123T253456Z", "00001123T000000Z"])
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "20261323T123456Z",
+            "20261123T253456Z",
+            "00001123T000000Z",
+            "20260229T000000Z",
+            "20261231T235960Z",
+            "20261100T000000Z",
+        ],
+    )
     def test_impossible(self, value: str) -> None:
         assert refusal(sigv4.parse_date, value) == (
             "malformed_date",
