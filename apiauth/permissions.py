@@ -43,7 +43,8 @@ class HasScopes(BasePermission):
 
     def get_required_scopes(self, request: Request, view: Any) -> Sequence[str] | None:
         """The scopes this request needs, or ``None`` for a method the view does not cover."""
-        method = request.method or "GET"  # pragma: no mutate (a request always has one)
+        # Django's request: DRF hands its attributes on through a caught exception each.
+        method = request._request.method or "GET"  # pragma: no mutate (a request always has one)
         return scopes_required(getattr(view, "required_scopes", ()), method)
 
     def has_permission(self, request: Request, view: Any) -> bool:

@@ -77,7 +77,7 @@ class JWTAuthentication(CredentialAuthentication[str]):
 
     def get_token(self, request: Request) -> str | None:
         """The bearer token, or ``None`` when the request carries none of ours."""
-        authorization = str(request.META.get("HTTP_AUTHORIZATION", ""))
+        authorization = str(request._request.META.get("HTTP_AUTHORIZATION", ""))
         scheme, _sep, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer":
             return None

@@ -39,7 +39,7 @@ class OAuthClientAuthentication(CredentialAuthentication[ClientClaim]):
 
     def claim(self, request: Request) -> ClientClaim | None:
         found: list[ClientClaim] = []
-        authorization = str(request.META.get("HTTP_AUTHORIZATION", ""))
+        authorization = str(request._request.META.get("HTTP_AUTHORIZATION", ""))
         scheme, _sep, value = authorization.strip().partition(" ")
         if scheme.lower() == "basic":
             found.append(self.parse_basic(value.strip()))

@@ -48,7 +48,7 @@ class TokenBucketThrottle(BaseThrottle):
     def get_cost(self, request: Request, view: Any) -> int:
         """Units this request takes from every limit: at least 1 (check ``apiauth.E011``)."""
         declared = getattr(view, "throttle_cost", None)
-        method = request.method or "GET"
+        method = request._request.method or "GET"  # Django's: DRF's costs an exception
         if isinstance(declared, Mapping):
             declared = declared.get(method)
         if declared is None:
