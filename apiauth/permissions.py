@@ -10,6 +10,7 @@ from apiauth.credentials import Credential
 from apiauth.errors import InsufficientScope
 from apiauth.scopes import missing_scopes
 from apiauth.throttling import TokenBucketThrottle
+from apiauth.throttling.throttle import request_method
 
 
 def scopes_required(declared: Any, method: str) -> list[str] | None:
@@ -43,8 +44,7 @@ class HasScopes(BasePermission):
 
     def get_required_scopes(self, request: Request, view: Any) -> Sequence[str] | None:
         """The scopes this request needs, or ``None`` for a method the view does not cover."""
-        # Django's request: DRF hands its attributes on through a caught exception each.
-        method = request._request.method or "GET"  # pragma: no mutate (a request always has one)
+        method = request_method(request) or "GET"  # pragma: no mutate (a request always has one)
         return scopes_required(getattr(view, "required_scopes", ()), method)
 
     def has_permission(self, request: Request, view: Any) -> bool:

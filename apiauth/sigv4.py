@@ -79,7 +79,8 @@ class Scheme:
         object.__setattr__(self, "credential_param", self.param("Credential"))
         authorization = re.compile(
             re.escape(self.algorithm)
-            + r" Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([^,\s]+)",
+            # Printable ASCII but the comma: any other character takes the general parser.
+            + r" Credential=([!-+\--~]+), ?SignedHeaders=([!-+\--~]+), ?Signature=([!-+\--~]+)",
             re.ASCII,
         )
         object.__setattr__(self, "authorization_re", authorization)
@@ -207,6 +208,8 @@ def format_date(moment: datetime.datetime) -> str:
 def parse_date(value: str) -> datetime.datetime:
     if not AMZ_DATE_RE.fullmatch(value):
         raise SignatureError("malformed_date", "The request date must read YYYYMMDDTHHMMSSZ.")
+    if value[9:11] >= "24":  # newer Pythons read hour 24 as the next day's midnight
+        raise SignatureError("malformed_date", "The request date is not a valid date.")
     try:  # ISO 8601's basic format, read in C (strptime costs five times as much)
         return datetime.datetime.fromisoformat(value)
     except ValueError:
@@ -288,7 +291,8 @@ def parse_signed_headers(value: str) -> tuple[str, ...]:
     names = _signed_headers.get(value)
     if names is None:
         names = _parse_signed_headers(value)
-        _remember(_signed_headers, value, names)
+        if len(value) <= 512:  # the lists clients send; not a few KB a client made up
+            _remember(_signed_headers, value, names)
     return names
 
 

@@ -127,6 +127,34 @@ class TestAccepted:
                 HMACAuthentication().authenticate(Request(request))
             assert refusal.value.get_codes() == "content_sha256_mismatch"
 
+    @pytest.mark.parametrize(("signed_body", "accepted"), [(ORDER, True), (b"", False)])
+    def test_a_stream_a_middleware_replaced_is_the_one_hashed(
+        self, signed_body: bytes, accepted: bool
+    ) -> None:
+        """Middleware that hands Django the chunked body of a request announcing no length
+        (``request._stream = environ["wsgi.input"]``) gives the view that body: the signature
+        must cover it, whatever ``Content-Length`` says."""
+        from django.test import RequestFactory
+        from rest_framework import exceptions
+        from rest_framework.request import Request
+
+        from apiauth.authentication import HMACAuthentication
+
+        obj, secret = make_hmac()
+        headers = {"Host": HOST}
+        signer = sigv4.Signer(obj.access_key_id, secret)
+        headers.update(signer.sign("POST", f"http://{HOST}/v1/orders", headers, signed_body))
+        request = RequestFactory().generic("POST", "/v1/orders", b"", headers=headers)
+        request._stream = io.BytesIO(ORDER)
+        if accepted:
+            result = HMACAuthentication().authenticate(Request(request))
+            assert result is not None and result[1].id == obj.access_key_id
+        else:
+            with pytest.raises(exceptions.AuthenticationFailed) as refusal:
+                HMACAuthentication().authenticate(Request(request))
+            assert refusal.value.get_codes() == "content_sha256_mismatch"
+        assert request.body == ORDER
+
     def test_a_body_read_before_is_the_one_hashed(self) -> None:
         """Middleware that replaced the body (decompressed it, say) hands the view that body:
         the signature covers it, not the stream's bytes."""
@@ -1018,6 +1046,12 @@ class TestHeadersCollected:
         for i in range(1100):
             read(**base, **{f"HTTP_X_{i}": "v"})
             assert len(signed_request._layouts) <= 1024
+        # Names by the hundred, or long ones, are read but never kept.
+        signed_request._layouts.clear()
+        many = {f"HTTP_X_{i}": "v" for i in range(200)}
+        assert read(**base, **many)["host"] == ["h"]
+        assert read(**base, **{"HTTP_X_" + "A" * 3000: "v"})["x-amz-date"] == ["d1"]
+        assert signed_request._layouts == {}
 
     def test_a_signed_content_length(self) -> None:
         headers = {"Content-Length": str(len(ORDER))}

@@ -8,12 +8,16 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import RequestFactory
 from rest_framework.exceptions import NotAuthenticated
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import ForcedAuthentication, Request
+from rest_framework.response import Response
 
 from apiauth import scopes
 from apiauth.credentials import Credential, MachinePrincipal, get_credential
 from apiauth.errors import InsufficientScope
 from apiauth.permissions import HasScopes
+from tests.factories import make_key
+from tests.testapp.views import OrderSerializer
 
 
 def credential(*granted: str, owner: Any = None) -> Credential:
@@ -171,3 +175,29 @@ class TestScopeMessages:
         assert excinfo.value.messages == [
             "Unknown scope(s): b:r, z:w. Choose among those in APIAUTH['SCOPES']."
         ]
+
+
+class OrderForm(GenericAPIView):  # type: ignore[type-arg]
+    """A view whose OPTIONS answer describes its POST form to those who may POST."""
+
+    serializer_class = OrderSerializer
+    required_scopes = {"GET": ["orders:read"], "OPTIONS": [], "POST": ["orders:write"]}
+
+    def get(self, request: Request) -> Response:
+        return Response({})
+
+    def post(self, request: Request) -> Response:
+        return Response({}, status=201)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("granted", "described"), [(["orders:read"], False), (["orders:write"], True)]
+)
+def test_a_form_is_described_only_to_who_may_send_it(granted: list[str], described: bool) -> None:
+    """DRF's metadata asks the permissions about a clone of the request "as POST": the scopes
+    judged are POST's, not those of the OPTIONS request that carries it."""
+    _key, raw = make_key(scopes=granted)
+    response = OrderForm.as_view()(RequestFactory().options("/", HTTP_X_API_KEY=raw))
+    assert response.status_code == 200
+    assert ("POST" in response.data.get("actions", {})) is described

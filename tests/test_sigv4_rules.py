@@ -202,6 +202,7 @@ class TestDates:
             "20260229T000000Z",
             "20261231T235960Z",
             "20261100T000000Z",
+            "20261123T240000Z",
         ],
     )
     def test_impossible(self, value: str) -> None:
@@ -303,6 +304,7 @@ class TestAuthorizationHeader:
             f"AWS4-HMAC-SHA256  Credential={CREDENTIAL}, SignedHeaders=host, Signature={SIG}",
             f" AWS4-HMAC-SHA256 Credential={CREDENTIAL} , SignedHeaders=host, Signature={SIG} ",
             f"AWS4-HMAC-SHA256 SignedHeaders=host, Credential={CREDENTIAL}, Signature={SIG}",
+            f"AWS4-HMAC-SHA256 Credential={CREDENTIAL}, SignedHeaders=host, Signature={SIG}\xa0",
         ],
     )
     def test_as_signers_write_it_or_not(self, value: str) -> None:
@@ -325,6 +327,10 @@ class TestAuthorizationHeader:
             sigv4.parse_signed_headers(f"host;x-{i}")
         assert len(sigv4._credentials) <= sigv4.MEMO_SIZE
         assert len(sigv4._signed_headers) <= sigv4.MEMO_SIZE
+        sigv4._signed_headers.clear()
+        made_up = ";".join(f"x-{i:03}-{'a' * 60}" for i in range(10))
+        assert sigv4.parse_signed_headers(made_up) == tuple(made_up.split(";"))
+        assert sigv4._signed_headers == {}, "a list longer than clients send is not kept"
 
     def test_a_branded_scheme_is_parsed_by_its_own_names(self) -> None:
         acme = Scheme(algorithm="ACME1-HMAC-SHA256", secret_prefix="ACME1", terminator="acme")

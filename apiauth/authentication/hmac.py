@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.core.handlers.wsgi import WSGIRequest
+from django.core.handlers.wsgi import LimitedStream, WSGIRequest
 from django.utils import timezone
 from django.utils.http import http_date
 from django.utils.translation import gettext as _
@@ -49,6 +49,19 @@ def build_policy() -> sigv4.Policy:
         # A path that normalising would change is refused (get_signed_request): the
         # canonical URI is the path as sent, without normalising it a second time.
         normalize=False,
+    )
+
+
+def _announces_no_body(http: Any) -> bool:
+    """Whether Django will read ``b""`` from this request without our reading it: a WSGI
+    request whose stream is still Django's own, limited to no bytes (``Content-Length`` 0 or
+    absent, chunked ones included). A stream a middleware replaced is read and hashed."""
+    stream = http.__dict__.get("_stream")
+    return (
+        type(stream) is LimitedStream
+        and stream.limit <= 0
+        and "_body" not in http.__dict__
+        and isinstance(http, WSGIRequest)
     )
 
 
@@ -184,9 +197,7 @@ class HMACAuthentication(CredentialAuthentication[sigv4.Presented]):
             # §8.6). Servers that parse HTTP themselves refuse it before it gets here.
             detail = _("The Content-Length header is not a number.")
             raise exceptions.ParseError(detail, code="malformed_content_length") from None
-        if length == 0 and isinstance(http, WSGIRequest) and "_body" not in http.__dict__:
-            # Django reads no body from a WSGI request that announces none (chunked ones
-            # included): the view will see b"" too, so nothing need be read to hash it.
+        if _announces_no_body(http):
             return sigv4.EMPTY_SHA256
         max_size = conf.hmac.max_body_size
         if length > max_size:

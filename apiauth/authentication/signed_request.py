@@ -135,8 +135,11 @@ def _layout(
     """The ``(META key, header)`` pairs holding the headers the policy looks at. A server and
     its clients send the same few sets of names: each set is read once and remembered, and a
     request's ``META`` is hashed as a set of names instead of walked entry by entry."""
-    key = (frozenset(meta), signed, prefix)
-    layout = _layouts.get(key)
+    # Only sets of names a server and its clients send are remembered: a client sending
+    # hundreds of long names must not make a worker hold them (1,024 sets × this budget).
+    remember = len(meta) <= 128 and sum(map(len, meta)) <= 2048
+    key = (frozenset(meta), signed, prefix) if remember else None
+    layout = _layouts.get(key) if key is not None else None
     if layout is None:
         wanted = set(signed)
         pairs = []
@@ -147,7 +150,8 @@ def _layout(
             if header in wanted or header == "content-type" or header.startswith(prefix):
                 pairs.append((name, header))
         layout = tuple(pairs)
-        if len(_layouts) >= 1024:  # clients choose the names: bounded
-            _layouts.clear()
-        _layouts[key] = layout
+        if key is not None:
+            if len(_layouts) >= 1024:  # clients choose the names: bounded
+                _layouts.clear()
+            _layouts[key] = layout
     return layout

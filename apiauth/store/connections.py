@@ -61,21 +61,6 @@ def _pack(parts: Sequence[Any]) -> bytes:
     )
 
 
-# A process forked from this one must never write on its parent's sockets: each fork starts
-# a new generation of connections. Counted when the fork happens, so that a request need not
-# ask the kernel for its pid.
-_generation = 0
-
-
-def _forked() -> None:
-    global _generation
-    _generation += 1
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
-    os.register_at_fork(after_in_child=_forked)
-
-
 class _Holder:
     """Lives in a thread's locals; its finalizer returns the thread's connections."""
 
@@ -129,8 +114,10 @@ class Connections:
         server closed while idle is reconnected (one ``poll``).
         """
         pinned = self._pinned
-        if getattr(pinned, "generation", None) != _generation:
-            pinned.connections, pinned.generation = {}, _generation
+        # The pid, not an at-fork hook: servers that fork in C (uWSGI's prefork by default)
+        # run no Python hook, and a child must never write on its parent's sockets.
+        if getattr(pinned, "pid", None) != os.getpid():
+            pinned.connections, pinned.pid = {}, os.getpid()
         node, pool = self.pool_for(key)
         connection = pinned.connections.get(node)
         if connection is None or connection.apiauth_pool is not pool:

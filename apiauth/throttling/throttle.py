@@ -30,6 +30,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MEMO_ATTR = "_apiauth_throttle_outcome"
 
 
+def request_method(request: Request) -> str | None:
+    """The method the request is judged as: DRF's clone for metadata and the browsable API
+    sets its own on the DRF request (judged "as POST"); else Django's, read directly, since
+    DRF hands an attribute on through a caught exception."""
+    method: str | None = request.__dict__.get("method") or request._request.method
+    return method
+
+
 class TokenBucketThrottle(BaseThrottle):
     """Token buckets and quotas from the credential's plan, the view's ``throttle_scope`` and
     the anonymous limits, checked and debited together.
@@ -48,7 +56,7 @@ class TokenBucketThrottle(BaseThrottle):
     def get_cost(self, request: Request, view: Any) -> int:
         """Units this request takes from every limit: at least 1 (check ``apiauth.E011``)."""
         declared = getattr(view, "throttle_cost", None)
-        method = request._request.method or "GET"  # Django's: DRF's costs an exception
+        method = request_method(request) or "GET"
         if isinstance(declared, Mapping):
             declared = declared.get(method)
         if declared is None:
