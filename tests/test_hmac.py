@@ -56,6 +56,22 @@ def refused(response: Any, code: str, status: int = 401) -> None:
         assert "Date" in response
 
 
+def verdict(request: Any) -> str:
+    """What ``HMACAuthentication`` makes of a Django request: the access key id it accepted,
+    or the code it refused with."""
+    from rest_framework import exceptions
+    from rest_framework.request import Request
+
+    from apiauth.authentication import HMACAuthentication
+
+    try:
+        result = HMACAuthentication().authenticate(Request(request))
+    except exceptions.AuthenticationFailed as refusal:
+        return str(refusal.get_codes())
+    assert result is not None
+    return str(result[1].id)
+
+
 class TestAccepted:
     def test_signed_get(self) -> None:
         credential = make_hmac(scopes=["orders:read"], owner=make_user())
@@ -102,10 +118,6 @@ class TestAccepted:
         has none for Django, whatever the stream holds: the view reads ``b""``, so that is
         what the signature must cover."""
         from django.test import RequestFactory
-        from rest_framework import exceptions
-        from rest_framework.request import Request
-
-        from apiauth.authentication import HMACAuthentication
 
         obj, secret = make_hmac()
         headers = {"Host": HOST, "Content-Type": "application/json"}
@@ -119,13 +131,8 @@ class TestAccepted:
             "POST", "/v1/orders", ORDER, content_type, headers=headers, CONTENT_LENGTH=""
         )
         assert request.body == b""
-        if accepted:
-            result = HMACAuthentication().authenticate(Request(request))
-            assert result is not None and result[1].id == obj.access_key_id
-        else:
-            with pytest.raises(exceptions.AuthenticationFailed) as refusal:
-                HMACAuthentication().authenticate(Request(request))
-            assert refusal.value.get_codes() == "content_sha256_mismatch"
+        expected = obj.access_key_id if accepted else "content_sha256_mismatch"
+        assert verdict(request) == expected
 
     @pytest.mark.parametrize(("signed_body", "accepted"), [(ORDER, True), (b"", False)])
     def test_a_stream_a_middleware_replaced_is_the_one_hashed(
@@ -135,10 +142,6 @@ class TestAccepted:
         (``request._stream = environ["wsgi.input"]``) gives the view that body: the signature
         must cover it, whatever ``Content-Length`` says."""
         from django.test import RequestFactory
-        from rest_framework import exceptions
-        from rest_framework.request import Request
-
-        from apiauth.authentication import HMACAuthentication
 
         obj, secret = make_hmac()
         headers = {"Host": HOST}
@@ -146,22 +149,14 @@ class TestAccepted:
         headers.update(signer.sign("POST", f"http://{HOST}/v1/orders", headers, signed_body))
         request = RequestFactory().generic("POST", "/v1/orders", b"", headers=headers)
         request._stream = io.BytesIO(ORDER)
-        if accepted:
-            result = HMACAuthentication().authenticate(Request(request))
-            assert result is not None and result[1].id == obj.access_key_id
-        else:
-            with pytest.raises(exceptions.AuthenticationFailed) as refusal:
-                HMACAuthentication().authenticate(Request(request))
-            assert refusal.value.get_codes() == "content_sha256_mismatch"
+        expected = obj.access_key_id if accepted else "content_sha256_mismatch"
+        assert verdict(request) == expected
         assert request.body == ORDER
 
     def test_a_body_read_before_is_the_one_hashed(self) -> None:
         """Middleware that replaced the body (decompressed it, say) hands the view that body:
         the signature covers it, not the stream's bytes."""
         from django.test import RequestFactory
-        from rest_framework.request import Request
-
-        from apiauth.authentication import HMACAuthentication
 
         obj, secret = make_hmac()
         headers = {"Host": HOST}
@@ -169,8 +164,7 @@ class TestAccepted:
         headers.update(signer.sign("POST", f"http://{HOST}/v1/orders", headers, ORDER))
         request = RequestFactory().generic("POST", "/v1/orders", b"", headers=headers)
         request._body = ORDER
-        result = HMACAuthentication().authenticate(Request(request))
-        assert result is not None and result[1].id == obj.access_key_id
+        assert verdict(request) == obj.access_key_id
 
     def test_get_may_be_retried(self) -> None:
         credential = make_hmac()
