@@ -3,7 +3,8 @@
 Each contender protects the same trivial DRF view; requests are built with RequestFactory and
 passed straight to the view, so the figures are DRF dispatch + authentication + permission, with
 no URL routing or middleware. A no-authentication baseline is subtracted to show the cost of
-authentication itself.
+authentication itself. The contenders take turns within each round, so a machine whose speed
+drifts during the sitting moves them alike.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bench.common import Timing, machine, print_table, setup_django, time_per_call
+from bench.common import Timing, machine, print_table, setup_django, time_interleaved
 
 
-def run(n: int = 2000) -> list[Timing]:
+def run(n: int = 500, rounds: int = 15) -> list[Timing]:
     setup_django()
 
     from django.contrib.auth.models import User
@@ -85,7 +86,8 @@ def run(n: int = 2000) -> list[Timing]:
     ]
 
     logging.disable(logging.CRITICAL)  # failed attempts are logged; keep the timing clean
-    results: list[tuple[Timing, int]] = []
+    calls: dict[str, Any] = {}
+    queries: dict[str, int] = {}
     for label, view, headers, status in cases:
 
         def call(view: Any = view, headers: dict[str, Any] = headers) -> Any:
@@ -97,12 +99,14 @@ def run(n: int = 2000) -> list[Timing]:
         assert response.status_code == status, (label, response.status_code)
         with CaptureQueriesContext(connection) as captured:
             call()
-        results.append((time_per_call(label, call, n), len(captured)))
+        calls[label], queries[label] = call, len(captured)
+    timings = time_interleaved(calls, n, rounds)
+    results = [(timings[label], queries[label]) for label in calls]
 
     baseline = results[0][0].median_us
     ours_us = results[1][0].median_us - baseline
     rows = []
-    for timing, queries in results:
+    for timing, count in results:
         over = timing.median_us - baseline
         ratio = "" if timing is results[0][0] else f"{over / ours_us:.2f}×"
         rows.append(
@@ -111,9 +115,9 @@ def run(n: int = 2000) -> list[Timing]:
                 f"{timing.median_us:.1f}",
                 f"{over:.1f}" if timing is not results[0][0] else "-",
                 ratio,
-                str(queries),
+                str(count),
             ]
         )
-    print(f"\nAuthentication, {n} requests × 5 rounds, median ({machine()})")
+    print(f"\nAuthentication, {rounds} interleaved rounds × {n} requests, median ({machine()})")
     print_table(["scheme", "µs/request", "µs over baseline", "cost vs apiauth", "DB queries"], rows)
     return [timing for timing, _ in results]
