@@ -37,15 +37,7 @@ class Timing:
 
 def time_per_call(label: str, call: Callable[[], object], n: int, rounds: int = 5) -> Timing:
     """Median over ``rounds`` of the mean time per call across ``n`` calls, in µs."""
-    for _ in range(max(50, n // 10)):
-        call()
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        for _ in range(n):
-            call()
-        samples.append((time.perf_counter_ns() - start) / n / 1000)
-    return Timing(label, statistics.median(samples), max(samples) - min(samples))
+    return time_interleaved({label: call}, n, rounds)[label]
 
 
 def time_interleaved(
