@@ -218,6 +218,12 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
             return True
         return False
 
+    def record_use(self, request: Request, obj: Any) -> None:
+        """Record ``obj``'s use after the response, at most once per ``LAST_USED_INTERVAL``:
+        the client's address is worked out only for the use recorded."""
+        if obj.touch_is_due():
+            obj.touch(get_client_ip(request), defer=True)
+
     def get_user(self, obj: Any, credential: Credential) -> Any:
         return credential.owner if credential.owner is not None else MachinePrincipal(credential)
 
@@ -238,8 +244,7 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
         if not self.validate_copy(request, entry, credential_id):
             return self.reauthenticate(request)
         obj = entry.obj
-        if obj.touch_is_due():
-            obj.touch(get_client_ip(request), defer=True)
+        self.record_use(request, obj)
         credential = entry.credential
         if credential is None:
             credential = obj.to_credential(check=entry.check)

@@ -24,7 +24,6 @@ from apiauth.errors import (
 )
 from apiauth.models import APIKey, Application
 from apiauth.models.oauth import CLIENT_ID_PREFIX
-from apiauth.net import get_client_ip
 from apiauth.scopes import granted_scopes
 from apiauth.store import StoreUnavailable
 from apiauth.store.keys import version_key
@@ -136,8 +135,7 @@ class JWTAuthentication(CredentialAuthentication[str]):
         if person:
             user = self.get_person(claims)
             changes = {"owner": user, "partition": str(user.pk)}
-        if client.touch_is_due():
-            client.touch(get_client_ip(request), defer=True)
+        self.record_use(request, client)
         lineage = client.lineage_id
         check = entry.check
         # The client's own credential (owner, plan, limits, lineage), as a token of it.
