@@ -3,15 +3,17 @@
 One process, the demo's own settings (``bench/sites/breakdown.py``), every request handed to
 Django's WSGI handler; each step of the demo's request is a view of its own, served at
 ``/v1/ping`` from its own URLconf (``bench/sites/breakdown_urls.py``): a bare DRF view, the
-same with one ``EVALSHA``, the DRF floor, our API key alone, with the demo's permissions, and
-the whole demo view. Rounds are
-interleaved, so the machine's drift hurts every step alike; the figure is the median over
-rounds of CPU per request, this process's plus redis-server's (read from ``/proc``).
+same with one ``EVALSHA``, the least DRF stack that makes no query (the DRF floor's classes
+with the key found in a dict), the DRF floor, our API key alone, with our throttle, with the
+demo's permissions, and the whole demo view. Rounds are interleaved, so the machine's drift
+hurts every step alike; the figure is the median over rounds of CPU per request, this
+process's plus redis-server's (read from ``/proc``).
 
 The steps bound what any change in apiauth can reach: a request of ours makes at least the
-bare view's work and one round trip, so the DRF floor's cost over that sum is the best
-floor/ours the benchmark could show with nothing else of ours left. ``python -m bench
-breakdown`` runs it on SQLite, or on the database ``DATABASE_URL`` names.
+bare view's work and one round trip, and any DRF stack that makes no query at least the
+no-query floor's, so the DRF floor's cost over those is the best floor/ours the benchmark
+could show with nothing of ours left. ``python -m bench breakdown`` runs it on SQLite, or on
+the database ``DATABASE_URL`` names.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ STEPS = [
     ("bare", "demo", "a bare DRF view: no authentication, permission, throttle"),
     ("round trip", "demo", "the bare view and one EVALSHA (django-redis)"),
     ("own trip", "demo", "the bare view and one EVALSHA (apiauth's thread connection)"),
+    ("no-query floor", "demo", "the DRF floor's classes, the key in a dict, EVALSHA on ours"),
     ("DRF floor", "demo", "the DRF floor: one SQL lookup, one EVALSHA"),
     ("key", "demo", "APIKeyAuthentication alone (its copy confirmed: 1 trip)"),
+    ("throttled", "demo", "the key and TokenBucketThrottle (1 trip), the bare answer"),
     ("scoped", "demo", "... and HasScopes, IsAuthenticated"),
-    ("ours", "demo", "the demo's /v1/ping: ... and TokenBucketThrottle"),
+    ("ours", "demo", "the demo's /v1/ping: ... its view and URLconf"),
     ("bare", "standard", "a bare DRF view"),
     ("DRF floor", "standard", "the DRF floor"),
     ("ours", "standard", "the demo's /v1/ping"),
@@ -139,24 +143,30 @@ def measure(n: int, rounds: int) -> None:
     bare = total["bare", "demo"]
     trip = total["round trip", "demo"] - bare
     own_trip = total["own trip", "demo"] - bare
+    no_query = total["no-query floor", "demo"]
     print(
         f"\nWhat each adds (µs, demo's middleware): one EVALSHA round trip {trip:.0f} through "
-        f"django-redis, {own_trip:.0f} on apiauth's connection; the floor's lookup "
-        f"{total['DRF floor', 'demo'] - bare - trip:.0f}; "
+        f"django-redis, {own_trip:.0f} on apiauth's connection; a DRF authentication and "
+        f"throttle around it, the key in a dict {no_query - total['own trip', 'demo']:.0f}; "
+        f"the floor's lookup {total['DRF floor', 'demo'] - bare - trip:.0f}; "
         f"our key, confirmed {total['key', 'demo'] - bare:.0f}; "
-        f"the permissions {total['scoped', 'demo'] - total['key', 'demo']:.0f}; "
-        f"the throttle and the view {total['ours', 'demo'] - total['scoped', 'demo']:.0f}; "
+        f"our key and throttle over the no-query floor "
+        f"{total['throttled', 'demo'] - no_query:.0f}; "
+        f"the permissions {total['scoped', 'demo'] - total['throttled', 'demo']:.0f}; "
+        f"the demo's view and URLconf {total['ours', 'demo'] - total['scoped', 'demo']:.0f}; "
         f"the demo's four extra middleware (two of them apiauth's), on ours "
         f"{total['ours', 'demo'] - total['ours', 'standard']:.0f}"
     )
-    least = total["own trip", "demo"]
+    floor = total["DRF floor", "demo"]
     print(
-        f"DRF floor/ours: {total['DRF floor', 'demo'] / total['ours', 'demo']:.2f} (both on the "
-        f"demo's middleware, as bench e2e judges it), "
-        f"{total['DRF floor', 'standard'] / total['ours', 'demo']:.2f} (the floor on Django's "
-        "middleware). Were nothing of ours left but the bare view and one round trip on our "
-        f"connection ({least:.0f} µs): {total['DRF floor', 'demo'] / least:.2f} and "
-        f"{total['DRF floor', 'standard'] / least:.2f}."
+        f"DRF floor/ours: {floor / total['ours', 'demo']:.2f} (both on the demo's middleware, as "
+        f"bench e2e judges it), {total['DRF floor', 'standard'] / total['ours', 'demo']:.2f} "
+        "(the floor on Django's middleware). The best any change could reach: nothing of ours "
+        f"left but the bare view and one round trip on our connection, "
+        f"{floor / total['own trip', 'demo']:.2f}; a DRF stack that makes no query and checks "
+        f"nothing, {floor / no_query:.2f}. For 1.2 ours must cost {floor / 1.2:.0f} µs, "
+        f"{floor / 1.2 - no_query:.0f} over the no-query floor (today "
+        f"{total['ours', 'demo'] - no_query:.0f})."
     )
 
 

@@ -86,9 +86,11 @@ def test_jwt_benchmark_runs(tmp_path: Path) -> None:
 def test_breakdown_benchmark_runs(tmp_path: Path) -> None:
     """Every step of the demo's request answers 200 (the run stops on anything else)."""
     output = run_bench(tmp_path, "breakdown", "--n", "20", "--rounds", "1")
-    for step in ("bare:", "round trip:", "own trip:", "DRF floor:", "key:", "scoped:", "ours:"):
+    steps = ("bare:", "round trip:", "own trip:", "no-query floor:", "DRF floor:", "key:")
+    for step in (*steps, "throttled:", "scoped:", "ours:"):
         assert step in output
     assert "What each adds" in output and "on our connection" in output
+    assert "makes no query and checks nothing" in output
 
 
 def test_e2e_reads_cpu_from_proc() -> None:
