@@ -1,8 +1,8 @@
 """``python -m bench [NAME ...] [--n N]``: run the in-process benchmarks (``auth``,
 ``throttle``, ``hmac`` and ``jwt``) by default; ``python -m bench e2e [--rounds R]
 [--seconds S] [--same-middleware]`` serves the demo and its rivals under gunicorn and drives
-them with wrk; ``python -m bench breakdown [--n N] [--rounds R]`` times each step of the demo's
-request in process, against the DRF floor."""
+them with wrk; ``python -m bench breakdown [--n N] [--rounds R] [--trip T]`` times each step of
+the demo's request in process, against the DRF floor."""
 
 from __future__ import annotations
 
@@ -41,6 +41,13 @@ def main() -> None:
         action="store_true",
         help="e2e: also run the anchor and the floor with the demo's whole middleware.",
     )
+    parser.add_argument(
+        "--trip",
+        choices=["redis", "replayed", "polled"],
+        default="redis",
+        help="breakdown: round trips on apiauth's connection made for real (the default), "
+        "replayed from memory, or polled for instead of slept on (experiments).",
+    )
     args = parser.parse_args()
     if os.environ.get("REDIS_URL"):
         run_all(args)
@@ -57,7 +64,7 @@ def run_all(args: argparse.Namespace) -> None:
                 rounds=args.rounds or 5, seconds=args.seconds, same_middleware=args.same_middleware
             )
         elif name == "breakdown":
-            breakdown.run(n=args.n or 1000, rounds=args.rounds or 7)
+            breakdown.run(n=args.n or 1000, rounds=args.rounds or 7, trip=args.trip)
         elif name in ("hmac", "auth"):
             BENCHMARKS[name](n=args.n or 500, rounds=args.rounds or 15)
         else:

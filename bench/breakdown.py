@@ -49,7 +49,18 @@ STEPS = [
 ]
 
 
-def run(n: int = 1000, rounds: int = 7) -> None:
+TRIPS = {
+    "redis": "",
+    "replayed": "apiauth's store answers each command with its first reply, from memory: no "
+    "round trip on our connection (django-redis's, the DRF floor's, stays real)",
+    "polled": "apiauth's store polls its socket for the reply instead of sleeping in recv",
+}
+"""How the round trips on apiauth's connection are made (``--trip``). The two experiments
+take the round trip, or its sleep, out of our steps and the no-query floor alike, to show
+what our code costs without it; the DRF floor's ratios mean nothing then."""
+
+
+def run(n: int = 1000, rounds: int = 7, trip: str = "redis") -> None:
     """Measure in a process of its own: the demo's settings, not the other benchmarks'."""
     with tempfile.TemporaryDirectory(prefix="apiauth-breakdown-") as tmp:
         env = {
@@ -60,14 +71,14 @@ def run(n: int = 1000, rounds: int = 7) -> None:
             "STATIC_ROOT": tmp,
         }
         subprocess.run(
-            [sys.executable, "-W", "ignore", "-m", "bench.breakdown", str(n), str(rounds)],
+            [sys.executable, "-W", "ignore", "-m", "bench.breakdown", str(n), str(rounds), trip],
             cwd=ROOT,
             env=env,
             check=True,
         )
 
 
-def measure(n: int, rounds: int) -> None:
+def measure(n: int, rounds: int, trip: str = "redis") -> None:
     import django
 
     django.setup()
@@ -92,6 +103,8 @@ def measure(n: int, rounds: int) -> None:
     with override_settings(MIDDLEWARE=[settings.MIDDLEWARE[0], *STANDARD]):
         handlers["standard"] = WSGIHandler()
     store_pid = _redis_pid(settings.REDIS_URL)  # None elsewhere: its CPU is not counted
+    if trip != "redis":
+        _experiment(trip)
 
     def requests(middleware: str, step: str, count: int) -> None:
         handler = handlers[middleware]
@@ -111,12 +124,15 @@ def measure(n: int, rounds: int) -> None:
         requests(middleware, name, 200)  # imports, connections, compiled lookups
     server: dict[int, list[float]] = {i: [] for i in range(len(STEPS))}
     store_us: dict[int, list[float]] = {i: [] for i in range(len(STEPS))}
+    scripts_us: dict[int, list[float]] = {i: [] for i in range(len(STEPS))}
     for _ in range(rounds):
         for i, (name, middleware, _) in enumerate(STEPS):
+            in_scripts = _script_seconds()  # read outside the timed span
             cpu, at_store = time.process_time(), _cpu_of(store_pid)
             requests(middleware, name, n)
             server[i].append((time.process_time() - cpu) / n * 1e6)
             store_us[i].append((_cpu_of(store_pid) - at_store) / n * 1e6)
+            scripts_us[i].append((_script_seconds() - in_scripts) / n * 1e6)
     total = {
         (name, middleware): statistics.median(
             a + b for a, b in zip(server[i], store_us[i], strict=True)
@@ -128,27 +144,37 @@ def measure(n: int, rounds: int) -> None:
         f"{KEYS} keys, {connection.vendor}, {_machine()}"
     )
     print_table(
-        ["step", "middleware", "server CPU µs/req", "redis-server µs/req", "server + store"],
+        [
+            "step",
+            "middleware",
+            "server CPU µs/req",
+            "redis-server µs/req",
+            "of which scripts",
+            "server + store",
+        ],
         [
             [
                 f"{name}: {what}",
                 middleware,
                 f"{statistics.median(server[i]):.0f}",
                 f"{statistics.median(store_us[i]):.0f}",
+                f"{statistics.median(scripts_us[i]):.1f}",
                 f"{total[name, middleware]:.0f}",
             ]
             for i, (name, middleware, what) in enumerate(STEPS)
         ],
     )
+    if trip != "redis":
+        print(f"\nTrip {trip}: {TRIPS[trip]}.")
     bare = total["bare", "demo"]
-    trip = total["round trip", "demo"] - bare
+    trip_us = total["round trip", "demo"] - bare
     own_trip = total["own trip", "demo"] - bare
     no_query = total["no-query floor", "demo"]
     print(
-        f"\nWhat each adds (µs, demo's middleware): one EVALSHA round trip {trip:.0f} through "
+        f"\nWhat each adds (µs, demo's middleware): one EVALSHA round trip {trip_us:.0f} through "
         f"django-redis, {own_trip:.0f} on apiauth's connection; a DRF authentication and "
         f"throttle around it, the key in a dict {no_query - total['own trip', 'demo']:.0f}; "
-        f"the floor's lookup {total['DRF floor', 'demo'] - bare - trip:.0f}; "
+        f"the floor's lookup {total['DRF floor', 'demo'] - bare - trip_us:.0f}; "
         f"our key, confirmed {total['key', 'demo'] - bare:.0f}; "
         f"our key and throttle over the no-query floor "
         f"{total['throttled', 'demo'] - no_query:.0f}; "
@@ -168,6 +194,50 @@ def measure(n: int, rounds: int) -> None:
         f"{floor / 1.2 - no_query:.0f} over the no-query floor (today "
         f"{total['ours', 'demo'] - no_query:.0f})."
     )
+
+
+def _script_seconds() -> float:
+    """The time redis-server has spent running scripts (``INFO commandstats``): finer than
+    its CPU from ``/proc``, which counts in clock ticks."""
+    from django_redis import get_redis_connection
+
+    stats = get_redis_connection("default").info("commandstats")
+    usec = sum(stats.get(f"cmdstat_{name}", {}).get("usec", 0) for name in ("evalsha", "eval"))
+    return float(usec) / 1e6
+
+
+def _experiment(trip: str) -> None:
+    """Make the round trips on apiauth's connection the ``trip`` experiment's way."""
+    import select
+
+    from apiauth.store import get_store
+    from apiauth.store.connections import _pack
+    from apiauth.store.redis import RedisStore
+
+    store = get_store()
+    assert isinstance(store, RedisStore)  # the demo's store
+    real = store._execute
+    replies: dict[tuple[Any, ...], Any] = {}
+
+    def replayed(key: str | None, parts: Any, *, epoch_at: int = -1) -> Any:
+        command = (parts[0], parts[1], len(parts))  # a script, with or without limits
+        if command not in replies:
+            replies[command] = real(key, parts, epoch_at=epoch_at)
+        return replies[command]
+
+    def polled(key: str | None, parts: Any, *, epoch_at: int = -1) -> Any:
+        connection = store.connections.get(key)
+        if epoch_at >= 0:
+            parts = [*parts]
+            parts[epoch_at] = connection.apiauth_epoch
+        connection.send_packed_command([_pack(parts)])
+        poller = select.poll()
+        poller.register(connection._sock, select.POLLIN)
+        while not poller.poll(0):
+            pass
+        return connection.read_response()
+
+    store._execute = replayed if trip == "replayed" else polled  # type: ignore[method-assign]
 
 
 def _environ(step: str, key: str) -> dict[str, Any]:
@@ -191,4 +261,4 @@ def _environ(step: str, key: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    measure(int(sys.argv[1]), int(sys.argv[2]))
+    measure(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:4])

@@ -93,6 +93,13 @@ def test_breakdown_benchmark_runs(tmp_path: Path) -> None:
     assert "makes no query and checks nothing" in output
 
 
+def test_breakdown_experiments_run(tmp_path: Path) -> None:
+    """The two experiments on our connection's round trip run every step to a 200 too."""
+    for trip in ("replayed", "polled"):
+        output = run_bench(tmp_path, "breakdown", "--n", "20", "--rounds", "1", "--trip", trip)
+        assert f"Trip {trip}:" in output and "What each adds" in output
+
+
 def test_e2e_reads_cpu_from_proc() -> None:
     from bench import e2e
 

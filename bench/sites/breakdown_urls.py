@@ -110,11 +110,13 @@ class OwnTripThrottle(drf_floor.BucketThrottle):
         return own_trip(f"breakdown:memory:{row[1]}")
 
 
-class NoQueryFloorView(FloorView):
+class NoQueryFloorView(drf_floor.PingView):
     """The least a DRF API-key stack without a query per request can do: the DRF floor with
-    the key found in a dict and its ``EVALSHA`` on apiauth's connection (no check of any
-    kind: what any design that keeps the keys in memory pays before doing anything)."""
+    the key found in a dict and its ``EVALSHA`` on apiauth's connection, under the demo's DRF
+    settings as our steps are (apiauth's cached content negotiation, the demo's parsers). It
+    checks nothing: what any design that keeps its keys in memory pays before doing anything."""
 
+    permission_classes = []
     authentication_classes = [MemoryKeyAuthentication]
     throttle_classes = [OwnTripThrottle]
 
