@@ -43,10 +43,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--trip",
-        choices=["redis", "replayed", "polled"],
+        choices=["redis", "replayed", "polled", "polluted"],
         default="redis",
         help="breakdown: round trips on apiauth's connection made for real (the default), "
-        "replayed from memory, or polled for instead of slept on (experiments).",
+        "replayed from memory, polled for instead of slept on, or replayed with the caches "
+        "disturbed in their place (experiments).",
     )
     args = parser.parse_args()
     if os.environ.get("REDIS_URL"):

@@ -54,6 +54,8 @@ TRIPS = {
     "replayed": "apiauth's store answers each command with its first reply, from memory: no "
     "round trip on our connection (django-redis's, the DRF floor's, stays real)",
     "polled": "apiauth's store polls its socket for the reply instead of sleeping in recv",
+    "polluted": "replayed, and 256 KB copied in place of each round trip: the caches disturbed, "
+    "no system call",
 }
 """How the round trips on apiauth's connection are made (``--trip``). The two experiments
 take the round trip, or its sleep, out of our steps and the no-query floor alike, to show
@@ -196,6 +198,10 @@ def measure(n: int, rounds: int, trip: str = "redis") -> None:
     )
 
 
+POLLUTION = 256 * 1024
+"""Bytes ``--trip polluted`` copies per round trip: about a core's L2 cache."""
+
+
 def _script_seconds() -> float:
     """The time redis-server has spent running scripts (``INFO commandstats``): finer than
     its CPU from ``/proc``, which counts in clock ticks."""
@@ -218,11 +224,14 @@ def _experiment(trip: str) -> None:
     assert isinstance(store, RedisStore)  # the demo's store
     real = store._execute
     replies: dict[tuple[Any, ...], Any] = {}
+    source, scratch = bytearray(POLLUTION), bytearray(POLLUTION)
 
     def replayed(key: str | None, parts: Any, *, epoch_at: int = -1) -> Any:
         command = (parts[0], parts[1], len(parts))  # a script, with or without limits
         if command not in replies:
             replies[command] = real(key, parts, epoch_at=epoch_at)
+        if trip == "polluted":
+            scratch[:] = source
         return replies[command]
 
     def polled(key: str | None, parts: Any, *, epoch_at: int = -1) -> Any:
@@ -237,7 +246,7 @@ def _experiment(trip: str) -> None:
             pass
         return connection.read_response()
 
-    store._execute = replayed if trip == "replayed" else polled  # type: ignore[method-assign]
+    store._execute = polled if trip == "polled" else replayed  # type: ignore[method-assign]
 
 
 def _environ(step: str, key: str) -> dict[str, Any]:

@@ -95,7 +95,7 @@ def test_breakdown_benchmark_runs(tmp_path: Path) -> None:
 
 def test_breakdown_experiments_run(tmp_path: Path) -> None:
     """The two experiments on our connection's round trip run every step to a 200 too."""
-    for trip in ("replayed", "polled"):
+    for trip in ("replayed", "polled", "polluted"):
         output = run_bench(tmp_path, "breakdown", "--n", "20", "--rounds", "1", "--trip", trip)
         assert f"Trip {trip}:" in output and "What each adds" in output
 
