@@ -57,9 +57,10 @@ TRIPS = {
     "polluted": "replayed, and 256 KB copied in place of each round trip: the caches disturbed, "
     "no system call",
 }
-"""How the round trips on apiauth's connection are made (``--trip``). The two experiments
-take the round trip, or its sleep, out of our steps and the no-query floor alike, to show
-what our code costs without it; the DRF floor's ratios mean nothing then."""
+"""How the round trips on apiauth's connection are made (``--trip``). The experiments take
+the round trip, its sleep, or all of it but its effect on the caches out of our steps and the
+no-query floor alike, to show what our code costs without it; the DRF floor's ratios mean
+nothing then."""
 
 
 def run(n: int = 1000, rounds: int = 7, trip: str = "redis") -> None:
