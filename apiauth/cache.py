@@ -68,8 +68,8 @@ class Entry(Generic[T]):
     check: Check | None
     expires: float
     credential: Credential | None = None
-    """The request's :class:`~apiauth.credentials.Credential`, built once per copy when it
-    has no owner (an owner is copied for each request: ``private_copy``)."""
+    """The request's :class:`~apiauth.credentials.Credential`, built once per copy; a request
+    gets it with its own copy of the owner (:func:`~apiauth.credentials.with_owner`)."""
 
 
 def redis_backend() -> RedisStore | None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from apiauth.store.base import Check
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Credential:
     kind: str
     """``api_key``, ``hmac`` or ``jwt``."""
@@ -51,6 +51,18 @@ class Credential:
         from apiauth.scopes import scope_granted
 
         return scope_granted(scope, self.scopes)
+
+
+def with_owner(credential: Credential, owner: Any) -> Credential:
+    """``credential`` with ``owner`` in its place: a worker's copy is built once and each request
+    gets it with its own copy of the owner. The fields are copied, not passed through
+    ``__init__`` again (a frozen dataclass sets each field through ``object.__setattr__``):
+    this runs on every request."""
+    clone = object.__new__(Credential)
+    fields = clone.__dict__
+    fields.update(credential.__dict__)
+    fields["owner"] = owner
+    return clone
 
 
 def get_credential(request: Request) -> Credential:

@@ -191,21 +191,26 @@ class TestTheCheck:
         warm(raw, WHOAMI)  # the view sets an attribute on request.user
         entry = key_cache.entries[next(iter(key_cache.entries))]
         assert not hasattr(entry.obj.owner, "touched_by_view")
+        assert entry.credential is not None
+        assert not hasattr(entry.credential.owner, "touched_by_view")
 
-    def test_a_machine_keys_credential_is_built_once_per_copy(self) -> None:
-        """Nothing in an owner-less credential is the request's own: each request of a copy
-        gets the same one; a key with an owner gets a new one, with its own user."""
+    def test_a_copys_credential_is_built_once(self) -> None:
+        """Each request of a copy gets the credential built with it: as it is without an
+        owner, else with its own copy of the owner, which is the request's user."""
         _key, raw = make_key()
         warm(raw)
         (entry,) = key_cache.entries.values()
-        assert entry.credential is not None and entry.credential.owner is None
         built = entry.credential
+        assert built is not None and built.owner is None
         assert get(raw).status_code == 200
         assert entry.credential is built
         _owned, owned_raw = make_key(owner=make_user())
-        warm(owned_raw)
+        warm(owned_raw, WHOAMI)
         entry = key_cache.entries[next(reversed(key_cache.entries))]
-        assert entry.credential is None
+        built = entry.credential
+        assert built is not None and built.owner is entry.obj.owner
+        assert get(owned_raw, WHOAMI).json()["owner_is_user"] is True
+        assert entry.credential is built
 
     def test_a_settings_change_drops_the_copies(self) -> None:
         """A copy's credential was built under the settings of its day (the default plan)."""

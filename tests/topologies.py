@@ -151,7 +151,7 @@ class Cluster:
             replicas = [n.client().info("replication") for n in self.nodes]
             replicas = [info for info in replicas if info["role"] == "slave"]
             return len(replicas) == 3 and all(
-                info["master_link_status"] == "up" for info in replicas
+                info.get("master_link_status") == "up" for info in replicas
             )
 
         wait_for(replicating, 30, "replicas in sync")
@@ -221,7 +221,7 @@ class SentinelSetup:
         self.primary.start()
         self.replica.start()
         wait_for(
-            lambda: self.replica.client().info("replication")["master_link_status"] == "up",
+            lambda: self.replica.client().info("replication").get("master_link_status") == "up",
             20,
             "replication",
         )

@@ -26,8 +26,10 @@ from apiauth.credentials import (
     claim_made,
     claimed,
     remember_claim,
+    with_owner,
 )
 from apiauth.errors import AuthenticationFailed, ReplayCheckUnavailable, TooManyFailures
+from apiauth.models import private_copy
 from apiauth.net import get_client_ip, in_networks
 from apiauth.store import (
     Check,
@@ -247,9 +249,10 @@ class CredentialAuthentication(BaseAuthentication, Generic[ClaimT]):
         self.record_use(request, obj)
         credential = entry.credential
         if credential is None:
-            credential = obj.to_credential(check=entry.check)
-            if credential.owner is None:  # nothing in it is the request's own: kept
-                entry.credential = credential
+            # Built once per copy, with the copy's own owner: never handed out as it is.
+            credential = entry.credential = obj.to_credential(check=entry.check, owner=obj.owner)
+        if credential.owner is not None:
+            credential = with_owner(credential, private_copy(credential.owner))
         if claim:
             credential = self.claim_once(request, credential, claim, claim_ttl_ms)
         if credential.check is not None and not self.check_is_deferred(request):

@@ -6,7 +6,6 @@ or the key ring that listen.
 
 from __future__ import annotations
 
-import copy
 import datetime
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, router
+from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -349,6 +349,8 @@ def private_copy(user: Any) -> Any:
         return None
     clone = user.__class__.__new__(user.__class__)
     clone.__dict__.update(user.__dict__)
-    clone._state = copy.copy(user._state)
-    clone._state.fields_cache = dict(user._state.fields_cache)
+    # copy.copy(user._state), without its __reduce_ex__ round: this runs on every request.
+    state = clone._state = ModelState.__new__(ModelState)
+    state.__dict__.update(user._state.__dict__)
+    state.fields_cache = dict(user._state.fields_cache)
     return clone

@@ -76,6 +76,19 @@ def _argv(limits: Sequence[Limit], cost: int, debit: bool) -> list[Any]:
     return argv
 
 
+def _unconfirmed(status: int, check: Check | None) -> Exception:
+    """What the checked script's negative status says could not be confirmed."""
+    if status == -1:
+        return StaleCredential(check.key if check else "")
+    if status == -2:
+        return TokenRevoked(check.key if check else "")
+    if status == -3:
+        return MarksUnloaded(check.lineage if check else "")
+    if status == -4:
+        return ClaimTaken(check.claim if check else "")
+    return StoreUnavailable(f"the script answered {status}")  # pragma: no cover (never)
+
+
 def _escape(pattern: str) -> str:
     for char in "\\*?[]":
         pattern = pattern.replace(char, "\\" + char)
@@ -214,19 +227,16 @@ class RedisStore:
                 [*head, *argv],
                 epoch_at=4 if marks else -1,
             )
-        result = [int(value) for value in raw.split()]
-        if result[0] == -1:
-            raise StaleCredential(check.key if check else "")
-        if result[0] == -2:
-            raise TokenRevoked(check.key if check else "")
-        if result[0] == -3:
-            raise MarksUnloaded(check.lineage if check else "")
-        if result[0] == -4:
-            raise ClaimTaken(check.claim if check else "")
-        states = tuple(
-            gcra.LimitState(limit, *result[1 + i * 3 : 4 + i * 3]) for i, limit in enumerate(limits)
-        )
-        return gcra.Decision(bool(result[0]), states)
+        result = list(map(int, raw.split()))
+        status = result[0]
+        if status < 0:
+            raise _unconfirmed(status, check)
+        state = gcra.LimitState
+        states = [
+            state(limit, result[at], result[at + 1], result[at + 2])
+            for at, limit in zip(range(1, 3 * len(limits), 3), limits, strict=True)
+        ]
+        return gcra.Decision(status == 1, tuple(states))
 
     def version(self, key: str, token: str) -> str:
         value = self._script(lua.VERSION_SHA, lua.VERSION_SCRIPT, [key], [token, VERSION_TTL_MS])

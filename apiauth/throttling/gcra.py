@@ -30,7 +30,11 @@ Value: TypeAlias = int | tuple[int, int]
 """What a key holds: a bucket's TAT in µs, or a quota's ``(window index, used)``."""
 
 
-@dataclass(frozen=True, slots=True)
+# LimitState and Decision are made for each request: not frozen, since a frozen dataclass
+# sets each field through object.__setattr__, which costs three times a plain assignment.
+
+
+@dataclass(slots=True)
 class LimitState:
     limit: Limit
     remaining: int
@@ -40,7 +44,7 @@ class LimitState:
     """µs until this request would be admitted (0 when admitted)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     allowed: bool
     states: tuple[LimitState, ...]
@@ -57,10 +61,21 @@ class Decision:
 
     @property
     def tightest(self) -> LimitState | None:
-        """What ``X-RateLimit-*`` describes: the refusing limit, else the one with fewest left."""
-        if not self.states:
-            return None
-        return self.blocking or min(self.states, key=lambda s: (s.remaining, -s.reset_us))
+        """What ``X-RateLimit-*`` describes: the refusing limit that frees latest, else the one
+        with the fewest units left (then the one whole latest); the first of equals."""
+        # One pass, no key functions: the headers ask this on every response.
+        tightest = None
+        for state in self.states:
+            if tightest is None:
+                tightest = state
+            elif state.retry_us > 0 or tightest.retry_us > 0:
+                if state.retry_us > tightest.retry_us:
+                    tightest = state
+            elif state.remaining < tightest.remaining or (
+                state.remaining == tightest.remaining and state.reset_us > tightest.reset_us
+            ):
+                tightest = state
+        return tightest
 
 
 def evaluate(

@@ -16,10 +16,29 @@ import time
 from django.http import HttpResponseBase
 
 from apiauth.throttling import gcra
+from apiauth.throttling.rates import Limit
 
 
 def _seconds(us: int) -> int:
-    return max(0, math.ceil(us / 1_000_000))
+    """Whole seconds, rounded up, never negative."""
+    return -(-us // 1_000_000) if us > 0 else 0
+
+
+_fragments: dict[int, tuple[Limit, str, str]] = {}
+"""Each limit's ``RateLimit-Policy`` item and the start of its ``RateLimit`` item, by the
+limit's id (limits are parsed once and kept: :func:`~apiauth.throttling.rates.parse_limits`).
+The entry holds the limit, so its id is not reused while it stands."""
+
+
+def _fragments_of(limit: Limit) -> tuple[Limit, str, str]:
+    found = _fragments.get(id(limit))
+    if found is None:
+        if len(_fragments) >= 1024:
+            _fragments.clear()
+        name = f'"{limit.name}"'
+        found = (limit, f"{name};q={limit.capacity};w={limit.policy_window}", f"{name};r=")
+        _fragments[id(limit)] = found
+    return found
 
 
 def apply(response: HttpResponseBase, decision: gcra.Decision, now: float | None = None) -> None:
@@ -28,13 +47,14 @@ def apply(response: HttpResponseBase, decision: gcra.Decision, now: float | None
     if tightest is None:
         return
     now = time.time() if now is None else now
-    response["X-RateLimit-Limit"] = str(tightest.limit.capacity)
-    response["X-RateLimit-Remaining"] = str(max(0, tightest.remaining))
-    response["X-RateLimit-Reset"] = str(math.ceil(now + tightest.reset_us / 1_000_000))
-    response["RateLimit-Policy"] = ", ".join(
-        f'"{s.limit.name}";q={s.limit.capacity};w={s.limit.policy_window}' for s in decision.states
-    )
-    response["RateLimit"] = ", ".join(
-        f'"{s.limit.name}";r={max(0, s.remaining)};t={_seconds(s.reset_us)}'
-        for s in decision.states
-    )
+    headers = response.headers
+    headers["X-RateLimit-Limit"] = str(tightest.limit.capacity)
+    headers["X-RateLimit-Remaining"] = str(max(0, tightest.remaining))
+    headers["X-RateLimit-Reset"] = str(math.ceil(now + tightest.reset_us / 1_000_000))
+    policy, current = [], []
+    for state in decision.states:
+        _limit, item, start = _fragments_of(state.limit)
+        policy.append(item)
+        current.append(f"{start}{max(0, state.remaining)};t={_seconds(state.reset_us)}")
+    headers["RateLimit-Policy"] = ", ".join(policy)
+    headers["RateLimit"] = ", ".join(current)

@@ -44,7 +44,14 @@ class WhoAmIView(APIView):
 
     def get(self, request: Request) -> Response:
         request.user.touched_by_view = True  # type: ignore[union-attr]
-        return Response({"id": get_credential(request).id, "user": str(request.user)})
+        credential = get_credential(request)
+        return Response(
+            {
+                "id": credential.id,
+                "user": str(request.user),
+                "owner_is_user": credential.owner is request.user,
+            }
+        )
 
     def post(self, request: Request) -> Response:
         return self.get(request)
