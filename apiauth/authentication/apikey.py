@@ -40,27 +40,25 @@ class APIKeyAuthentication(CredentialAuthentication[str]):
 
         Several different keys in one request are refused rather than guessed between.
         """
-        prefix = conf.KEY_PREFIX
         found: list[str] = []
         meta = request._request.META
         header = meta.get(conf.key_meta_name)
         if header is not None:
             found.append(header.strip())
-        authorization = meta.get("HTTP_AUTHORIZATION", "")
-        scheme, _sep, token = authorization.strip().partition(" ")
-        token = token.strip()
-        if (
-            scheme.lower() == self.keyword.lower()
-            or scheme.lower() == "bearer"
-            and crypto.looks_like_key(token, prefix)
-        ):
-            found.append(token)
+        authorization = meta.get("HTTP_AUTHORIZATION")
+        if authorization:
+            scheme, _sep, token = authorization.strip().partition(" ")
+            scheme, token = scheme.lower(), token.strip()
+            if scheme == self.keyword.lower() or (
+                scheme == "bearer" and crypto.looks_like_key(token, conf.KEY_PREFIX)
+            ):
+                found.append(token)
         param = conf.KEY_QUERY_PARAM
         if param and param in request.query_params:
             found.append(request.query_params[param].strip())
         if not found:
             return None
-        if len(set(found)) > 1:
+        if len(found) > 1 and len(set(found)) > 1:
             raise Refused("ambiguous", _("More than one API key was presented."))
         return found[0]
 

@@ -7,6 +7,7 @@ or the key ring that listen.
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -78,6 +79,10 @@ class CredentialQuerySet(models.QuerySet[Any]):
 
     def expired(self) -> CredentialQuerySet:
         return self.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
+
+
+DUE_ATTR = "_apiauth_use_due"
+"""Where a credential keeps when its next use is recorded: (last use, interval, Unix time)."""
 
 
 class AbstractCredential(models.Model):
@@ -305,8 +310,16 @@ class AbstractCredential(models.Model):
         last = self.last_used_at
         if last is None:
             return True
-        elapsed = (timezone.now() if now is None else now) - last
-        return elapsed.total_seconds() >= conf.LAST_USED_INTERVAL
+        interval = conf.LAST_USED_INTERVAL
+        if now is not None:
+            return (now - last).total_seconds() >= interval
+        # Asked on every request: the deadline is worked out once per use recorded, and the
+        # clock read as a float.
+        due = self.__dict__.get(DUE_ATTR)
+        if due is None or due[0] is not last or due[1] != interval:
+            due = (last, interval, last.timestamp() + interval)
+            self.__dict__[DUE_ATTR] = due
+        return time.time() >= due[2]
 
     def write_last_used(self, now: datetime.datetime, ip: str | None) -> None:
         interval = datetime.timedelta(seconds=conf.LAST_USED_INTERVAL)

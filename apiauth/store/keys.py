@@ -7,6 +7,7 @@ one slot and one script may read and write all of it in a request's single round
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from apiauth.conf import conf
@@ -21,6 +22,7 @@ EPOCH_FIELD = "e"
 """The field of a revocation hash that says which server's copy of the database it is."""
 
 
+@lru_cache(maxsize=4096)  # asked on every request a credential makes
 def lineage_identity(lineage: str) -> str:
     """The hash tag of everything a credential lineage owns in the store."""
     return f"k{lineage.replace('-', '')}"
@@ -28,6 +30,12 @@ def lineage_identity(lineage: str) -> str:
 
 def key_for(ident: str, name: str) -> str:
     return f"{conf.RATELIMIT_KEY_PREFIX}{{{ident}}}:{name}"
+
+
+def keys_for(ident: str, names: Iterable[str]) -> list[str]:
+    """:func:`key_for` of each name, the prefix read once."""
+    tag = key_for(ident, "")
+    return [tag + name for name in names]
 
 
 def version_key(lineage: str) -> str:

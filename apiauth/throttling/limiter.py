@@ -20,7 +20,7 @@ from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.net import client_key
 from apiauth.store import Check, StaleCredential, StoreUnavailable, get_store
-from apiauth.store.keys import key_for, lineage_identity
+from apiauth.store.keys import key_for, keys_for, lineage_identity
 from apiauth.throttling import gcra, local
 from apiauth.throttling.rates import InvalidLimit, Limit, merge_specs, parse_limits
 
@@ -50,7 +50,14 @@ def identity(credential: Credential | None, user: Any, client_ip: str | None) ->
 
 
 def plan_limits(credential: Credential | None) -> tuple[Limit, ...]:
-    """The credential's plan merged with its own overrides; anonymous limits without one.
+    """The credential's plan merged with its own overrides; anonymous limits without one."""
+    return plan_limits_named(credential)[0]
+
+
+def plan_limits_named(
+    credential: Credential | None,
+) -> tuple[tuple[Limit, ...], tuple[str, ...]]:
+    """:func:`plan_limits` and the names of their keys (:func:`plan_key_names`).
 
     Remembered per plan and overrides object (a cached credential's overrides are the same
     object on every request) until the settings change, so a problem with either is logged
@@ -58,24 +65,26 @@ def plan_limits(credential: Credential | None) -> tuple[Limit, ...]:
     """
     if credential is None:
         spec = conf.ANONYMOUS_LIMITS
-        return parse_limits(spec) if spec else ()
+        limits = parse_limits(spec) if spec else ()
+        return limits, tuple(plan_key_names(limits))
     derived = plan_memo()
     key = (credential.plan, id(credential.limits))
     hit = derived.get(key)
     if hit is not None and hit[0] is credential.limits:
         return hit[1]  # type: ignore[no-any-return]
     limits = _plan_limits(credential)
+    named = (limits, tuple(plan_key_names(limits)))
     if len(derived) >= MAX_DERIVED:
         derived.clear()
-    derived[key] = (credential.limits, limits)
-    return limits
+    derived[key] = (credential.limits, named)
+    return named
 
 
 MAX_DERIVED = 1024
 
 
 def plan_memo() -> dict[Any, Any]:
-    """:func:`plan_limits`' memo, forgotten when the settings change."""
+    """:func:`plan_limits_named`' memo, forgotten when the settings change."""
     return conf.derive(dict, key="plan_limits")
 
 
@@ -117,7 +126,7 @@ def decide(
     """
     if not limits and check is None:
         return Outcome(None)
-    keys = [key_for(ident, name) for name in key_names]
+    keys = keys_for(ident, key_names)
     try:
         return Outcome(get_store().evaluate(keys, limits, cost, debit=debit, check=check))
     except StoreUnavailable as exc:
@@ -180,7 +189,7 @@ def credential_state(credential: Credential) -> tuple[gcra.Decision | None, str 
     if not limits:
         return None, None
     ident = identity(credential, None, None)
-    keys = [key_for(ident, name) for name in names]
+    keys = keys_for(ident, names)
     try:
         return get_store().evaluate(keys, limits, 1, debit=False), None
     except StoreUnavailable as exc:

@@ -20,8 +20,7 @@ from apiauth.throttling.limiter import (
     RateLimitUnavailable,
     decide,
     identity,
-    plan_key_names,
-    plan_limits,
+    plan_limits_named,
     remember,
 )
 from apiauth.throttling.rates import parse_limits
@@ -57,17 +56,19 @@ class TokenBucketThrottle(BaseThrottle):
         """Units this request takes from every limit: at least 1 (check ``apiauth.E011``)."""
         declared = getattr(view, "throttle_cost", None)
         method = request_method(request) or "GET"
-        if isinstance(declared, Mapping):
+        if declared is not None and isinstance(declared, Mapping):  # an ABC check: only if set
             declared = declared.get(method)
         if declared is None:
-            declared = 1 if method in SAFE_METHODS else conf.UNSAFE_METHOD_COST
+            if method in SAFE_METHODS:
+                return 1
+            declared = conf.UNSAFE_METHOD_COST
         # A cost below 1 would give units back; the checks refuse it, this never honours it.
         return max(1, int(declared))
 
     def get_limits(self, request: Request, view: Any) -> tuple[list[Any], list[str]]:
         credential = request.auth if isinstance(request.auth, Credential) else None
-        limits = list(plan_limits(credential))
-        names = plan_key_names(limits)
+        plan, plan_names = plan_limits_named(credential)
+        limits, names = list(plan), list(plan_names)
         partition = credential.partition if credential is not None else None
         person = conf.PERSON_LIMITS if partition is not None else None
         if person:
