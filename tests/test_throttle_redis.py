@@ -90,6 +90,26 @@ class TestCost:
         assert 0 < client.pttl("rl:{e}:q") <= 86400 * 1000
 
 
+class TestEncoding:
+    def test_commands_are_encoded_in_resp(self) -> None:
+        from apiauth.store.connections import _pack
+
+        parts = ["SET", "k\u00e9", b"1", "NX", "PX", 250]
+        expected = b"*6\r\n$3\r\nSET\r\n$3\r\nk\xc3\xa9\r\n$1\r\n1\r\n$2\r\nNX\r\n"
+        expected += b"$2\r\nPX\r\n$3\r\n250\r\n"
+        assert _pack(parts) == expected
+        assert _pack(list(parts)) == expected  # remembered: the same bytes again
+
+    def test_the_encoded_commands_memo_is_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from apiauth.store import connections
+
+        monkeypatch.setattr(connections, "MAX_PACKED", 3)
+        monkeypatch.setattr(connections, "_packed", {})
+        for i in range(10):
+            assert connections._pack(["GET", f"k{i}"]).endswith(f"k{i}\r\n".encode())
+            assert len(connections._packed) <= 3
+
+
 class TestAtomicity:
     def test_threads_admit_exactly_the_burst(self, _redis: RedisServer) -> None:
         admitted: list[bool] = []

@@ -53,12 +53,28 @@ class StoreMisconfigured(StoreUnavailable):
     """The client cannot serve this server (a cluster node reached without a cluster client)."""
 
 
+_packed: dict[tuple[Any, ...], bytes] = {}
+MAX_PACKED = 4096
+
+
 def _pack(parts: Sequence[Any]) -> bytes:
-    encoded = [part if isinstance(part, bytes) else str(part).encode() for part in parts]
-    return b"*%d\r\n%s" % (
-        len(encoded),
-        b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in encoded),
-    )
+    """A command in RESP, remembered: a worker's copy of a credential sends the same script
+    call, with the same keys and arguments, on each of its requests, and encoding its twenty
+    parts in Python costs more than looking them up. Parts that compare equal encode alike
+    for every command the store sends (strings, bytes, and numbers the scripts read with
+    ``tonumber``). Bounded: a full memo is emptied."""
+    key = tuple(parts)
+    packed = _packed.get(key)
+    if packed is None:
+        encoded = [part if isinstance(part, bytes) else str(part).encode() for part in parts]
+        packed = b"*%d\r\n%s" % (
+            len(encoded),
+            b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in encoded),
+        )
+        if len(_packed) >= MAX_PACKED:
+            _packed.clear()
+        _packed[key] = packed
+    return packed
 
 
 class _Holder:
