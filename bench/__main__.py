@@ -2,7 +2,8 @@
 ``throttle``, ``hmac`` and ``jwt``) by default; ``python -m bench e2e [--rounds R]
 [--seconds S] [--same-middleware]`` serves the demo and its rivals under gunicorn and drives
 them with wrk; ``python -m bench breakdown [--n N] [--rounds R] [--trip T]`` times each step of
-the demo's request in process, against the DRF floor."""
+the demo's request in process, against the DRF floor; ``python -m bench instructions [--n N]``
+counts the instructions of each step's request under callgrind."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bench import auth, breakdown, e2e, hmac, jwt, throttle
+from bench import auth, breakdown, e2e, hmac, instructions, jwt, throttle
 from bench.redis_server import temporary_redis
 
 BENCHMARKS: dict[str, Callable[..., Any]] = {
@@ -21,6 +22,7 @@ BENCHMARKS: dict[str, Callable[..., Any]] = {
     "jwt": jwt.run,
     "e2e": e2e.run,
     "breakdown": breakdown.run,
+    "instructions": instructions.run,
 }
 DEFAULT = ["auth", "throttle", "hmac", "jwt"]
 
@@ -64,6 +66,8 @@ def run_all(args: argparse.Namespace) -> None:
             e2e.run(
                 rounds=args.rounds or 5, seconds=args.seconds, same_middleware=args.same_middleware
             )
+        elif name == "instructions":
+            instructions.run(n=args.n or 200)
         elif name == "breakdown":
             breakdown.run(n=args.n or 1000, rounds=args.rounds or 7, trip=args.trip)
         elif name in ("hmac", "auth"):

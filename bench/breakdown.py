@@ -66,30 +66,33 @@ nothing then."""
 def run(n: int = 1000, rounds: int = 7, trip: str = "redis") -> None:
     """Measure in a process of its own: the demo's settings, not the other benchmarks'."""
     with tempfile.TemporaryDirectory(prefix="apiauth-breakdown-") as tmp:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "bench.sites.breakdown",
-            "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/db.sqlite3",
-            **DEMO_ENV,
-            "STATIC_ROOT": tmp,
-        }
         subprocess.run(
             [sys.executable, "-W", "ignore", "-m", "bench.breakdown", str(n), str(rounds), trip],
             cwd=ROOT,
-            env=env,
+            env=site_env(tmp),
             check=True,
         )
 
 
-def measure(n: int, rounds: int, trip: str = "redis") -> None:
-    import django
+def site_env(tmp: str) -> dict[str, str]:
+    """The environment of a process serving the steps: the demo's settings, its database in
+    ``tmp`` unless ``DATABASE_URL`` names one."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.sites.breakdown",
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/db.sqlite3",
+        **DEMO_ENV,
+        "STATIC_ROOT": tmp,
+    }
 
-    django.setup()
+
+def site(count: int = KEYS) -> tuple[list[str], dict[str, Any]]:
+    """Migrate, issue ``count`` keys, and build the WSGI handlers: the demo's middleware, and
+    Django's standard list (after the middleware that picks each step's URLconf)."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.handlers.wsgi import WSGIHandler
     from django.core.management import call_command
-    from django.db import connection
     from django.test import override_settings
 
     from apiauth.models import APIKey
@@ -99,29 +102,43 @@ def measure(n: int, rounds: int, trip: str = "redis") -> None:
     owner, _ = get_user_model()._default_manager.get_or_create(username="breakdown")
     keys = [
         APIKey.objects.create_key(name=f"breakdown-{i}", owner=owner, plan="enterprise")[1]
-        for i in range(KEYS)
+        for i in range(count)
     ]
     handlers = {"demo": WSGIHandler()}
-    # Django's standard list, after the middleware that picks each step's URLconf (first).
     with override_settings(MIDDLEWARE=[settings.MIDDLEWARE[0], *STANDARD]):
         handlers["standard"] = WSGIHandler()
+    return keys, handlers
+
+
+def serve(handler: Any, step: str, keys: list[str], count: int) -> None:
+    """``count`` requests of ``step``, the keys in turn; each must be answered 200."""
+    status: list[str] = []
+
+    def start_response(code: str, headers: Any, exc_info: Any = None) -> Any:
+        status.append(code)
+
+    for i in range(count):
+        body = handler(_environ(step, keys[i % len(keys)]), start_response)
+        b"".join(body)
+        body.close()
+        if not status.pop().startswith("200"):
+            raise SystemExit(f"{step}: not answered 200")
+
+
+def measure(n: int, rounds: int, trip: str = "redis") -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    keys, handlers = site()
     store_pid = _redis_pid(settings.REDIS_URL)  # None elsewhere: its CPU is not counted
     if trip != "redis":
         _experiment(trip)
 
     def requests(middleware: str, step: str, count: int) -> None:
-        handler = handlers[middleware]
-        status: list[str] = []
-
-        def start_response(code: str, headers: Any, exc_info: Any = None) -> Any:
-            status.append(code)
-
-        for i in range(count):
-            body = handler(_environ(step, keys[i % KEYS]), start_response)
-            b"".join(body)
-            body.close()
-            if not status.pop().startswith("200"):
-                raise SystemExit(f"{step}: not answered 200")
+        serve(handlers[middleware], step, keys, count)
 
     for name, middleware, _ in STEPS:
         requests(middleware, name, 200)  # imports, connections, compiled lookups

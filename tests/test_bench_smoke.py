@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,21 @@ def test_breakdown_experiments_run(tmp_path: Path) -> None:
     for trip in ("replayed", "polled", "polluted"):
         output = run_bench(tmp_path, "breakdown", "--n", "20", "--rounds", "1", "--trip", trip)
         assert f"Trip {trip}:" in output and "What each adds" in output
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind")
+def test_instructions_benchmark_runs(tmp_path: Path) -> None:
+    """Each step's requests are counted under callgrind: the floors and ours all executed
+    something, and ours more than the no-query floor."""
+    output = run_bench(tmp_path, "instructions", "--n", "3")
+    counts = {
+        line.split(":")[0]: int(line.split()[-1].replace(",", ""))
+        for line in output.splitlines()
+        if line.startswith(("no-query floor:", "DRF floor:", "throttled:", "ours:"))
+    }
+    assert len(counts) == 4 and all(count > 100_000 for count in counts.values())
+    assert counts["ours"] > counts["no-query floor"]
+    assert "DRF floor/ours in instructions" in output
 
 
 def test_e2e_reads_cpu_from_proc() -> None:

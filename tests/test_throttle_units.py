@@ -254,6 +254,31 @@ class TestHeadersExactly:
         assert response["RateLimit-Policy"] == '"burst";q=10;w=10, "day";q=1000;w=86400'
         assert response["RateLimit"] == '"burst";r=7;t=3, "day";r=999;t=86400'
 
+    def test_written_as_django_would(self) -> None:
+        """Plain names skip Django's per-header checks: the headers read, serialise and
+        compare as the ones set through ``response[name] = value``."""
+        states = (
+            gcra.LimitState(self.burst, 7, 2_500_000, 0),
+            gcra.LimitState(self.day, 999, 86_399_000_001, 0),
+        )
+        fast = self.apply(*states)
+        through_django = HttpResponse()
+        for name, value in fast.items():
+            through_django[name] = value
+        assert fast.serialize_headers() == through_django.serialize_headers()
+        assert fast.headers["ratelimit-policy"] == fast["RateLimit-Policy"]
+
+    @pytest.mark.parametrize("name", ['say "hi"', "caf\u00e9", "back\\slash"])
+    def test_a_name_outside_plain_ascii_goes_through_django(self, name: str) -> None:
+        """Django checks and encodes such a value as it would any other (a system check
+        could not know every view's scope name)."""
+        odd = Limit(name, "bucket", 10, interval_us=SECOND)
+        response = self.apply(gcra.LimitState(odd, 7, 2_500_000, 0))
+        expected = HttpResponse()
+        expected["RateLimit"] = f'"{name}";r=7;t=3'
+        assert response["RateLimit"] == expected["RateLimit"]
+        assert response["X-RateLimit-Limit"] == "10"
+
     def test_negative_remaining_and_reset_are_zero(self) -> None:
         response = self.apply(gcra.LimitState(self.burst, -3, -5, 0))
         assert response["X-RateLimit-Remaining"] == "0"

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 
 from django.http import HttpResponseBase
@@ -24,19 +25,36 @@ def _seconds(us: int) -> int:
     return -(-us // 1_000_000) if us > 0 else 0
 
 
-_fragments: dict[int, tuple[Limit, str, str]] = {}
-"""Each limit's ``RateLimit-Policy`` item and the start of its ``RateLimit`` item, by the
-limit's id (limits are parsed once and kept: :func:`~apiauth.throttling.rates.parse_limits`).
-The entry holds the limit, so its id is not reused while it stands."""
+_fragments: dict[int, tuple[Limit, str, str, bool]] = {}
+"""Each limit's ``RateLimit-Policy`` item, the start of its ``RateLimit`` item, and whether
+its name is plain, by the limit's id (limits are parsed once and kept:
+:func:`~apiauth.throttling.rates.parse_limits`). The entry holds the limit, so its id is not
+reused while it stands."""
+
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")
+"""What a structured-field string holds unescaped: printable ASCII but ``"`` and ``\\``."""
+
+_NAMES = (
+    ("x-ratelimit-limit", "X-RateLimit-Limit"),
+    ("x-ratelimit-remaining", "X-RateLimit-Remaining"),
+    ("x-ratelimit-reset", "X-RateLimit-Reset"),
+    ("ratelimit-policy", "RateLimit-Policy"),
+    ("ratelimit", "RateLimit"),
+)
 
 
-def _fragments_of(limit: Limit) -> tuple[Limit, str, str]:
+def _fragments_of(limit: Limit) -> tuple[Limit, str, str, bool]:
     found = _fragments.get(id(limit))
     if found is None:
         if len(_fragments) >= 1024:
             _fragments.clear()
         name = f'"{limit.name}"'
-        found = (limit, f"{name};q={limit.capacity};w={limit.policy_window}", f"{name};r=")
+        found = (
+            limit,
+            f"{name};q={limit.capacity};w={limit.policy_window}",
+            f"{name};r=",
+            _PLAIN.fullmatch(limit.name) is not None,
+        )
         _fragments[id(limit)] = found
     return found
 
@@ -47,14 +65,26 @@ def apply(response: HttpResponseBase, decision: gcra.Decision, now: float | None
     if tightest is None:
         return
     now = time.time() if now is None else now
-    headers = response.headers
-    headers["X-RateLimit-Limit"] = str(tightest.limit.capacity)
-    headers["X-RateLimit-Remaining"] = str(max(0, tightest.remaining))
-    headers["X-RateLimit-Reset"] = str(math.ceil(now + tightest.reset_us / 1_000_000))
-    policy, current = [], []
+    policy, current, plain = [], [], True
     for state in decision.states:
-        _limit, item, start = _fragments_of(state.limit)
+        _limit, item, start, plain_name = _fragments_of(state.limit)
+        plain = plain and plain_name
         policy.append(item)
         current.append(f"{start}{max(0, state.remaining)};t={_seconds(state.reset_us)}")
-    headers["RateLimit-Policy"] = ", ".join(policy)
-    headers["RateLimit"] = ", ".join(current)
+    values = (
+        str(tightest.limit.capacity),
+        str(max(0, tightest.remaining)),
+        str(math.ceil(now + tightest.reset_us / 1_000_000)),
+        ", ".join(policy),
+        ", ".join(current),
+    )
+    store = getattr(response.headers, "_store", None) if plain else None
+    if type(store) is dict:
+        # Integers and plain names (checked once per limit): what Django's per-header checks
+        # (an ASCII name, a Latin-1 value without line breaks) would pass, as they are. Five
+        # headers on every response: the checks cost more than the rest of this function.
+        for (lowered, name), value in zip(_NAMES, values, strict=True):
+            store[lowered] = (name, value)
+    else:  # a limit named outside plain ASCII: Django checks and encodes it
+        for (_lowered, name), value in zip(_NAMES, values, strict=True):
+            response.headers[name] = value
