@@ -189,6 +189,24 @@ class TestAllOrNothing:
         assert decision.tightest is not None and decision.tightest.limit is narrow
         assert gcra.Decision(True, ()).tightest is None
 
+    def test_tightest_breaks_ties_as_documented(self) -> None:
+        """Refused: the latest to free, the first of equals; else the fewest left, then the
+        latest whole, the first of equals."""
+        a, b, c = (Limit(name, "bucket", 10, interval_us=SECOND) for name in "abc")
+        state = gcra.LimitState
+
+        def tightest(*states: gcra.LimitState) -> gcra.LimitState | None:
+            return gcra.Decision(all(s.retry_us == 0 for s in states), states).tightest
+
+        ok_a, ok_b = state(a, 1, 5, 0), state(b, 1, 9, 0)
+        assert tightest(ok_a, ok_b) is ok_b  # as few left, whole later
+        same = state(c, 1, 9, 0)
+        assert tightest(ok_b, same) is ok_b  # the first of equals
+        refused, later = state(b, 0, 5, 3), state(c, 0, 5, 7)
+        assert tightest(ok_a, refused) is refused  # a refusal after an admitted limit
+        assert tightest(refused, later, state(a, 0, 5, 7)) is later
+        assert tightest(state(a, 0, 1, 0), refused) is refused  # fewer left does not win
+
     def test_peek_does_not_debit(self) -> None:
         store, _ = backend()
         limit = Limit("burst", "bucket", 2, interval_us=SECOND)
