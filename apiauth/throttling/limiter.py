@@ -180,8 +180,8 @@ def remember(request: HttpRequest, outcome: Outcome) -> None:
 def credential_state(credential: Credential) -> tuple[gcra.Decision | None, str | None]:
     """A credential's limits as they stand now, without debiting (for the admin): its plan's,
     and each view scope's (``SCOPE_RATES``), which it meets on the views that declare one."""
-    limits = list(plan_limits(credential))
-    names = plan_key_names(limits)
+    plan, plan_names = plan_limits_named(credential)
+    limits, names = list(plan), list(plan_names)
     for scope, spec in sorted(conf.SCOPE_RATES.items()):
         for limit in parse_limits(spec, name=scope):
             limits.append(limit)
