@@ -3,7 +3,8 @@
 [--seconds S] [--same-middleware]`` serves the demo and its rivals under gunicorn and drives
 them with wrk; ``python -m bench breakdown [--n N] [--rounds R] [--trip T]`` times each step of
 the demo's request in process, against the DRF floor; ``python -m bench instructions [--n N]``
-counts the instructions of each step's request under callgrind."""
+counts the instructions of each step's request under callgrind; ``python -m bench store [--n N]
+[--rounds R]`` times the floor's script and ours inside redis-server."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bench import auth, breakdown, e2e, hmac, instructions, jwt, throttle
+from bench import auth, breakdown, e2e, hmac, instructions, jwt, store, throttle
 from bench.redis_server import temporary_redis
 
 BENCHMARKS: dict[str, Callable[..., Any]] = {
@@ -23,6 +24,7 @@ BENCHMARKS: dict[str, Callable[..., Any]] = {
     "e2e": e2e.run,
     "breakdown": breakdown.run,
     "instructions": instructions.run,
+    "store": store.run,
 }
 DEFAULT = ["auth", "throttle", "hmac", "jwt"]
 
@@ -68,6 +70,8 @@ def run_all(args: argparse.Namespace) -> None:
             )
         elif name == "instructions":
             instructions.run(n=args.n or 200)
+        elif name == "store":
+            store.run(n=args.n or 50_000, rounds=args.rounds or 9)
         elif name == "breakdown":
             breakdown.run(n=args.n or 1000, rounds=args.rounds or 7, trip=args.trip)
         elif name in ("hmac", "auth"):

@@ -165,3 +165,12 @@ def test_e2e_report_judges_each_goal_on_its_own_comparison(
     assert "(server + store + database): DRF floor/ours 1.80, anchor/ours 3.00" in out
     assert "with the demo's middleware: DRF floor/ours 1.90, anchor/ours 3.10" in out
     assert ratios["DRF floor/ours, same middleware"] == pytest.approx(1.4)
+
+
+def test_store_benchmark_runs(tmp_path: Path) -> None:
+    """Each script runs inside redis-server, every call admitted (the command fails on a
+    refusal), and each row reports the time spent in the script."""
+    output = run_bench(tmp_path, "store", "--n", "3000", "--rounds", "1")
+    rows = [line for line in output.splitlines() if line.startswith(("the DRF floor:", "ours:"))]
+    assert len(rows) == 4
+    assert all(float(row.split()[-4]) > 0 for row in rows)

@@ -42,12 +42,12 @@ class FrozenClockLua:
     matters to the maths, which the Python side shows)."""
 
     clock = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000000 + tonumber(t[2])"
-    expiry = "redis.call('SET', KEYS[i], writes[i][1], 'PX', ttl)"
+    expiry = "redis.call('SET', KEYS[k0 + i], values[i], 'PX', ttl)"
 
     def __init__(self, server: RedisServer) -> None:
         assert self.clock in lua.SCRIPT and self.expiry in lua.SCRIPT
         self.script = lua.SCRIPT.replace(self.clock, "local now = tonumber(ARGV[#ARGV])").replace(
-            self.expiry, "redis.call('SET', KEYS[i], writes[i][1])"
+            self.expiry, "redis.call('SET', KEYS[k0 + i], values[i])"
         )
         self.client = server.client()
 

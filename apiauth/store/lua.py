@@ -14,29 +14,29 @@ from __future__ import annotations
 
 import hashlib
 
-SCRIPT = """
+_DECIDE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cost = tonumber(ARGV[1])
-local debit = ARGV[2] == '1'
-local n = #KEYS
-local before, after, writes = {}, {}, {}
+local cost = tonumber(ARGV[a0 + 1])
+local n = #KEYS - k0
 local allowed = true
+local before, after, values, ttls = {}, {}, {}, {}
 for i = 1, n do
-  local a = 3 + (i - 1) * 3
-  local kind, cap, param = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local raw = redis.call('GET', KEYS[i])
-  if kind == 'b' then
+  local a, o = a0 + 3 * i, 3 * i
+  local cap, param = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local raw = redis.call('GET', KEYS[k0 + i])
+  if ARGV[a] == 'b' then
     local span = cap * param
     local tat = tonumber(raw) or now
     if tat < now then tat = now end
     local new_tat = tat + cost * param
     local retry = new_tat - span - now
-    if retry < 0 then retry = 0 end
-    if retry > 0 then allowed = false end
-    before[i] = {math.floor((span - (tat - now)) / param), tat - now, retry}
-    after[i] = {math.floor((span - (new_tat - now)) / param), new_tat - now, 0}
-    writes[i] = {string.format('%d', new_tat), math.ceil((new_tat - now) / 1000)}
+    if retry > 0 then allowed = false else retry = 0 end
+    before[o - 2] = math.floor((span - (tat - now)) / param)
+    before[o - 1], before[o] = tat - now, retry
+    after[o - 2] = math.floor((span - (new_tat - now)) / param)
+    after[o - 1], after[o] = new_tat - now, 0
+    values[i], ttls[i] = string.format('%d', new_tat), math.ceil((new_tat - now) / 1000)
   else
     local window = param * 1000000
     local offset = now % window
@@ -51,26 +51,29 @@ for i = 1, n do
     if used + cost > cap then retry = reset; allowed = false end
     local left = cap - used
     if left < 0 then left = 0 end
-    before[i] = {left, reset, retry}
-    after[i] = {cap - used - cost, reset, 0}
-    writes[i] = {string.format('%d:%d', index, used + cost), math.ceil(reset / 1000)}
+    before[o - 2], before[o - 1], before[o] = left, reset, retry
+    after[o - 2], after[o - 1], after[o] = cap - used - cost, reset, 0
+    values[i], ttls[i] = string.format('%d:%d', index, used + cost), math.ceil(reset / 1000)
   end
 end
 local chosen = before
-if allowed and debit then
+if allowed and ARGV[a0 + 2] == '1' then
   chosen = after
   for i = 1, n do
-    local ttl = writes[i][2]
+    local ttl = ttls[i]
     if ttl < 1 then ttl = 1 end
-    redis.call('SET', KEYS[i], writes[i][1], 'PX', ttl)
+    redis.call('SET', KEYS[k0 + i], values[i], 'PX', ttl)
   end
 end
-local out = {allowed and '1' or '0'}
-for i = 1, n do
-  for j = 1, 3 do out[#out + 1] = string.format('%d', chosen[i][j]) end
-end
-return table.concat(out, ' ')
+return string.format((allowed and '1' or '0') .. string.rep(' %d', 3 * n), unpack(chosen))
 """
+"""The decision, on the keys after the first ``k0`` and the arguments after the first ``a0``
+(what a prelude reads before it; :data:`SCRIPT` has none). Offsets rather than shifting
+``KEYS`` and ``ARGV``, flat arrays rather than a table per limit, one ``string.format`` for
+the answer: redis-server spends 10–15 % less on the demo's request than with the first
+version of the script (docs/performance.md)."""
+
+SCRIPT = "local k0, a0 = 0, 0\n" + _DECIDE
 
 SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
@@ -79,7 +82,7 @@ CHECKED_SCRIPT = (
 local marks = tonumber(ARGV[2])
 local claim_ttl = tonumber(ARGV[4])
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return '-1' end
-local skip_keys, skip_argv = 1, 4
+local k0, a0 = 1, 4
 if marks > 0 then
   local issued = tonumber(ARGV[3])
   local values = redis.call('HMGET', KEYS[2], 'e', unpack(ARGV, 6, 5 + marks))
@@ -88,16 +91,14 @@ if marks > 0 then
     local mark = tonumber(values[i])
     if mark and mark >= issued then return '-2' end
   end
-  skip_keys, skip_argv = 2, 5 + marks
+  k0, a0 = 2, 5 + marks
 end
 if claim_ttl > 0 then
-  skip_keys = skip_keys + 1
-  if not redis.call('SET', KEYS[skip_keys], '1', 'NX', 'PX', claim_ttl) then return '-4' end
+  k0 = k0 + 1
+  if not redis.call('SET', KEYS[k0], '1', 'NX', 'PX', claim_ttl) then return '-4' end
 end
-for i = 1, skip_keys do table.remove(KEYS, 1) end
-for i = 1, skip_argv do table.remove(ARGV, 1) end
 """
-    + SCRIPT
+    + _DECIDE
 )
 """The same decision, made only if ``KEYS[1]`` still holds the token ``ARGV[1]`` (a cached
 credential's version, :mod:`apiauth.cache`; ``""`` not to look) and, when ``ARGV[2]`` names
