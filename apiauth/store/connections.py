@@ -77,18 +77,38 @@ def _pack(parts: Sequence[Any]) -> bytes:
     return packed
 
 
+_last_kind: tuple[Any, bool] = (None, False)
+
+
+def is_cluster_client(client: Any) -> bool:
+    """Whether ``client`` is a cluster client, remembered for the last client asked about.
+
+    ``RedisCluster`` has a ``typing.Protocol`` metaclass, whose ``isinstance`` runs in Python
+    (about 0.7 µs), and this is asked on every command, of the same client."""
+    global _last_kind
+    known = _last_kind
+    if known[0] is not client:
+        # One tuple, replaced whole: no thread pairs a client with another client's kind.
+        known = _last_kind = (client, isinstance(client, redis.cluster.RedisCluster))
+    return known[1]
+
+
 class _Holder:
     """Lives in a thread's locals; its finalizer returns the thread's connections."""
 
 
-def _readable(sock: socket.socket) -> bool:
+def _readable(connection: Any, sock: socket.socket) -> bool:
     """Whether an idle connection has something to read: the server closed it (EOF), or a
-    reply nobody read. Either way it must not carry the next command."""
+    reply nobody read. Either way it must not carry the next command. The poller is made
+    once per socket (one thread uses a connection): asking costs one ``poll`` call."""
     if not hasattr(select, "poll"):  # Windows
         return bool(select.select([sock], [], [], 0)[0])
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
+    polled = getattr(connection, "apiauth_polled", None)
+    if polled is None or polled[0] is not sock:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        polled = connection.apiauth_polled = (sock, poller)
+    return bool(polled[1].poll(0))
 
 
 def _info_field(info: Any, name: str) -> str:
@@ -110,12 +130,12 @@ class Connections:
 
     @property
     def is_cluster(self) -> bool:
-        return isinstance(self._client(), redis.cluster.RedisCluster)
+        return is_cluster_client(self._client())
 
     def pool_for(self, key: str | None) -> tuple[str, Any]:
         client = self._client()
-        if isinstance(client, redis.cluster.RedisCluster):
-            slot = client.keyslot(key or "")  # type: ignore[no-untyped-call]
+        if is_cluster_client(client):
+            slot = client.keyslot(key or "")
             node = client.nodes_manager.get_node_from_slot(slot)
             return node.name, client.get_redis_connection(node).connection_pool
         return "", client.connection_pool
@@ -148,7 +168,7 @@ class Connections:
             pinned.holder = holder = getattr(pinned, "holder", None) or _Holder()
             weakref.finalize(holder, connection.disconnect)
         sock = getattr(connection, "_sock", None)
-        if sock is not None and _readable(sock):
+        if sock is not None and _readable(connection, sock):
             connection.disconnect()  # closed by the server, or a stray reply
         if getattr(connection, "_sock", None) is None or connection.apiauth_epoch is None:
             self.connect(connection, node)
@@ -193,7 +213,7 @@ class Connections:
 
     def refresh_slots(self) -> None:
         client = self._client()
-        if isinstance(client, redis.cluster.RedisCluster):
+        if is_cluster_client(client):
             try:
                 client.nodes_manager.initialize()
             except redis.exceptions.RedisError as exc:

@@ -51,6 +51,7 @@ from apiauth.store.connections import (
     StoreMisconfigured,
     _announce,
     _pack,
+    is_cluster_client,
 )
 from apiauth.throttling import gcra
 from apiauth.throttling.rates import Limit
@@ -119,7 +120,7 @@ class RedisStore:
     @property
     def is_cluster(self) -> bool:
         """Whether the client is a cluster client (``False`` until it is built)."""
-        return isinstance(self._client, redis.cluster.RedisCluster)
+        return self._client is not None and is_cluster_client(self._client)
 
     def _execute(self, key: str | None, parts: Sequence[Any], *, epoch_at: int = -1) -> Any:
         """One command on the connection to ``key``'s server. ``epoch_at`` names an index of
