@@ -73,7 +73,12 @@ def _redis_from_url(url: str) -> RedisStore:
 
 
 def get_store() -> Store:
-    """The configured store, one instance per configuration and process."""
+    """The configured store, one instance per configuration and process: remembered until
+    ``APIAUTH`` changes (every request asks)."""
+    return conf.derive(_configured_store)
+
+
+def _configured_store() -> Store:
     setting, alias, url = conf.RATELIMIT_BACKEND, conf.RATELIMIT_CACHE, conf.REDIS_URL or ""
     found = _stores.get((setting, alias, url))
     if found is not None:
@@ -98,3 +103,4 @@ def reset_stores() -> None:
     """Forget store instances (tests; after changing the store's settings)."""
     with _lock:
         _stores.clear()
+        conf.derived.pop(_configured_store, None)

@@ -232,11 +232,11 @@ class RedisStore:
         status = result[0]
         if status < 0:
             raise _unconfirmed(status, check)
-        state = gcra.LimitState
-        states = [
-            state(limit, result[at], result[at + 1], result[at + 2])
-            for at, limit in zip(range(1, 3 * len(limits), 3), limits, strict=True)
-        ]
+        # A plain loop: a comprehension over zip(range(…), …) cost twice as much, per request.
+        state, states, at = gcra.LimitState, [], 1
+        for limit in limits:
+            states.append(state(limit, result[at], result[at + 1], result[at + 2]))
+            at += 3
         return gcra.Decision(status == 1, tuple(states))
 
     def version(self, key: str, token: str) -> str:
