@@ -106,10 +106,15 @@ class CredentialCache(Generic[T]):
 
     def get(self, value: str) -> Entry[T] | None:
         """A copy to serve from, a fresh fill, or ``None`` for an unknown value."""
+        entry = self.held(value)
+        return entry if entry is not None else self.fill(value)
+
+    def held(self, value: str) -> Entry[T] | None:
+        """This worker's copy to serve from, if it holds a current one (no fill)."""
         entry = self.entries.get(value)
         if entry is not None and entry.expires > self.clock():  # stored copies carry a check
             return entry
-        return self.fill(value)
+        return None
 
     def fill(self, value: str) -> Entry[T] | None:
         """Read the row after the token (invariant 1) and keep the pair when both were read."""

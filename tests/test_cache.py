@@ -227,6 +227,33 @@ class TestTheCheck:
         with django_assert_num_queries(0):
             assert get(raw).json()["owner"] is None
 
+    def test_a_held_copy_is_found_before_any_parsing(
+        self, monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
+    ) -> None:
+        """A key whose copy this worker holds is found by its digest: the parse (shape,
+        checksum) ran when the copy was made. Anything else is still parsed first: a key one
+        character away from a held one, or one that was never seen."""
+        from apiauth import crypto
+
+        _key, raw = make_key()
+        warm(raw)
+        parse, parsed = crypto.parse_key, []
+
+        def counted(value: str, prefix: str) -> crypto.ParsedKey:
+            parsed.append(value)
+            return parse(value, prefix)
+
+        monkeypatch.setattr(crypto, "parse_key", counted)
+        with django_assert_num_queries(0):
+            assert get(raw).status_code == 200
+        assert parsed == []
+        tampered = raw[:-1] + ("A" if raw[-1] != "A" else "B")
+        with django_assert_num_queries(0):
+            assert get(tampered).json()["code"] == "malformed"
+        _other, other_raw = make_key()
+        assert get(other_raw).status_code == 200
+        assert parsed == [tampered, other_raw]
+
     def test_revoked_keys_fail_from_the_copy(self, django_assert_num_queries: Any) -> None:
         key, raw = make_key()
         key.revoke()

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from rest_framework.request import Request
 
 from apiauth import crypto
-from apiauth.authentication.base import CredentialAuthentication, Refused
+from apiauth.authentication.base import REFRESH_ATTR, CredentialAuthentication, Refused
 from apiauth.cache import CredentialCache, Entry, key_cache
 from apiauth.conf import conf
 from apiauth.credentials import Credential
@@ -32,8 +32,25 @@ class APIKeyAuthentication(CredentialAuthentication[str]):
         return self.get_raw_key(request)
 
     def authenticate_claim(self, request: Request, claim: str) -> tuple[Any, Credential]:
+        entry = self.held_copy(request, claim)
+        if entry is not None:
+            return self.accept(request, entry, entry.obj.public_id)
         parsed = self.parse_key(request, claim)
         return self.accept(request, self.get_key(request, parsed), parsed.public_id)
+
+    def held_copy(self, request: Request, raw: str) -> Entry[APIKey] | None:
+        """This worker's current copy of the key ``raw``, found by its digest before any
+        parsing: a copy is made only for a key that parsed (shape, checksum), and SHA-256
+        names one key, so the parse would tell nothing new. ``None`` when there is no copy,
+        or when the request must authenticate from the database (a stale copy)."""
+        if (
+            len(raw) > conf.MAX_CREDENTIAL_LENGTH
+            or not raw.isascii()
+            or not crypto.looks_like_key(raw, conf.KEY_PREFIX)
+            or request.__dict__.get(REFRESH_ATTR, False)
+        ):
+            return None
+        return self.cache.held(crypto.hash_key(raw))
 
     def get_raw_key(self, request: Request) -> str | None:
         """The presented key, or ``None`` when the request carries none of ours.
