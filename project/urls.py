@@ -7,16 +7,14 @@ from apiauth.login import limit_login_failures
 from apiauth.views import JWKSView, MetadataView
 from project.demo import views
 
-v1 = [
-    path("ping", views.PingView.as_view(), name="ping"),
-    path("orders", views.OrderListView.as_view(), name="order-list"),
-    path("orders/<int:pk>", views.OrderDetailView.as_view(), name="order-detail"),
-]
-
+# The API's routes come first and flat (no include): Django tries patterns in order, and an
+# include resolves each request twice over (a second resolver, a second ResolverMatch).
 urlpatterns = [
+    path("v1/ping", views.PingView.as_view(), name="v1-ping"),
+    path("v1/orders", views.OrderListView.as_view(), name="v1-order-list"),
+    path("v1/orders/<int:pk>", views.OrderDetailView.as_view(), name="v1-order-detail"),
     path("", views.IndexView.as_view(), name="index"),
     path("health", views.HealthView.as_view(), name="health"),
-    path("v1/", include((v1, "v1"))),
     path("auth/", include("apiauth.urls")),
     path(".well-known/jwks.json", JWKSView.as_view(), name="jwks"),
     path(".well-known/oauth-authorization-server", MetadataView.as_view(), name="metadata"),
