@@ -19,12 +19,6 @@ from django.http import HttpResponseBase
 from apiauth.throttling import gcra
 from apiauth.throttling.rates import Limit
 
-
-def _seconds(us: int) -> int:
-    """Whole seconds, rounded up, never negative."""
-    return -(-us // 1_000_000) if us > 0 else 0
-
-
 _fragments: dict[int, tuple[Limit, str, str, bool]] = {}
 """Each limit's ``RateLimit-Policy`` item, the start of its ``RateLimit`` item, and whether
 its name is plain, by the limit's id (limits are parsed once and kept:
@@ -33,15 +27,6 @@ reused while it stands."""
 
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")
 """What a structured-field string holds unescaped: printable ASCII but ``"`` and ``\\``."""
-
-_NAMES = (
-    ("x-ratelimit-limit", "X-RateLimit-Limit"),
-    ("x-ratelimit-remaining", "X-RateLimit-Remaining"),
-    ("x-ratelimit-reset", "X-RateLimit-Reset"),
-    ("ratelimit-policy", "RateLimit-Policy"),
-    ("ratelimit", "RateLimit"),
-)
-
 
 def _fragments_of(limit: Limit) -> tuple[Limit, str, str, bool]:
     found = _fragments.get(id(limit))
@@ -70,21 +55,32 @@ def apply(response: HttpResponseBase, decision: gcra.Decision, now: float | None
         _limit, item, start, plain_name = _fragments_of(state.limit)
         plain = plain and plain_name
         policy.append(item)
-        current.append(f"{start}{max(0, state.remaining)};t={_seconds(state.reset_us)}")
-    values = (
+        # _seconds() and max(0, …) inline: this runs for every limit of every response.
+        left, reset = state.remaining, state.reset_us
+        current.append(
+            f"{start}{left if left > 0 else 0};t={-(-reset // 1_000_000) if reset > 0 else 0}"
+        )
+    remaining = tightest.remaining
+    limit_value, remaining_value, reset_value = (
         str(tightest.limit.capacity),
-        str(max(0, tightest.remaining)),
+        str(remaining if remaining > 0 else 0),
         str(math.ceil(now + tightest.reset_us / 1_000_000)),
-        ", ".join(policy),
-        ", ".join(current),
     )
+    policy_value, current_value = ", ".join(policy), ", ".join(current)
     store = getattr(response.headers, "_store", None) if plain else None
     if type(store) is dict:
         # Integers and plain names (checked once per limit): what Django's per-header checks
         # (an ASCII name, a Latin-1 value without line breaks) would pass, as they are. Five
         # headers on every response: the checks cost more than the rest of this function.
-        for (lowered, name), value in zip(_NAMES, values, strict=True):
-            store[lowered] = (name, value)
+        store["x-ratelimit-limit"] = ("X-RateLimit-Limit", limit_value)
+        store["x-ratelimit-remaining"] = ("X-RateLimit-Remaining", remaining_value)
+        store["x-ratelimit-reset"] = ("X-RateLimit-Reset", reset_value)
+        store["ratelimit-policy"] = ("RateLimit-Policy", policy_value)
+        store["ratelimit"] = ("RateLimit", current_value)
     else:  # a limit named outside plain ASCII: Django checks and encodes it
-        for (_lowered, name), value in zip(_NAMES, values, strict=True):
-            response.headers[name] = value
+        headers = response.headers
+        headers["X-RateLimit-Limit"] = limit_value
+        headers["X-RateLimit-Remaining"] = remaining_value
+        headers["X-RateLimit-Reset"] = reset_value
+        headers["RateLimit-Policy"] = policy_value
+        headers["RateLimit"] = current_value
