@@ -109,7 +109,6 @@ class TestEncoding:
             assert connections._pack(["GET", f"k{i}"]).endswith(f"k{i}\r\n".encode())
             assert len(connections._packed) <= 3
 
-
     def test_a_clients_kind_is_remembered_for_that_client_only(self) -> None:
         """Whether a client is a cluster client is remembered for the last one asked about:
         asking about another client asks again."""

@@ -28,6 +28,7 @@ reused while it stands."""
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")
 """What a structured-field string holds unescaped: printable ASCII but ``"`` and ``\\``."""
 
+
 def _fragments_of(limit: Limit) -> tuple[Limit, str, str, bool]:
     found = _fragments.get(id(limit))
     if found is None:
