@@ -108,8 +108,9 @@ def run(n: int = 50_000, rounds: int = 9) -> None:
                 pipe = client.pipeline(transaction=False)
                 for call_keys, argv in calls[start : start + 500]:
                     pipe.evalsha(shas[label], len(call_keys), *call_keys, *argv)
-                for reply in pipe.execute():
-                    if not str(reply).lstrip("b'").startswith("1"):  # 1, or b"1 …"
+                for reply in pipe.execute():  # the floor's 1, or our b"1 …"
+                    text = reply.decode() if isinstance(reply, bytes) else str(reply)
+                    if not text.startswith("1"):
                         raise SystemExit(f"{label}: a call was refused ({reply!r})")
             cpu[label].append((_cpu_of(pid) - before) / n * 1e6)
             stats = client.info("commandstats")["cmdstat_evalsha"]

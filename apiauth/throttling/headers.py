@@ -62,11 +62,9 @@ def apply(response: HttpResponseBase, decision: gcra.Decision, now: float | None
             f"{start}{left if left > 0 else 0};t={-(-reset // 1_000_000) if reset > 0 else 0}"
         )
     remaining = tightest.remaining
-    limit_value, remaining_value, reset_value = (
-        str(tightest.limit.capacity),
-        str(remaining if remaining > 0 else 0),
-        str(math.ceil(now + tightest.reset_us / 1_000_000)),
-    )
+    limit_value = str(tightest.limit.capacity)
+    remaining_value = str(remaining if remaining > 0 else 0)
+    reset_value = str(math.ceil(now + tightest.reset_us / 1_000_000))
     policy_value, current_value = ", ".join(policy), ", ".join(current)
     store = getattr(response.headers, "_store", None) if plain else None
     if type(store) is dict:
