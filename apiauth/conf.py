@@ -1,8 +1,9 @@
-"""Settings for apiauth, read from the single ``APIAUTH`` dict on every access.
+"""Settings for apiauth, read from the single ``APIAUTH`` dict.
 
-Reading on access (never at import time) keeps ``override_settings`` working in tests. The dict
-itself is looked up once and forgotten when Django announces a change (``setting_changed``,
-sent by ``override_settings``): a dozen reads per request then cost a dict lookup each.
+Reading on first access (never at import time) keeps ``override_settings`` working in tests.
+The dict and each scalar setting read from it are kept, and forgotten when Django announces a
+change (``setting_changed``, sent by ``override_settings``): the reads of every request are
+then plain attribute reads.
 
 ``conf.jwt`` and ``conf.hmac`` are the ``JWT`` and ``HMAC`` sub-dicts read once into frozen,
 typed dataclasses; :meth:`Settings.derive` keeps anything else computed from the settings
@@ -13,9 +14,10 @@ moment of forgetting, like DRF's ``api_settings.reload()``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -194,6 +196,44 @@ _MISSING = object()
 _building = threading.RLock()  # reentrant: a build may derive what it needs
 
 
+def _raw(value: Any) -> Any:
+    return value
+
+
+def _str_or_none(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _float_or_zero(value: Any) -> float:
+    return float(value or 0)
+
+
+class _setting(Generic[T]):
+    """A scalar setting, converted on first read and then kept in the instance's ``__dict__``
+    until ``APIAUTH`` changes (:meth:`Settings.reload` empties it). A non-data descriptor:
+    once read, it is a plain attribute, where a property ran a method, a lookup and a
+    conversion on each of the half-dozen reads of every request."""
+
+    def __init__(self, convert: Callable[[Any], T]) -> None:
+        self.convert = convert
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> _setting[T]: ...
+
+    @overload
+    def __get__(self, instance: Settings, owner: type | None = None) -> T: ...
+
+    def __get__(self, instance: Settings | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.convert(instance._get(self.name))
+        return value
+
+
 class Settings:
     """Typed, read-through access to ``settings.APIAUTH``."""
 
@@ -211,7 +251,8 @@ class Settings:
     def reload(self, *, setting: str = "APIAUTH", **kwargs: Any) -> None:
         """``setting_changed`` receiver."""
         if setting == "APIAUTH":
-            self._user = self._hmac = self._jwt = self._derived = None
+            # Everything read or derived: the dict, the typed sub-dicts, each _setting.
+            self.__dict__.clear()
 
     @property
     def derived(self) -> dict[Any, Any]:
@@ -246,43 +287,19 @@ class Settings:
         """The ``HMAC`` settings, typed (validated by the system checks)."""
         return self.derive(lambda: typed(HMACSettings, self.HMAC), key=HMACSettings)
 
-    @property
-    def KEY_PREFIX(self) -> str:
-        return str(self._get("KEY_PREFIX"))
+    KEY_PREFIX = _setting(str)
+    KEY_HEADER = _setting(str)
 
-    @property
-    def KEY_HEADER(self) -> str:
-        return str(self._get("KEY_HEADER"))
-
-    @property
+    @functools.cached_property
     def key_meta_name(self) -> str:
-        """``KEY_HEADER`` as WSGI names it in ``request.META``."""
-        derived = self.derived
-        name = derived.get("key_meta_name")
-        if name is None:
-            name = derived["key_meta_name"] = "HTTP_" + self.KEY_HEADER.upper().replace("-", "_")
-        return str(name)
+        """``KEY_HEADER`` as WSGI names it in ``request.META`` (kept as the settings are)."""
+        return "HTTP_" + self.KEY_HEADER.upper().replace("-", "_")
 
-    @property
-    def KEY_QUERY_PARAM(self) -> str | None:
-        value = self._get("KEY_QUERY_PARAM")
-        return str(value) if value else None
-
-    @property
-    def MAX_CREDENTIAL_LENGTH(self) -> int:
-        return int(self._get("MAX_CREDENTIAL_LENGTH"))
-
-    @property
-    def LAST_USED_INTERVAL(self) -> int:
-        return int(self._get("LAST_USED_INTERVAL"))
-
-    @property
-    def CREDENTIAL_CACHE_TTL(self) -> float:
-        return float(self._get("CREDENTIAL_CACHE_TTL") or 0)
-
-    @property
-    def CREDENTIAL_CACHE_SIZE(self) -> int:
-        return int(self._get("CREDENTIAL_CACHE_SIZE"))
+    KEY_QUERY_PARAM = _setting(_str_or_none)
+    MAX_CREDENTIAL_LENGTH = _setting(int)
+    LAST_USED_INTERVAL = _setting(int)
+    CREDENTIAL_CACHE_TTL = _setting(_float_or_zero)
+    CREDENTIAL_CACHE_SIZE = _setting(int)
 
     @property
     def SCOPES(self) -> dict[str, str]:
@@ -312,87 +329,38 @@ class Settings:
     def TRUSTED_PROXIES(self) -> list[str]:
         return list(self._get("TRUSTED_PROXIES"))
 
-    @property
-    def CLIENT_IP_HEADER(self) -> str:
-        return str(self._get("CLIENT_IP_HEADER"))
+    CLIENT_IP_HEADER = _setting(str)
 
     @property
     def PLANS(self) -> dict[str, dict[str, Any]]:
         return dict(self._get("PLANS"))
 
-    @property
-    def DEFAULT_PLAN(self) -> str | None:
-        value = self._get("DEFAULT_PLAN")
-        return str(value) if value else None
-
-    @property
-    def ANONYMOUS_LIMITS(self) -> Any:
-        return self._get("ANONYMOUS_LIMITS")
-
-    @property
-    def FAILED_AUTH_LIMITS(self) -> Any:
-        return self._get("FAILED_AUTH_LIMITS")
-
-    @property
-    def FAILED_AUTH_LOCKOUT(self) -> str:
-        return str(self._get("FAILED_AUTH_LOCKOUT"))
-
-    @property
-    def LIMIT_ADMIN_LOGIN(self) -> bool:
-        return bool(self._get("LIMIT_ADMIN_LOGIN"))
-
-    @property
-    def PERSON_LIMITS(self) -> Any:
-        return self._get("PERSON_LIMITS")
+    DEFAULT_PLAN = _setting(_str_or_none)
+    ANONYMOUS_LIMITS = _setting(_raw)
+    FAILED_AUTH_LIMITS = _setting(_raw)
+    FAILED_AUTH_LOCKOUT = _setting(str)
+    LIMIT_ADMIN_LOGIN = _setting(bool)
+    PERSON_LIMITS = _setting(_raw)
 
     @property
     def SCOPE_RATES(self) -> dict[str, Any]:
         return dict(self._get("SCOPE_RATES"))
 
-    @property
-    def UNSAFE_METHOD_COST(self) -> int:
-        return int(self._get("UNSAFE_METHOD_COST"))
-
-    @property
-    def RATELIMIT_BACKEND(self) -> str:
-        return str(self._get("RATELIMIT_BACKEND"))
-
-    @property
-    def RATELIMIT_CACHE(self) -> str:
-        return str(self._get("RATELIMIT_CACHE"))
-
-    @property
-    def RATELIMIT_KEY_PREFIX(self) -> str:
-        return str(self._get("RATELIMIT_KEY_PREFIX"))
-
-    @property
-    def RATELIMIT_FAILURE_MODE(self) -> str:
-        return str(self._get("RATELIMIT_FAILURE_MODE"))
-
-    @property
-    def RATELIMIT_LOCAL_PROCESSES(self) -> int:
-        return int(self._get("RATELIMIT_LOCAL_PROCESSES"))
-
-    @property
-    def REDIS_URL(self) -> str | None:
-        value = self._get("REDIS_URL")
-        return str(value) if value else None
+    UNSAFE_METHOD_COST = _setting(int)
+    RATELIMIT_BACKEND = _setting(str)
+    RATELIMIT_CACHE = _setting(str)
+    RATELIMIT_KEY_PREFIX = _setting(str)
+    RATELIMIT_FAILURE_MODE = _setting(str)
+    RATELIMIT_LOCAL_PROCESSES = _setting(int)
+    REDIS_URL = _setting(_str_or_none)
 
     @property
     def REDIS_OPTIONS(self) -> dict[str, Any]:
         return dict(self._get("REDIS_OPTIONS") or {})
 
-    @property
-    def RATELIMIT_BREAKER_SECONDS(self) -> float:
-        return float(self._get("RATELIMIT_BREAKER_SECONDS"))
-
-    @property
-    def PROBLEM_TYPE_BASE(self) -> str:
-        return str(self._get("PROBLEM_TYPE_BASE"))
-
-    @property
-    def REALM(self) -> str:
-        return str(self._get("REALM"))
+    RATELIMIT_BREAKER_SECONDS = _setting(float)
+    PROBLEM_TYPE_BASE = _setting(str)
+    REALM = _setting(str)
 
 
 conf = Settings()

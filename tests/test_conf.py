@@ -48,3 +48,23 @@ def test_a_derived_value_is_built_once_per_settings() -> None:
     with override_settings(APIAUTH={**settings.APIAUTH, "REALM": "other"}):
         assert conf.derive(build) == 2
     assert conf.derive(build) == 3  # the change back is a change too
+
+
+def test_a_scalar_setting_is_read_once_converted_and_again_after_a_change() -> None:
+    with override_settings(APIAUTH={**settings.APIAUTH, "MAX_CREDENTIAL_LENGTH": "300"}):
+        assert conf.MAX_CREDENTIAL_LENGTH == 300  # converted to the setting's type
+        # Kept as a plain attribute: later reads run no code.
+        assert conf.__dict__["MAX_CREDENTIAL_LENGTH"] == 300
+        with override_settings(APIAUTH={**settings.APIAUTH, "MAX_CREDENTIAL_LENGTH": 40}):
+            assert "MAX_CREDENTIAL_LENGTH" not in conf.__dict__
+            assert conf.MAX_CREDENTIAL_LENGTH == 40
+        assert conf.MAX_CREDENTIAL_LENGTH == 300
+    assert settings.APIAUTH.get("MAX_CREDENTIAL_LENGTH", 512) == conf.MAX_CREDENTIAL_LENGTH
+
+
+def test_the_key_header_is_named_as_wsgi_names_it_until_the_settings_change() -> None:
+    with override_settings(APIAUTH={**settings.APIAUTH, "KEY_HEADER": "X-Client-Key"}):
+        assert conf.key_meta_name == "HTTP_X_CLIENT_KEY"
+        with override_settings(APIAUTH={**settings.APIAUTH, "KEY_HEADER": "Api-Token"}):
+            assert conf.key_meta_name == "HTTP_API_TOKEN"
+        assert conf.key_meta_name == "HTTP_X_CLIENT_KEY"
