@@ -244,20 +244,27 @@ def _experiment(trip: str) -> None:
     replies: dict[tuple[Any, ...], Any] = {}
     source, scratch = bytearray(POLLUTION), bytearray(POLLUTION)
 
-    def replayed(key: str | None, parts: Any, *, epoch_at: int = -1) -> Any:
-        command = (parts[0], parts[1], len(parts))  # a script, with or without limits
+    def replayed(
+        key: str | None, parts: Any, *, epoch_at: int = -1, packed: bytes | None = None
+    ) -> Any:
+        # A script, with or without limits (a kept call comes encoded).
+        command = (parts[0], parts[1], len(parts)) if packed is None else (len(packed),)
         if command not in replies:
-            replies[command] = real(key, parts, epoch_at=epoch_at)
+            replies[command] = real(key, parts, epoch_at=epoch_at, packed=packed)
         if trip == "polluted":
             scratch[:] = source
         return replies[command]
 
-    def polled(key: str | None, parts: Any, *, epoch_at: int = -1) -> Any:
+    def polled(
+        key: str | None, parts: Any, *, epoch_at: int = -1, packed: bytes | None = None
+    ) -> Any:
         connection = store.connections.get(key)
-        if epoch_at >= 0:
-            parts = [*parts]
-            parts[epoch_at] = connection.apiauth_epoch
-        connection.send_packed_command([_pack(parts)])
+        if packed is None:
+            if epoch_at >= 0:
+                parts = [*parts]
+                parts[epoch_at] = connection.apiauth_epoch
+            packed = _pack(parts)
+        connection.send_packed_command([packed])
         poller = select.poll()
         poller.register(connection._sock, select.POLLIN)
         while not poller.poll(0):

@@ -480,3 +480,75 @@ class TestConfigurationDrift:
             response = get(raw)
         assert response.status_code == 200 and "X-RateLimit-Limit" not in response
         assert caplog.messages == [f"credential {key.public_id} names unknown plan 'pro'"]
+
+
+class TestKeptCalls:
+    """A worker's copy of a key makes the same store call on every request to a view scope at
+    one cost: the throttle keeps it (limits, keys, encoded command) while the copy stands."""
+
+    def kept(self) -> list[Any]:
+        from apiauth.cache import key_cache
+        from apiauth.conf import conf
+        from apiauth.throttling.throttle import CALLS
+
+        (entry,) = key_cache.entries.values()
+        calls: dict[Any, tuple[Any, Any]] = conf.derive(dict, key=CALLS)
+        return [call for check, call in calls.values() if check is entry.check]
+
+    def test_one_call_per_scope_and_cost_and_every_request_still_debits(self) -> None:
+        _key, raw = make_key()
+        first = int(get(raw)["X-RateLimit-Remaining"])
+        assert [int(get(raw)["X-RateLimit-Remaining"]) for _ in range(2)] == [first - 1, first - 2]
+        (ping,) = self.kept()
+        assert ping.encoded is not None and ping.cost == 1
+        client = APIClient()
+        assert client.get("/v1/orders", HTTP_X_API_KEY=raw).status_code == 200
+        created = client.post(
+            "/v1/orders", {"sku": "ABC-1", "quantity": 1}, format="json", HTTP_X_API_KEY=raw
+        )
+        assert created.status_code == 201
+        assert '"orders";r=14' in created["RateLimit"]  # 20, less 1, less the POST's 5
+        calls = self.kept()
+        assert len(calls) == 3 and calls[0] is ping
+        assert {(call.cost, len(call.limits)) for call in calls} == {(1, 2), (1, 3), (5, 3)}
+
+    def test_the_calls_are_forgotten_with_the_settings(self) -> None:
+        _key, raw = make_key()
+        assert get(raw)["X-RateLimit-Limit"] == "10"
+        plans = {"free": {"rate": "10/hour", "burst": 4}}
+        with override_settings(APIAUTH=apiauth_settings(PLANS=plans)):
+            assert get(raw)["X-RateLimit-Limit"] == "4"
+        assert get(raw)["X-RateLimit-Limit"] == "10"
+
+    def test_a_throttle_whose_limits_read_the_request_is_asked_each_time(self) -> None:
+        from rest_framework.request import Request
+        from rest_framework.response import Response
+        from rest_framework.test import APIRequestFactory
+        from rest_framework.views import APIView
+
+        from apiauth.authentication import APIKeyAuthentication
+        from apiauth.throttling import TokenBucketThrottle
+        from apiauth.throttling.limiter import RESULT_ATTR, plan_key_names
+        from apiauth.throttling.rates import parse_limits
+
+        class PerRequest(TokenBucketThrottle):
+            def get_limits(self, request: Request, view: Any) -> tuple[list[Any], list[str]]:
+                burst = int(request._request.META.get("HTTP_X_BURST", "5"))
+                limits = list(parse_limits({"rate": "1/hour", "burst": burst}))
+                return limits, plan_key_names(limits)
+
+        class View(APIView):
+            authentication_classes = [APIKeyAuthentication]
+            permission_classes: list[Any] = []
+            throttle_classes = [PerRequest]
+
+            def get(self, request: Request) -> Response:
+                return Response({})
+
+        _key, raw = make_key()
+        view, factory = View.as_view(), APIRequestFactory()
+        for burst in (7, 3, 7):
+            request = factory.get("/", HTTP_X_API_KEY=raw, HTTP_X_BURST=str(burst))
+            assert view(request).status_code == 200
+            (state,) = getattr(request, RESULT_ATTR).decision.states
+            assert state.limit.capacity == burst

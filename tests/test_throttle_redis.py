@@ -15,9 +15,11 @@ import redis
 from django.test import override_settings
 
 from apiauth.store import (
+    Call,
     Check,
     ClaimTaken,
     LocalStore,
+    MarksUnloaded,
     RedisStore,
     StaleCredential,
     TokenRevoked,
@@ -171,6 +173,37 @@ class TestResilience:
         decision = remote.evaluate(["rl:{f}:b"], [SLOW], 1)
         assert decision.allowed and decision.states[0].remaining == 48
         assert client.script_exists(lua.SHA) == [True]
+
+    def test_a_kept_call_is_encoded_once_and_survives_a_script_flush(
+        self, _redis: RedisServer
+    ) -> None:
+        """A call kept across requests (a worker's copy) carries its encoded command; after a
+        restart or ``SCRIPT FLUSH`` it is sent as ``EVAL`` once, then as ``EVALSHA`` again."""
+        remote, client = backend_for(_redis), _redis.client()
+        client.set("rl:{c}:cred", "token")
+        call = Call(("rl:{c}:b",), (SLOW,), 1, check=Check(key="rl:{c}:cred", token="token"))
+        assert remote.decide(call).allowed
+        encoded = call.encoded
+        assert encoded is not None and encoded.packed.startswith(b"*")
+        client.script_flush()
+        assert remote.decide(call).states[0].remaining == 48
+        assert call.encoded is encoded
+        assert client.script_exists(lua.CHECKED_SHA) == [True]
+        client.set("rl:{c}:cred", "another")  # the copy's token is gone: stale
+        with pytest.raises(StaleCredential):
+            remote.decide(call)
+
+    def test_a_call_that_names_the_servers_epoch_is_encoded_each_time(
+        self, _redis: RedisServer
+    ) -> None:
+        """A token's revocation marks are read under the server's epoch, which is the
+        connection's: such a call is never kept encoded."""
+        remote = backend_for(_redis)
+        check = Check(key="rl:{m}:cred", token="", marks=("before",), revocations="rl:{m}:revoked")
+        call = Call(("rl:{m}:b",), (SLOW,), 1, check=check)
+        with pytest.raises(MarksUnloaded):
+            remote.decide(call)
+        assert call.encoded is None
 
     def test_reset_deletes_one_identitys_limits_only(self, _redis: RedisServer) -> None:
         remote, client = backend_for(_redis), _redis.client()

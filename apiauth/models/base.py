@@ -360,10 +360,11 @@ def private_copy(user: Any) -> Any:
     (Django's permission caches included) must not reach the next, nor another thread."""
     if user is None:
         return None
+    # copy.copy(), without its __reduce_ex__ round: this runs on every request. A copied
+    # __dict__ put in place costs less than filling the new instance's own.
     clone = user.__class__.__new__(user.__class__)
-    clone.__dict__.update(user.__dict__)
-    # copy.copy(user._state), without its __reduce_ex__ round: this runs on every request.
+    clone.__dict__ = user.__dict__.copy()
     state = clone._state = ModelState.__new__(ModelState)
-    state.__dict__.update(user._state.__dict__)
-    state.fields_cache = dict(user._state.fields_cache)
+    state.__dict__ = user._state.__dict__.copy()
+    state.fields_cache = user._state.fields_cache.copy()
     return clone

@@ -14,6 +14,7 @@ from django.core.cache import caches
 
 from apiauth.conf import conf
 from apiauth.store.base import (
+    Call,
     Check,
     CircuitBreaker,
     ClaimTaken,
@@ -29,6 +30,7 @@ from apiauth.store.local import LocalStore
 from apiauth.store.redis import RedisStore
 
 __all__ = [
+    "Call",
     "Check",
     "CircuitBreaker",
     "LocalStore",

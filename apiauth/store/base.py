@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from apiauth.throttling import gcra
 from apiauth.throttling.rates import Limit
@@ -76,6 +76,23 @@ class Check:
     claim_ttl_ms: int = 0
 
 
+@dataclass(slots=True, eq=False)
+class Call:
+    """One decision as the store receives it: the limits' keys and figures, the cost, and what
+    to confirm. A worker's copy of a credential makes the same call on each of its requests
+    (per view scope and cost), so the throttle keeps it, and the store may keep its own
+    encoding of it in :attr:`encoded` (:meth:`Store.decide`)."""
+
+    keys: tuple[str, ...]
+    """``keys[i]`` holds ``limits[i]``'s state."""
+    limits: tuple[Limit, ...]
+    cost: int
+    debit: bool = True
+    check: Check | None = None
+    encoded: Any = None
+    """The store's own form of the call, made on its first use; ``None`` until then."""
+
+
 class MarkResult:
     """What :meth:`Store.mark` did with a mark."""
 
@@ -124,6 +141,10 @@ class Store(Protocol):
         version token still stands (else :class:`StaleCredential`), its lineage's marks are
         loaded (else :class:`MarksUnloaded`) and none covers it (else :class:`TokenRevoked`);
         in those cases no bucket is touched."""
+        ...
+
+    def decide(self, call: Call) -> gcra.Decision:
+        """:meth:`evaluate` of a :class:`Call`, which the store may encode once and keep."""
         ...
 
     def version(self, key: str, token: str) -> str:

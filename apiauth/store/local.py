@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from apiauth.store import keys as names
 from apiauth.store.base import (
+    Call,
     Check,
     CircuitBreaker,
     ClaimTaken,
@@ -68,6 +69,9 @@ class LocalStore:
             if len(self.store) > self.max_entries:
                 self.store = {k: v for k, v in self.store.items() if v[1] > now}
             return decision
+
+    def decide(self, call: Call) -> gcra.Decision:
+        return self.evaluate(call.keys, call.limits, call.cost, debit=call.debit, check=call.check)
 
     def version(self, key: str, token: str) -> str:
         return token  # copies are never kept without a shared store

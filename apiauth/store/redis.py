@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import redis
@@ -35,6 +36,7 @@ from apiauth.conf import conf
 from apiauth.store import base, lua
 from apiauth.store import keys as names
 from apiauth.store.base import (
+    Call,
     Check,
     CircuitBreaker,
     ClaimTaken,
@@ -75,6 +77,42 @@ def _argv(limits: Sequence[Limit], cost: int, debit: bool) -> list[Any]:
         else:
             argv += ["q", limit.capacity, limit.window_s]
     return argv
+
+
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    """A :class:`~apiauth.store.base.Call` as the limiter's script receives it."""
+
+    sha: str
+    source: str
+    keys: list[Any]
+    argv: list[Any]
+    epoch_at: int
+    """The index of ``argv`` to fill with the server's epoch, or -1."""
+    packed: bytes | None
+    """The whole ``EVALSHA`` in RESP, when nothing in it depends on the server (no epoch)."""
+
+
+def _encode(call: Call) -> _Encoded:
+    argv = _argv(call.limits, call.cost, call.debit)
+    check = call.check
+    if check is None:
+        sha, source, keys, epoch_at = lua.SHA, lua.SCRIPT, list(call.keys), -1
+    else:
+        marks = check.marks if check.revocations else ()
+        claim_ttl = check.claim_ttl_ms if check.claim else 0
+        head: list[Any] = [check.token, len(marks), check.issued_at, claim_ttl]
+        keys = [check.key]
+        if marks:
+            head += ["", *marks]  # the epoch, filled in on the way out
+            keys.append(check.revocations)
+        if claim_ttl:
+            keys.append(check.claim)
+        sha, source, epoch_at = lua.CHECKED_SHA, lua.CHECKED_SCRIPT, 4 if marks else -1
+        keys += call.keys
+        argv = [*head, *argv]
+    packed = None if epoch_at >= 0 else _pack(["EVALSHA", sha, len(keys), *keys, *argv])
+    return _Encoded(sha, source, keys, argv, epoch_at, packed)
 
 
 def _unconfirmed(status: int, check: Check | None) -> Exception:
@@ -122,9 +160,17 @@ class RedisStore:
         """Whether the client is a cluster client (``False`` until it is built)."""
         return self._client is not None and is_cluster_client(self._client)
 
-    def _execute(self, key: str | None, parts: Sequence[Any], *, epoch_at: int = -1) -> Any:
+    def _execute(
+        self,
+        key: str | None,
+        parts: Sequence[Any],
+        *,
+        epoch_at: int = -1,
+        packed: bytes | None = None,
+    ) -> Any:
         """One command on the connection to ``key``'s server. ``epoch_at`` names an index of
-        ``parts`` to fill with that server's epoch (see :meth:`_connect`)."""
+        ``parts`` to fill with that server's epoch (see :meth:`_connect`); ``packed``: the
+        command already encoded, in place of ``parts``."""
         if self.breaker.is_open:
             raise StoreUnavailable("circuit breaker open")
         for attempt in range(2):
@@ -135,10 +181,13 @@ class RedisStore:
                     # Reached again: what was missed is written before this command runs.
                     self.down = False
                     _announce(base.recovered)
-                if epoch_at >= 0:
-                    parts = [*parts]
-                    parts[epoch_at] = connection.apiauth_epoch
-                connection.send_packed_command([_pack(parts)])
+                command = packed
+                if command is None:
+                    if epoch_at >= 0:  # this server's: after a redirect, another one's
+                        parts = [*parts]
+                        parts[epoch_at] = connection.apiauth_epoch
+                    command = _pack(parts)
+                connection.send_packed_command([command])
                 return connection.read_response()
             except StoreMisconfigured as exc:
                 self._failed(exc)
@@ -182,14 +231,26 @@ class RedisStore:
             logger.error("store error (breaker stays closed): %s", message)
 
     def _script(
-        self, sha: str, source: str, keys: Sequence[str], argv: Sequence[Any], epoch_at: int = -1
+        self,
+        sha: str,
+        source: str,
+        keys: Sequence[str],
+        argv: Sequence[Any],
+        epoch_at: int = -1,
+        *,
+        packed: bytes | None = None,
     ) -> Any:
-        head = ["EVALSHA", sha, len(keys), *keys]
-        at = len(head) + epoch_at if epoch_at >= 0 else -1
+        """``EVALSHA``, and ``EVAL`` once after a restart; ``packed``: the ``EVALSHA`` already
+        encoded (see :func:`_encode`)."""
         try:
+            if packed is not None:
+                return self._execute(keys[0], (), packed=packed)
+            head = ["EVALSHA", sha, len(keys), *keys]
+            at = len(head) + epoch_at if epoch_at >= 0 else -1
             return self._execute(keys[0], [*head, *argv], epoch_at=at)
         except redis.exceptions.NoScriptError:
             # After a restart or SCRIPT FLUSH: EVAL runs and caches it, in the same trip.
+            at = 3 + len(keys) + epoch_at if epoch_at >= 0 else -1
             try:
                 return self._execute(
                     keys[0], ["EVAL", source, len(keys), *keys, *argv], epoch_at=at
@@ -208,33 +269,29 @@ class RedisStore:
         debit: bool = True,
         check: Check | None = None,
     ) -> gcra.Decision:
-        argv = _argv(limits, cost, debit)
-        if check is None:
-            raw = self._script(lua.SHA, lua.SCRIPT, keys, argv)
-        else:
-            marks = check.marks if check.revocations else ()
-            claim_ttl = check.claim_ttl_ms if check.claim else 0
-            head: list[Any] = [check.token, len(marks), check.issued_at, claim_ttl]
-            script_keys = [check.key]
-            if marks:
-                head += ["", *marks]  # the epoch, filled in on the way out
-                script_keys.append(check.revocations)
-            if claim_ttl:
-                script_keys.append(check.claim)
-            raw = self._script(
-                lua.CHECKED_SHA,
-                lua.CHECKED_SCRIPT,
-                [*script_keys, *keys],
-                [*head, *argv],
-                epoch_at=4 if marks else -1,
-            )
+        return self.decide(Call(tuple(keys), tuple(limits), cost, debit, check))
+
+    def decide(self, call: Call) -> gcra.Decision:
+        encoded: _Encoded | None = call.encoded
+        if encoded is None:
+            encoded = _encode(call)
+            if encoded.packed is not None:
+                call.encoded = encoded  # the same bytes on every request of a worker's copy
+        raw = self._script(
+            encoded.sha,
+            encoded.source,
+            encoded.keys,
+            encoded.argv,
+            encoded.epoch_at,
+            packed=encoded.packed,
+        )
         result = list(map(int, raw.split()))
         status = result[0]
         if status < 0:
-            raise _unconfirmed(status, check)
+            raise _unconfirmed(status, call.check)
         # A plain loop: a comprehension over zip(range(…), …) cost twice as much, per request.
         state, states, at = gcra.LimitState, [], 1
-        for limit in limits:
+        for limit in call.limits:
             states.append(state(limit, result[at], result[at + 1], result[at + 2]))
             at += 3
         return gcra.Decision(status == 1, tuple(states))

@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from apiauth.conf import conf
 from apiauth.credentials import Credential
 from apiauth.net import client_key
-from apiauth.store import Check, StaleCredential, StoreUnavailable, get_store
+from apiauth.store import Call, Check, StaleCredential, StoreUnavailable, get_store
 from apiauth.store.keys import key_for, keys_for, lineage_identity
 from apiauth.throttling import gcra, local
 from apiauth.throttling.rates import InvalidLimit, Limit, merge_specs, parse_limits
@@ -124,15 +124,32 @@ def decide(
     round trip, or :class:`StaleCredential` is raised (also when the store cannot be asked:
     the credential must then come from the database).
     """
-    if not limits and check is None:
+    return run(prepare(ident, limits, key_names, cost, debit=debit, check=check))
+
+
+def prepare(
+    ident: str,
+    limits: Sequence[Limit],
+    key_names: Sequence[str],
+    cost: int,
+    *,
+    debit: bool = True,
+    check: Check | None = None,
+) -> Call:
+    """The store's call for one decision (see :func:`decide`), to :func:`run` now or keep."""
+    return Call(tuple(keys_for(ident, key_names)), tuple(limits), cost, debit, check)
+
+
+def run(call: Call) -> Outcome:
+    """:func:`decide` a prepared call."""
+    if not call.limits and call.check is None:
         return Outcome(None)
-    keys = keys_for(ident, key_names)
     try:
-        return Outcome(get_store().evaluate(keys, limits, cost, debit=debit, check=check))
+        return Outcome(get_store().decide(call))
     except StoreUnavailable as exc:
-        if check is not None:
-            raise StaleCredential(check.key) from exc
-        return degraded(keys, limits, cost, debit, str(exc))
+        if call.check is not None:
+            raise StaleCredential(call.check.key) from exc
+        return degraded(call.keys, call.limits, call.cost, call.debit, str(exc))
 
 
 def degraded(

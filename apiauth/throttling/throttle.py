@@ -14,19 +14,24 @@ from apiauth.conf import conf
 from apiauth.credentials import Credential, authenticator_of, claim_made
 from apiauth.errors import CostExceedsLimit, RateLimitServiceUnavailable
 from apiauth.net import get_client_ip
-from apiauth.store import ClaimTaken, MarksUnloaded, StaleCredential, TokenRevoked
+from apiauth.store import Call, Check, ClaimTaken, MarksUnloaded, StaleCredential, TokenRevoked
 from apiauth.throttling.limiter import (
     Outcome,
     RateLimitUnavailable,
-    decide,
     identity,
     plan_limits_named,
+    prepare,
     remember,
+    run,
 )
 from apiauth.throttling.rates import parse_limits
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MEMO_ATTR = "_apiauth_throttle_outcome"
+CALLS = "throttle_calls"
+"""The kept calls' memo in :meth:`~apiauth.conf.Settings.derive` (see
+:meth:`TokenBucketThrottle.get_call`), forgotten when the settings change."""
+MAX_CALLS = 4096
 
 
 def request_method(request: Request) -> str | None:
@@ -124,19 +129,48 @@ class TokenBucketThrottle(BaseThrottle):
         """One round trip: every limit of the request and, for a cached credential, its
         version (:mod:`apiauth.cache`)."""
         credential = request.auth if isinstance(request.auth, Credential) else None
+        cost = self.get_cost(request, view)
+        call = self.get_call(request, view, credential, cost)
+        for limit in call.limits:
+            if cost > limit.capacity:
+                raise CostExceedsLimit(limit.name, limit.capacity, cost)
+        try:
+            return run(call)
+        except RateLimitUnavailable:
+            raise RateLimitServiceUnavailable() from None
+
+    def get_call(
+        self, request: Request, view: Any, credential: Credential | None, cost: int
+    ) -> Call:
+        """The store's call for this request. A worker's copy of a credential (its
+        :class:`~apiauth.store.Check`) makes the same call on every request to a view scope
+        at one cost, so that call is kept, with the store's encoding of it, while the copy
+        stands and the settings are unchanged: the limits, their keys and the command are
+        worked out once. Not when :meth:`get_limits` is overridden (it may read the request),
+        nor for a check made for one request (a token's marks, a signed write's claim)."""
+        check = credential.check if credential is not None else None
+        kept = (
+            check is not None
+            and not check.revocations
+            and not check.claim
+            and type(self).get_limits is TokenBucketThrottle.get_limits
+        )
+        if kept:
+            calls: dict[Any, tuple[Check | None, Call]] = conf.derive(dict, key=CALLS)
+            memo_key = (id(check), getattr(view, self.scope_attr, None), cost)
+            hit = calls.get(memo_key)
+            if hit is not None and hit[0] is check:  # not another check under a reused id
+                return hit[1]
         # A credential is its own identity: the client's address is worked out only without.
         client_ip = get_client_ip(request) if credential is None else None
         ident = identity(credential, request.user, client_ip)
         limits, names = self.get_limits(request, view)
-        cost = self.get_cost(request, view)
-        for limit in limits:
-            if cost > limit.capacity:
-                raise CostExceedsLimit(limit.name, limit.capacity, cost)
-        try:
-            check = credential.check if credential is not None else None
-            return decide(ident, limits, names, cost, check=check)
-        except RateLimitUnavailable:
-            raise RateLimitServiceUnavailable() from None
+        call = prepare(ident, limits, names, cost, check=check)
+        if kept:
+            if len(calls) >= MAX_CALLS:
+                calls.clear()
+            calls[memo_key] = (check, call)
+        return call
 
     def reauthenticate(self, request: Request) -> None:
         user, credential = authenticator_of(request).reauthenticate(request)
