@@ -4,7 +4,9 @@ Each contender is served by gunicorn (3 workers × 8 gthread threads, no access 
 standard middleware, persistent database connections and one shared redis-server, and driven by
 wrk over 64 API keys in turn (many clients, each well within its 6000/min, so every contender
 does its admitting work). Rounds are interleaved so a noisy neighbour hurts every contender
-alike.
+alike, and each round starts one contender later than the one before. With
+``--same-middleware`` a line also pairs the goals' contenders round by round: the median of
+each round's ratio, which a slow spell lasting a round moves less than the ratio of medians.
 
 The figure that counts is **server + store CPU per request**: user + system time of the
 gunicorn master and its workers, read from ``/proc`` before and after each round and divided
@@ -106,6 +108,7 @@ class Site:
                 "--threads=8",
                 f"--bind=127.0.0.1:{self.port}",
                 "--log-level=warning",
+                *_without_control_socket(),
                 self.wsgi,
             ],
             cwd=ROOT,
@@ -144,6 +147,15 @@ def _children(pid: int) -> list[int]:
         children = (task / "children").read_text().split()
         found += [int(child) for child in children]
     return found
+
+
+def _without_control_socket() -> list[str]:
+    """gunicorn 25 and later open a control socket at one path per user: six sites would
+    contend for it (an error logged per site) and serve it in a thread of each master."""
+    from gunicorn.config import KNOWN_SETTINGS  # type: ignore[import-untyped]
+
+    known = any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
+    return ["--no-control-socket"] if known else []
 
 
 def _free_port() -> int:
@@ -249,7 +261,9 @@ def run(
                 keys = ", ".join(f'"{key}"' for key in site.keys)
                 script.write_text(WRK_SCRIPT % (keys, *site.header))
             for round_ in range(rounds + 1):
-                for site in sites:
+                # Each round starts one site later: none is always first or last of a round.
+                turn = round_ % len(sites)
+                for site in sites[turn:] + sites[:turn]:
                     script = workdir / f"{site.slug}.lua"
                     before, store_before = site.cpu_seconds(), _cpu_of(store_pid)
                     database_before = _tree_cpu(database_pid)
@@ -332,6 +346,13 @@ def report(
             f"anchor/ours {same[0] / ours:.2f}; "
             f"throughput: ours/DRF floor {rps[0] / rps[5]:.2f}, ours/anchor {rps[0] / rps[4]:.2f}"
         )
+        paired = _paired(sites[0], sites[5])
+        print(
+            "paired by round (each round's ratio, then their median; a slow spell moves both "
+            f"sides of a round alike): DRF floor/ours {statistics.median(paired):.2f}, "
+            f"anchor/ours {statistics.median(_paired(sites[0], sites[1])):.2f}; DRF floor/ours "
+            f"by round: {' '.join(f'{ratio:.2f}' for ratio in paired)}"
+        )
     else:
         print("the goal's DRF floor runs with the demo's middleware: add --same-middleware")
     if database:
@@ -359,6 +380,16 @@ def report(
     if any(site.errors for site in sites):
         print("warning: some responses were not 2xx; the figures include them", file=sys.stderr)
     return ratios
+
+
+def _paired(ours: Site, other: Site) -> list[float]:
+    """other/ours, server + store CPU per request, round by round."""
+    return [
+        (c + r) / (mine + store)
+        for c, r, mine, store in zip(
+            other.cpu_us, other.store_us, ours.cpu_us, ours.store_us, strict=True
+        )
+    ]
 
 
 def _redis_pid(url: str) -> int | None:

@@ -66,6 +66,7 @@ def test_e2e_benchmark_runs(tmp_path: Path) -> None:
     assert "DRF floor/ours" in output and "(goal ≥ 1.2" in output and "(goal ≥ 2.0" in output
     assert "DRF floor, the demo's middleware" in output
     assert "with the demo's middleware on every contender: DRF floor/ours" in output
+    assert "paired by round" in output and "DRF floor/ours by round: " in output
     rows = [
         line
         for line in output.splitlines()
