@@ -1,10 +1,12 @@
 """``python -m bench [NAME ...] [--n N]``: run the in-process benchmarks (``auth``,
 ``throttle``, ``hmac`` and ``jwt``) by default; ``python -m bench e2e [--rounds R]
 [--seconds S] [--same-middleware]`` serves the demo and its rivals under gunicorn and drives
-them with wrk; ``python -m bench breakdown [--n N] [--rounds R] [--trip T]`` times each step of
-the demo's request in process, against the DRF floor; ``python -m bench instructions [--n N]``
-counts the instructions of each step's request under callgrind; ``python -m bench store [--n N]
-[--rounds R]`` times the floor's script and ours inside redis-server."""
+them with wrk, and ``python -m bench noise [--rounds R] [--seconds S]`` serves the demo twice
+the same way (an A/A run: the noise in a ratio); ``python -m bench breakdown [--n N]
+[--rounds R] [--trip T]`` times each step of the demo's request in process, against the DRF
+floor; ``python -m bench instructions [--n N]`` counts the instructions of each step's request
+under callgrind; ``python -m bench store [--n N] [--rounds R]`` times the floor's script and
+ours inside redis-server."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ BENCHMARKS: dict[str, Callable[..., Any]] = {
     "hmac": hmac.run,
     "jwt": jwt.run,
     "e2e": e2e.run,
+    "noise": e2e.noise,
     "breakdown": breakdown.run,
     "instructions": instructions.run,
     "store": store.run,
@@ -37,9 +40,11 @@ def main() -> None:
         "--rounds",
         type=int,
         default=None,
-        help="Interleaved rounds (e2e: 5, breakdown: 7, auth and hmac: 15).",
+        help="Interleaved rounds (e2e: 5, noise: 20, breakdown: 7, auth and hmac: 15).",
     )
-    parser.add_argument("--seconds", type=float, default=5.0, help="Seconds per round (e2e).")
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="Seconds per round (e2e, noise)."
+    )
     parser.add_argument(
         "--same-middleware",
         action="store_true",
@@ -68,6 +73,8 @@ def run_all(args: argparse.Namespace) -> None:
             e2e.run(
                 rounds=args.rounds or 5, seconds=args.seconds, same_middleware=args.same_middleware
             )
+        elif name == "noise":
+            e2e.noise(rounds=args.rounds or 20, seconds=args.seconds)
         elif name == "instructions":
             instructions.run(n=args.n or 200)
         elif name == "store":

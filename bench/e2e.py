@@ -51,6 +51,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,59 +231,125 @@ def wrk(
 def run(
     rounds: int = 5, seconds: float = 5.0, connections: int = 16, same_middleware: bool = False
 ) -> dict[str, float]:
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed: `make bench-e2e` installs it (apt-get install wrk).")
-    redis_url = os.environ["REDIS_URL"]
+    redis_url = _need_wrk_and_redis()
     store_pid = _redis_pid(redis_url)
     database_pid = _postgres_pid(os.environ.get("DATABASE_URL", ""))
     with tempfile.TemporaryDirectory(prefix="apiauth-e2e-") as tmp:
         workdir = Path(tmp)
         sites = make_sites(workdir, redis_url, same_middleware)
-        subprocess.run(
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-            cwd=ROOT,
-            env=sites[0].env,
-            check=True,
-        )
-        for site in sites:
-            setup = subprocess.run(
-                [sys.executable, "-m", "bench.sites.setup", str(KEYS)],
-                cwd=ROOT,
-                env=site.env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            site.keys = setup.stdout.split()
-        try:
-            for site in sites:
-                site.start()
-            for site in sites:
-                script = workdir / f"{site.slug}.lua"
-                keys = ", ".join(f'"{key}"' for key in site.keys)
-                script.write_text(WRK_SCRIPT % (keys, *site.header))
+        with serving(sites, workdir):
             for round_ in range(rounds + 1):
                 # Each round starts one site later: none is always first or last of a round.
                 turn = round_ % len(sites)
                 for site in sites[turn:] + sites[:turn]:
-                    script = workdir / f"{site.slug}.lua"
-                    before, store_before = site.cpu_seconds(), _cpu_of(store_pid)
-                    database_before = _tree_cpu(database_pid)
-                    rps, requests, bad = wrk(site, seconds, script, connections, warmup=round_ == 0)
-                    spent = site.cpu_seconds() - before
-                    store = _cpu_of(store_pid) - store_before
-                    database = _tree_cpu(database_pid) - database_before
-                    if round_ == 0:
-                        continue  # warm-up: imports, connections, compiled lookups
-                    site.rps.append(rps)
-                    site.cpu_us.append(spent / max(requests, 1) * 1e6)
-                    site.store_us.append(store / max(requests, 1) * 1e6)
-                    site.database_us.append(database / max(requests, 1) * 1e6)
-                    site.errors += bad
-        finally:
-            for site in sites:
-                site.stop()
+                    measure(
+                        site,
+                        workdir,
+                        seconds,
+                        connections,
+                        store_pid,
+                        database_pid,
+                        warmup=round_ == 0,
+                    )
     return report(sites, rounds, seconds, connections, database=database_pid is not None)
+
+
+def noise(rounds: int = 20, seconds: float = 5.0, connections: int = 16) -> float:
+    """An A/A run: the demo served as two sites at once (two gunicorn masters, a database
+    each unless ``DATABASE_URL`` names one, one redis-server), in rounds that alternate which
+    goes first, measured as :func:`run` measures. Prints how far the same code's ratio moves
+    round by round and between the medians: the noise a ratio from :func:`run` carries."""
+    redis_url = _need_wrk_and_redis()
+    store_pid = _redis_pid(redis_url)
+    with tempfile.TemporaryDirectory(prefix="apiauth-noise-") as tmp:
+        workdir = Path(tmp)
+        first, second = make_sites(workdir, redis_url)[0], make_sites(workdir, redis_url)[0]
+        second.name, second.slug = "ours, again", "settings-again"
+        if not os.environ.get("DATABASE_URL"):
+            second.env = {**second.env, "DATABASE_URL": f"sqlite:///{workdir}/again.sqlite3"}
+        sites = [first, second]
+        with serving(sites, workdir):
+            for round_ in range(rounds + 1):
+                for site in sites if round_ % 2 else sites[::-1]:
+                    measure(
+                        site, workdir, seconds, connections, store_pid, None, warmup=round_ == 0
+                    )
+    totals = [[c + r for c, r in zip(s.cpu_us, s.store_us, strict=True)] for s in sites]
+    medians = [statistics.median(total) for total in totals]
+    paired = [b / a for a, b in zip(*totals, strict=True)]
+    print(
+        f"\nA/A: the demo served twice, {rounds} rounds × {seconds:g}s, {_machine()}: server + "
+        f"store CPU per request (medians) {medians[0]:.0f} and {medians[1]:.0f} µs, ratio of "
+        f"the medians {medians[1] / medians[0]:.2f}; paired by round: median "
+        f"{statistics.median(paired):.2f}, from {min(paired):.2f} to {max(paired):.2f}; by "
+        f"round: {' '.join(f'{ratio:.2f}' for ratio in paired)}"
+    )
+    return medians[1] / medians[0]
+
+
+def _need_wrk_and_redis() -> str:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: `make bench-e2e` installs it (apt-get install wrk).")
+    return os.environ["REDIS_URL"]
+
+
+@contextmanager
+def serving(sites: list[Site], workdir: Path) -> Iterator[None]:
+    """Static files, each site's keys and wrk script, and its gunicorn, stopped afterwards."""
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=sites[0].env,
+        check=True,
+    )
+    for site in sites:
+        setup = subprocess.run(
+            [sys.executable, "-m", "bench.sites.setup", str(KEYS)],
+            cwd=ROOT,
+            env=site.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        site.keys = setup.stdout.split()
+    try:
+        for site in sites:
+            site.start()
+        for site in sites:
+            keys = ", ".join(f'"{key}"' for key in site.keys)
+            (workdir / f"{site.slug}.lua").write_text(WRK_SCRIPT % (keys, *site.header))
+        yield
+    finally:
+        for site in sites:
+            site.stop()
+
+
+def measure(
+    site: Site,
+    workdir: Path,
+    seconds: float,
+    connections: int,
+    store_pid: int | None,
+    database_pid: int | None,
+    *,
+    warmup: bool = False,
+) -> None:
+    """One round of ``site`` under wrk: its CPU per request, redis-server's and the database
+    server's, kept on the site (a warm-up round is run and dropped)."""
+    before, store_before = site.cpu_seconds(), _cpu_of(store_pid)
+    database_before = _tree_cpu(database_pid)
+    script = workdir / f"{site.slug}.lua"
+    rps, requests, bad = wrk(site, seconds, script, connections, warmup=warmup)
+    spent = site.cpu_seconds() - before
+    store = _cpu_of(store_pid) - store_before
+    database = _tree_cpu(database_pid) - database_before
+    if warmup:
+        return  # imports, connections, compiled lookups
+    site.rps.append(rps)
+    site.cpu_us.append(spent / max(requests, 1) * 1e6)
+    site.store_us.append(store / max(requests, 1) * 1e6)
+    site.database_us.append(database / max(requests, 1) * 1e6)
+    site.errors += bad
 
 
 def report(

@@ -75,6 +75,13 @@ def test_e2e_benchmark_runs(tmp_path: Path) -> None:
     assert all(row.split()[-1] == "0" for row in rows), output  # no non-2xx anywhere
 
 
+def test_noise_benchmark_runs(tmp_path: Path) -> None:
+    """The A/A run: the demo served twice, as `python -m bench e2e` serves it."""
+    output = run_bench(tmp_path, "noise", "--rounds", "1", "--seconds", "1")
+    assert "A/A: the demo served twice, 1 rounds" in output
+    assert "ratio of the medians" in output and "paired by round: median" in output
+
+
 def test_jwt_benchmark_runs(tmp_path: Path) -> None:
     output = run_bench(tmp_path, "jwt", "--n", "20")
     assert "JWT verification" in output
