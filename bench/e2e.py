@@ -274,9 +274,8 @@ def noise(rounds: int = 20, seconds: float = 5.0, connections: int = 16) -> floa
                     measure(
                         site, workdir, seconds, connections, store_pid, None, warmup=round_ == 0
                     )
-    totals = [[c + r for c, r in zip(s.cpu_us, s.store_us, strict=True)] for s in sites]
-    medians = [statistics.median(total) for total in totals]
-    paired = [b / a for a, b in zip(*totals, strict=True)]
+    medians = [statistics.median(map(sum, zip(s.cpu_us, s.store_us, strict=True))) for s in sites]
+    paired = _paired(first, second)
     print(
         f"\nA/A: the demo served twice, {rounds} rounds × {seconds:g}s, {_machine()}: server + "
         f"store CPU per request (medians) {medians[0]:.0f} and {medians[1]:.0f} µs, ratio of "
