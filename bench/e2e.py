@@ -34,7 +34,11 @@ With ``--same-middleware`` the anchor and the floor run a second time with the d
 middleware list (``BENCH_MIDDLEWARE=demo``: request ids and security headers, rate-limit
 headers, CORS, WhiteNoise), so the ratios also compare like with like. The DRF floor's goal
 is judged there (the least a DRF API-key stack must do, with the same middleware as ours); the
-anchor's on its own middleware, the stack teams run today.
+anchor's on its own middleware, the stack teams run today. A seventh site serves the
+**no-query floor** there too (``bench/sites/no_query_floor.py``): the DRF floor with the key
+found in its worker's memory after one lookup and its ``EVALSHA`` on apiauth's connection,
+checking nothing. Nothing that makes the floor's round trip can cost less, so DRF floor over
+it is the most DRF floor/ours could be, and ours over it is what all of apiauth's checks cost.
 
 SQLite by default (one file per contender); with ``DATABASE_URL`` set (PostgreSQL), every
 contender uses that database.
@@ -64,6 +68,7 @@ KEYS = 64
 ANCHOR = "bench.sites.anchor"
 FLOOR = "bench.sites.floor"
 DRF_FLOOR = "bench.sites.drf_floor"
+NO_QUERY_FLOOR = "bench.sites.no_query_floor"
 DEMO_ENV = {
     "DJANGO_DEBUG": "0",
     "SECRET_KEY": "bench-e2e-" + "s" * 40,
@@ -152,7 +157,7 @@ def _children(pid: int) -> list[int]:
 
 
 def _without_control_socket() -> list[str]:
-    """gunicorn 25 and later open a control socket at one path per user: six sites would
+    """gunicorn 25 and later open a control socket at one path per user: seven sites would
     contend for it (an error logged per site) and serve it in a thread of each master."""
     from gunicorn.config import KNOWN_SETTINGS  # type: ignore[import-untyped]
 
@@ -183,6 +188,12 @@ def make_sites(workdir: Path, redis_url: str, same_middleware: bool = False) -> 
         contenders += [
             ("anchor, the demo's middleware", ANCHOR, "bench.sites.wsgi:application", "demo"),
             ("DRF floor, the demo's middleware", DRF_FLOOR, "bench.sites.wsgi:application", "demo"),
+            (
+                "no-query floor, the demo's middleware",
+                NO_QUERY_FLOOR,
+                "bench.sites.wsgi:application",
+                "demo",
+            ),
         ]
     for name, settings, wsgi, middleware in contenders:
         slug = settings.rsplit(".", 1)[-1] + (f"-{middleware}" if middleware else "")
@@ -420,6 +431,7 @@ def report(
             f"anchor/ours {statistics.median(_paired(sites[0], sites[1])):.2f}; DRF floor/ours "
             f"by round: {' '.join(f'{ratio:.2f}' for ratio in paired)}"
         )
+        ratios.update(_ceiling(ours, same[1], same[2], _paired(sites[6], sites[5])))
     else:
         print("the goal's DRF floor runs with the demo's middleware: add --same-middleware")
     if database:
@@ -447,6 +459,26 @@ def report(
     if any(site.errors for site in sites):
         print("warning: some responses were not 2xx; the figures include them", file=sys.stderr)
     return ratios
+
+
+def _ceiling(
+    ours: float, drf_floor: float, no_query: float, paired: list[float]
+) -> dict[str, float]:
+    """Print how far DRF floor/ours could go: the DRF floor over the no-query floor (the
+    floor without its query, checking nothing), and what the goal leaves our work."""
+    allowed = drf_floor / 1.2 - no_query
+    print(
+        "the ceiling, all on the demo's middleware: DRF floor/no-query floor "
+        f"{drf_floor / no_query:.2f} (paired by round {statistics.median(paired):.2f}), the "
+        "most DRF floor/ours could be if apiauth cost no more than a stack that queries "
+        f"nothing and checks nothing; ours costs {ours - no_query:.0f} µs over that floor "
+        f"({(ours - no_query) / no_query:.0%}), and DRF floor/ours ≥ 1.2 leaves "
+        f"{allowed:.0f} µs ({allowed / no_query:.0%})"
+    )
+    return {
+        "DRF floor/no-query floor": drf_floor / no_query,
+        "ours over the no-query floor": ours - no_query,
+    }
 
 
 def _paired(ours: Site, other: Site) -> list[float]:

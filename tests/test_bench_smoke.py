@@ -57,7 +57,7 @@ def test_hmac_benchmark_runs(tmp_path: Path) -> None:
 
 
 def test_e2e_benchmark_runs(tmp_path: Path) -> None:
-    """Six gunicorn sites, wrk, /proc (redis-server's CPU too): one short round each (`make
+    """Seven gunicorn sites, wrk, /proc (redis-server's CPU too): one short round each (`make
     test` installs wrk)."""
     output = run_bench(tmp_path, "e2e", "--rounds", "1", "--seconds", "1", "--same-middleware")
     for label in ("ours (apiauth demo)", "anchor", "DRF floor (APIView", "floor (plain view"):
@@ -67,6 +67,8 @@ def test_e2e_benchmark_runs(tmp_path: Path) -> None:
     assert "DRF floor, the demo's middleware" in output
     assert "with the demo's middleware on every contender: DRF floor/ours" in output
     assert "paired by round" in output and "DRF floor/ours by round: " in output
+    assert "no-query floor, the demo's middleware" in output
+    assert "the ceiling, all on the demo's middleware: DRF floor/no-query floor" in output
     rows = [
         line
         for line in output.splitlines()
@@ -158,6 +160,7 @@ def test_e2e_report_judges_each_goal_on_its_own_comparison(
         ("floor", 100, 10, 50),
         ("anchor, the demo's middleware", 250, 10, 50),
         ("DRF floor, the demo's middleware", 130, 10, 50),
+        ("no-query floor, the demo's middleware", 70, 10, 0),
     ]
     sites = []
     for name, server, store, database in costs:
@@ -173,6 +176,12 @@ def test_e2e_report_judges_each_goal_on_its_own_comparison(
     assert "(server + store + database): DRF floor/ours 1.80, anchor/ours 3.00" in out
     assert "with the demo's middleware: DRF floor/ours 1.90, anchor/ours 3.10" in out
     assert ratios["DRF floor/ours, same middleware"] == pytest.approx(1.4)
+    # The floor without its query: 140/80, ours 20 over it, and 1.2 would leave 140/1.2 - 80.
+    assert "DRF floor/no-query floor 1.75 (paired by round 1.75)" in out
+    assert (
+        "ours costs 20 µs over that floor (25%), and DRF floor/ours ≥ 1.2 leaves 37 µs (46%)" in out
+    )
+    assert ratios["DRF floor/no-query floor"] == pytest.approx(1.75)
 
 
 def test_store_benchmark_runs(tmp_path: Path) -> None:

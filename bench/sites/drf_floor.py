@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.sites.base import *  # noqa: F403
 from bench.sites.base import BASE_APPS
 
 # apiauth only for its table; the authentication reads it with one raw query.
 INSTALLED_APPS = [*BASE_APPS, "rest_framework", "apiauth"]
 ROOT_URLCONF = "bench.sites.drf_floor_urls"
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
