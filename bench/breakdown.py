@@ -235,8 +235,7 @@ def _experiment(trip: str) -> None:
     import select
 
     from apiauth.store import get_store
-    from apiauth.store.connections import _pack
-    from apiauth.store.redis import RedisStore
+    from apiauth.store.redis import RedisStore, pack_for
 
     store = get_store()
     assert isinstance(store, RedisStore)  # the demo's store
@@ -259,12 +258,7 @@ def _experiment(trip: str) -> None:
         key: str | None, parts: Any, *, epoch_at: int = -1, packed: bytes | None = None
     ) -> Any:
         connection = store.connections.get(key)
-        if packed is None:
-            if epoch_at >= 0:
-                parts = [*parts]
-                parts[epoch_at] = connection.apiauth_epoch
-            packed = _pack(parts)
-        connection.send_packed_command([packed])
+        connection.send_packed_command([packed or pack_for(connection, parts, epoch_at)])
         poller = select.poll()
         poller.register(connection._sock, select.POLLIN)
         while not poller.poll(0):

@@ -115,6 +115,15 @@ def _encode(call: Call) -> _Encoded:
     return _Encoded(sha, source, keys, argv, epoch_at, packed)
 
 
+def pack_for(connection: Any, parts: Sequence[Any], epoch_at: int = -1) -> bytes:
+    """``parts`` encoded for ``connection``, with that server's epoch at ``epoch_at`` (after a
+    redirect, another server's: see :meth:`RedisStore._connect`)."""
+    if epoch_at >= 0:
+        parts = [*parts]
+        parts[epoch_at] = connection.apiauth_epoch
+    return _pack(parts)
+
+
 def _unconfirmed(status: int, check: Check | None) -> Exception:
     """What the checked script's negative status says could not be confirmed."""
     if status == -1:
@@ -181,12 +190,7 @@ class RedisStore:
                     # Reached again: what was missed is written before this command runs.
                     self.down = False
                     _announce(base.recovered)
-                command = packed
-                if command is None:
-                    if epoch_at >= 0:  # this server's: after a redirect, another one's
-                        parts = [*parts]
-                        parts[epoch_at] = connection.apiauth_epoch
-                    command = _pack(parts)
+                command = packed or pack_for(connection, parts, epoch_at)
                 connection.send_packed_command([command])
                 return connection.read_response()
             except StoreMisconfigured as exc:
@@ -242,15 +246,14 @@ class RedisStore:
     ) -> Any:
         """``EVALSHA``, and ``EVAL`` once after a restart; ``packed``: the ``EVALSHA`` already
         encoded (see :func:`_encode`)."""
+        # argv's epoch_at, in the command: after the name, the script, the count and the keys.
+        at = 3 + len(keys) + epoch_at if epoch_at >= 0 else -1
         try:
             if packed is not None:
                 return self._execute(keys[0], (), packed=packed)
-            head = ["EVALSHA", sha, len(keys), *keys]
-            at = len(head) + epoch_at if epoch_at >= 0 else -1
-            return self._execute(keys[0], [*head, *argv], epoch_at=at)
+            return self._execute(keys[0], ["EVALSHA", sha, len(keys), *keys, *argv], epoch_at=at)
         except redis.exceptions.NoScriptError:
             # After a restart or SCRIPT FLUSH: EVAL runs and caches it, in the same trip.
-            at = 3 + len(keys) + epoch_at if epoch_at >= 0 else -1
             try:
                 return self._execute(
                     keys[0], ["EVAL", source, len(keys), *keys, *argv], epoch_at=at
